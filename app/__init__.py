@@ -1,0 +1,1 @@
+"""The RNN Gradient Lab web service."""

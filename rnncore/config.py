@@ -1,0 +1,183 @@
+"""Run configuration: the one place where every setting's name, type, default, choices and bounds live.
+
+The service builds its request schema and ``GET /api/options`` from :data:`FIELDS`; the page builds its
+controls from that endpoint. Nothing else repeats a bound or a choice list.
+
+>>> cfg = Config(activation="sigmoid", seq_len=200)
+>>> cfg.validate()            # raises ConfigError(field, message) on bad input
+>>> cfg.replace(clip="none")  # a modified copy
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+TASK_TARGETS = {
+    # task -> allowed target modes, first is the task's default
+    "adding": ("last", "every"),
+    "copy": ("every",),
+    "temporal_order": ("last",),
+    "recall": ("last", "every"),
+}
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """Describes one config field. ``kind`` is "choice", "int" or "float"."""
+
+    name: str
+    kind: str
+    default: Any
+    description: str
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False
+    group: str = "model"  # model | task | training | init: how the page groups its controls
+    log_scale: bool = False  # a hint for the page: spans orders of magnitude
+    applies_to: dict | None = None  # e.g. {"cell": ["rnn"]}: when the field has an effect
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.choices is not None:
+            out["choices"] = list(self.choices)
+        return out
+
+
+FIELDS: tuple[FieldSpec, ...] = (
+    FieldSpec("cell", "choice", "rnn", "Recurrent cell: vanilla RNN, LSTM or GRU.",
+              choices=("rnn", "lstm", "gru")),
+    FieldSpec("activation", "choice", "tanh",
+              "Nonlinearity f of the vanilla RNN, h_t = f(x_t W_x + h_{t-1} W_h + b). max|f'|: "
+              "sigmoid 1/4, tanh 1, relu 1, linear 1.",
+              choices=("sigmoid", "tanh", "relu", "linear"), applies_to={"cell": ["rnn"]}),
+    FieldSpec("hidden_size", "int", 64, "Number of hidden units H.", minimum=1, maximum=512),
+    FieldSpec("task", "choice", "adding",
+              "Synthetic long-term-dependency task: adding (sum two marked numbers), copy (reproduce "
+              "10 symbols after a gap), temporal_order (order of two early symbols), recall (name the "
+              "first token after a gap).",
+              choices=tuple(TASK_TARGETS), group="task"),
+    FieldSpec("seq_len", "int", 100,
+              "Dependency length T: how many timesteps the gradient must travel back.",
+              minimum=2, maximum=2000, group="task"),
+    FieldSpec("num_classes", "int", 4, "Number of token classes in the recall task (chance = 1/num_classes).",
+              minimum=2, maximum=16, group="task", applies_to={"task": ["recall"]}),
+    FieldSpec("target", "choice", None,
+              "Where the loss is: only at the last timestep, or at every timestep. null = the task's "
+              "default (adding: last, copy: every, temporal_order: last, recall: last).",
+              choices=("last", "every"), nullable=True, group="task"),
+    FieldSpec("batch_size", "int", 32, "Sequences per training step.", minimum=1, maximum=256,
+              group="training"),
+    FieldSpec("steps", "int", 500, "Training steps (parameter updates).", minimum=1, maximum=20000,
+              group="training"),
+    FieldSpec("optimizer", "choice", "adam", "Update rule: plain SGD, SGD with momentum, or Adam.",
+              choices=("sgd", "momentum", "adam"), group="training"),
+    FieldSpec("learning_rate", "float", 1e-3, "Step size of the optimizer.", minimum=1e-6, maximum=10.0,
+              group="training", log_scale=True),
+    FieldSpec("momentum", "float", 0.9, "Momentum coefficient (optimizer = momentum).", minimum=0.0,
+              maximum=0.999, group="training", applies_to={"optimizer": ["momentum"]}),
+    FieldSpec("clip", "choice", "norm",
+              "Gradient clipping: none; norm (rescale all gradients together when ||g|| >= threshold); "
+              "value (clip each element to [-threshold, threshold]); per_timestep (rescale the "
+              "backpropagated delta at each timestep whose norm exceeds threshold).",
+              choices=("none", "norm", "value", "per_timestep"), group="training"),
+    FieldSpec("clip_threshold", "float", 1.0, "Clipping threshold tau.", minimum=1e-6, maximum=1e6,
+              group="training", log_scale=True, applies_to={"clip": ["norm", "value", "per_timestep"]}),
+    FieldSpec("truncate", "int", None,
+              "Truncated BPTT: backpropagate only k timesteps (null = full BPTT through all T).",
+              minimum=1, maximum=2000, nullable=True, group="training"),
+    FieldSpec("init", "choice", "orthogonal",
+              "Initialisation of W_h: orthogonal scaled to spectral_radius; gaussian N(0, init_scale^2); "
+              "identity scaled to spectral_radius (IRNN).",
+              choices=("orthogonal", "gaussian", "identity"), group="init"),
+    FieldSpec("spectral_radius", "float", 1.0,
+              "Spectral radius of W_h for orthogonal and identity init (> 1 tends to explode, < 1 to vanish).",
+              minimum=0.0, maximum=5.0, group="init", applies_to={"init": ["orthogonal", "identity"]}),
+    FieldSpec("init_scale", "float", 0.1, "Standard deviation of the gaussian init of W_h.", minimum=0.0,
+              maximum=2.0, group="init", applies_to={"init": ["gaussian"]}),
+    FieldSpec("forget_bias", "float", 1.0, "Initial forget-gate bias of the LSTM (the common +1 trick).",
+              minimum=-5.0, maximum=5.0, group="init", applies_to={"cell": ["lstm"]}),
+    FieldSpec("dtype", "choice", "float32", "Floating-point precision of training.",
+              choices=("float32", "float64"), group="training"),
+    FieldSpec("seed", "int", 0, "Random seed: the same config gives the same numbers.", minimum=0,
+              maximum=2**31 - 1, group="training"),
+)
+
+FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
+
+
+class ConfigError(ValueError):
+    """A config value is out of range; ``field`` names it, the message says what is allowed."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Config:
+    cell: str = "rnn"
+    activation: str = "tanh"
+    hidden_size: int = 64
+    task: str = "adding"
+    seq_len: int = 100
+    num_classes: int = 4
+    target: str | None = None
+    batch_size: int = 32
+    steps: int = 500
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    clip: str = "norm"
+    clip_threshold: float = 1.0
+    truncate: int | None = None
+    init: str = "orthogonal"
+    spectral_radius: float = 1.0
+    init_scale: float = 0.1
+    forget_bias: float = 1.0
+    dtype: str = "float32"
+    seed: int = 0
+
+    @property
+    def target_mode(self) -> str:
+        """The effective target mode: the user's choice or the task's default."""
+        return self.target or TASK_TARGETS[self.task][0]
+
+    def replace(self, **changes) -> Config:
+        return replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Config:
+        unknown = set(data) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"unknown field; known: {', '.join(FIELD_BY_NAME)}")
+        return cls(**data)
+
+    def validate(self) -> Config:
+        """Check every field against :data:`FIELDS` and the cross-field rules; return self."""
+        for spec in FIELDS:
+            value = getattr(self, spec.name)
+            if value is None:
+                if not spec.nullable:
+                    raise ConfigError(spec.name, "must not be null")
+                continue
+            if spec.kind == "choice":
+                if value not in spec.choices:
+                    raise ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}")
+                continue
+            if spec.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(spec.name, "must be an integer")
+            if spec.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(spec.name, "must be a number")
+            if not (spec.minimum <= value <= spec.maximum):
+                raise ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}")
+        allowed = TASK_TARGETS[self.task]
+        if self.target is not None and self.target not in allowed:
+            raise ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}")
+        if self.truncate is not None and self.truncate > self.seq_len:
+            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null")
+        return self
