@@ -18,3 +18,9 @@ def test_index_serves_html():
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "RNN Gradient Lab" in response.text
+
+
+def test_live_server_answers_health(live_server):
+    import httpx
+
+    assert httpx.get(f"{live_server.url}/api/health").json()["status"] == "ok"
