@@ -5,6 +5,7 @@ import rnncore
 router = APIRouter(prefix="/api", tags=["service"])
 
 
+# async: answered on the event loop itself, no thread hop, so it stays fast while runs train
 @router.get("/health", summary="Liveness check")
-def health() -> dict:
+async def health() -> dict:
     return {"status": "ok", "version": rnncore.__version__}

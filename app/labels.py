@@ -1,0 +1,65 @@
+"""Name lanes by what differs between them: ["sigmoid", "relu"], ["clip 1.0", "no clip"], ["T=50", "T=200"].
+
+>>> lane_labels([{"activation": "sigmoid"}, {"activation": "relu"}])
+['sigmoid', 'relu']
+"""
+from __future__ import annotations
+
+from rnncore.config import FIELDS, Config
+
+
+def _number(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _clip_part(cfg: Config, kinds_differ: bool) -> str:
+    if cfg.clip == "none":
+        return "no clip"
+    threshold = f"{cfg.clip_threshold:g}"
+    threshold += "" if any(c in threshold for c in ".e") else ".0"  # 1 -> "1.0": reads as a threshold
+    return f"{cfg.clip.replace('_', '-')} clip {threshold}" if kinds_differ else f"clip {threshold}"
+
+
+_FORMAT = {
+    "cell": lambda v: v.upper(),
+    "activation": str,
+    "seq_len": lambda v: f"T={v}",
+    "hidden_size": lambda v: f"H={v}",
+    "truncate": lambda v: "full BPTT" if v is None else f"TBPTT k={v}",
+    "spectral_radius": lambda v: f"radius {_number(v)}",
+    "init_scale": lambda v: f"init scale {_number(v)}",
+    "learning_rate": lambda v: f"lr {_number(v)}",
+    "batch_size": lambda v: f"batch {v}",
+    "steps": lambda v: f"{v} steps",
+    "target": lambda v: "task's target" if v is None else f"target {v}",
+    "seed": lambda v: f"seed {v}",
+    "num_classes": lambda v: f"{v} classes",
+    "forget_bias": lambda v: f"forget bias {_number(v)}",
+    "momentum": lambda v: f"momentum {_number(v)}",
+    "init": lambda v: f"{v} init",
+}
+
+
+def lane_labels(lanes: list[dict]) -> list[str]:
+    """One short label per lane (partial or full config dicts), naming only the fields that differ."""
+    configs = [Config(**lane) for lane in lanes]
+    if len(configs) == 1:
+        cfg = configs[0]
+        kind = cfg.activation if cfg.cell == "rnn" else cfg.cell.upper()
+        return [f"{kind}, T={cfg.seq_len}"]
+    differing = [spec.name for spec in FIELDS
+                 if len({repr(getattr(cfg, spec.name)) for cfg in configs}) > 1]
+    parts: list[list[str]] = [[] for _ in configs]
+    clip_kinds_differ = len({cfg.clip for cfg in configs if cfg.clip != "none"}) > 1
+    for name in differing:
+        if name == "clip_threshold" and "clip" in differing:
+            continue  # already in the clip part
+        for i, cfg in enumerate(configs):
+            if name in ("clip", "clip_threshold"):
+                parts[i].append(_clip_part(cfg, clip_kinds_differ))
+            else:
+                parts[i].append(_FORMAT.get(name, lambda v, n=name: f"{n}={_number(v)}")(getattr(cfg, name)))
+    labels = [", ".join(p) for p in parts]
+    if not differing or len(set(labels)) < len(labels):
+        labels = [f"lane {i + 1}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]
+    return labels

@@ -1,0 +1,41 @@
+"""What the page builds its controls from: the config fields, the task targets, limits and presets."""
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from app.presets import PRESETS
+from app.schemas import MAX_LANES, Options, Preset
+from rnncore.config import FIELDS, TASK_TARGETS
+
+router = APIRouter(prefix="/api", tags=["options"])
+
+
+@router.get("/options", response_model=Options, summary="Every config field with its default, choices or range")
+def options(request: Request) -> dict:
+    """Each field of a lane config: kind, default, choices or [minimum, maximum], nullable, a one-line
+    description, the control group, a log-scale hint and when it applies (``applies_to``). ``limits``
+    carries the service's own bounds (lanes per run, total work cap, gradcheck sizes)."""
+    s = request.app.state.settings
+    return {
+        "fields": [{**spec.as_dict(), "default": spec.default} for spec in FIELDS],  # keep null defaults
+        "task_targets": {task: list(targets) for task, targets in TASK_TARGETS.items()},
+        "limits": {
+            "max_lanes": MAX_LANES,
+            "max_work": s.max_work,
+            "profile_max_work": s.profile_max_work,
+            "work_formula": "sum over lanes of seq_len * hidden_size^2 * batch_size * steps * gates "
+                            "(gates: rnn 1, lstm 4, gru 3)",
+            "max_concurrent_runs": s.max_concurrent_runs,
+            "max_arrays_per_lane": s.max_arrays_per_lane,
+            "cancel_grace_seconds": s.cancel_grace_seconds,
+            "gradcheck": {"seq_len": s.gradcheck_max_seq_len, "hidden_size": s.gradcheck_max_hidden_size,
+                          "batch_size": s.gradcheck_max_batch_size},
+        },
+    }
+
+
+@router.get("/presets", response_model=list[Preset], summary="Curated comparisons, ready to run")
+def presets() -> list[dict]:
+    """Each preset: an id, a title, a short explanation, 2-4 partial lane configs and their labels.
+    Exactly one has ``default: true``. POST its ``lanes`` to /api/runs to run it."""
+    return PRESETS

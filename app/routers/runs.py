@@ -1,0 +1,151 @@
+"""Training runs: start a comparison, stream it (SSE), inspect, export, cancel."""
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections.abc import Iterator
+from typing import Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from app.errors import validation_error
+from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
+from app.schemas import ErrorResponse, RunCreated, RunRequest, RunSummary
+from app.streaming import RunEventStream
+from app.validation import check_work, to_config
+
+router = APIRouter(prefix="/api/runs", tags=["runs"])
+
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "Unknown run, or finished and evicted from the store"}}
+
+
+def _manager(request: Request) -> RunManager:
+    return request.app.state.runs
+
+
+def _run(request: Request, run_id: str) -> Run:
+    try:
+        return _manager(request).get(run_id)
+    except RunNotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+
+
+@router.post("", status_code=201, response_model=RunCreated, summary="Start a comparison of 1-4 lanes",
+             responses={422: {"model": ErrorResponse, "description": "A field out of range, or too much work"},
+                        429: {"model": ErrorResponse, "description": "Too many runs training; see Retry-After"}})
+def create_run(body: RunRequest, request: Request, response: Response) -> dict:
+    """Validates every lane (bounds, cross-field rules, the total-work cap) before anything starts, then
+    answers at once. The lanes train in lockstep, one step each in turn, while a client listens to
+    ``events_url``; with nobody listening for ``cancel_grace_seconds`` the run is cancelled."""
+    import rnncore
+
+    settings = request.app.state.settings
+    configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
+    check_work(configs, settings.max_work, ("body", "lanes"))
+    task_infos = [to_plain(rnncore.task_info(cfg)) for cfg in configs]
+    try:
+        run = _manager(request).create(configs, task_infos)
+    except TooManyRuns as exc:
+        retry = max(1, math.ceil(settings.cancel_grace_seconds))
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(retry)}) from None
+    events_url = f"/api/runs/{run.id}/events"
+    response.headers["Location"] = f"/api/runs/{run.id}"
+    return {"id": run.id, "events_url": events_url, "status": run.status}
+
+
+@router.get("/{run_id}/events", summary="Live Server-Sent Events of a run (resumable)",
+            response_class=RunEventStream, status_code=200,
+            responses={200: {"content": {"text/event-stream": {}},
+                             "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
+                       204: {"description": "The run is finished and the client has every event"},
+                       **NOT_FOUND})
+async def run_events(request: Request, run_id: str,
+                     last_event_id: str | None = Header(None, description="Resume after this event id"),
+                     after: int | None = Query(None, ge=-1, description="Resume after this event id (for "
+                                                                        "clients that cannot set headers)")):
+    """Event ids are 0, 1, 2, ... per run. Reconnecting with ``Last-Event-ID: n`` (or ``?after=n``)
+    replays exactly the events after n, then follows the run live. Keep-alive comments on idle streams."""
+    run = _run(request, run_id)
+    last = after
+    if last_event_id is not None and last_event_id.strip():
+        try:
+            last = int(last_event_id)
+        except ValueError:
+            raise validation_error(("header", "last-event-id"), "must be an integer event id",
+                                   last_event_id) from None
+    start = max(0, (last if last is not None else -1) + 1)
+    frames, complete = run.frames_from(start)
+    if complete and not frames:
+        return Response(status_code=204)  # tells a browser EventSource to stop reconnecting
+    return RunEventStream(run, start, request.app.state.settings.sse_ping_seconds)
+
+
+@router.get("/{run_id}", response_model=RunSummary, summary="Status, configs and the recorded history",
+            responses=NOT_FOUND)
+def get_run(request: Request, run_id: str,
+            history: bool = Query(True, description="Include every step event's data per lane")) -> dict:
+    return _run(request, run_id).summary(include_history=history)
+
+
+@router.delete("/{run_id}", summary="Cancel a run", responses=NOT_FOUND)
+def cancel_run(request: Request, run_id: str) -> dict:
+    """Stops the work within one training step; the stream ends with `lane_done` (cancelled) and `done`."""
+    run = _run(request, run_id)
+    if not run.finished:
+        run.cancel()
+        run.thread.join(timeout=2.0)  # usually milliseconds: one training step
+    return {"id": run.id, "status": run.status, "lane_status": list(run.lane_status)}
+
+
+CSV_SCALARS = ("loss", "metric", "grad_norm", "grad_norm_clipped", "clipped", "sigma_max", "spectral_radius",
+               "gamma")
+CSV_ARRAYS = [name for name in ARRAY_FIELDS if name != "dtype_underflow_steps"]
+CSV_COLUMNS = ["lane", "label", "step", "t", *CSV_SCALARS, "dtype_underflow_steps",
+               *[name.removesuffix("_per_step") for name in CSV_ARRAYS]]
+
+
+def _csv_rows(run: Run, history: list[list[dict]]) -> Iterator[str]:
+    """Tidy: one row per lane, step and timestep t (steps without arrays: one row with empty t)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(CSV_COLUMNS)
+    for lane, steps in enumerate(history):
+        label = run.labels[lane]
+        for data in steps:
+            head = [lane, label, data["step"]]
+            scalars = ["" if data[k] is None else data[k] for k in CSV_SCALARS]
+            arrays = data["arrays"]
+            if arrays is None:
+                writer.writerow([*head, "", *scalars, "", *[""] * len(CSV_ARRAYS)])
+            else:
+                columns = [arrays.get(name) or [] for name in CSV_ARRAYS]
+                seq_len = max(len(c) for c in columns)
+                underflow = arrays.get("dtype_underflow_steps")
+                for t in range(seq_len):
+                    cells = ["" if t >= len(c) or c[t] is None else c[t] for c in columns]
+                    writer.writerow([*head, t, *scalars, "" if underflow is None else underflow, *cells])
+            yield flush()
+
+
+@router.get("/{run_id}/export", summary="Download the whole run as JSON or tidy CSV", responses={
+    **NOT_FOUND, 200: {"content": {"application/json": {}, "text/csv": {}}}})
+def export_run(request: Request, run_id: str,
+               format: Literal["json", "csv"] = Query("json", description="json: the whole history; csv: "
+                                                      "one row per lane, step and timestep")):
+    """The exported numbers are parsed from the very bytes that were streamed, so they are equal."""
+    run = _run(request, run_id)
+    summary = run.summary(include_history=True)
+    filename = f"rnnlab-run-{run.id}.{format}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if format == "csv":
+        return StreamingResponse(_csv_rows(run, summary["history"]), media_type="text/csv", headers=headers)
+    return JSONResponse(summary, headers=headers)

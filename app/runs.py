@@ -1,0 +1,366 @@
+"""Training runs: lanes trained in lockstep on a worker thread, an append-only event log, a bounded store.
+
+A run is 1-4 lanes. Its worker thread does one training step per lane, round robin, and appends one
+Server-Sent Event per step to ``Run.frames``. Each event is serialized once, as the exact bytes sent on
+the wire (``id: n / event: name / data: json``); event ids are the indices into that list, so a client
+that resumes with ``Last-Event-ID: n`` is sent ``frames[n + 1:]``: nothing lost, nothing repeated.
+The export and ``GET /api/runs/{id}`` parse the same bytes back, so exported values == streamed values.
+
+Nothing computes for nobody: the worker only takes a step while at least one SSE client is attached.
+With no client it waits ``cancel_grace_seconds`` for one, then cancels the run. ``cancel()`` (DELETE)
+sets the flag and calls ``trainer.cancel()`` on every lane, so work stops within one training step.
+Threads talk to the event loop only through ``loop.call_soon_threadsafe(wake.set)``.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import asdict, fields
+
+import numpy as np
+
+from app.labels import lane_labels
+from app.settings import Settings
+from rnncore import Config, StepRecord, TimestepArrays
+
+log = logging.getLogger("rnnlab.runs")
+
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # matmuls of size H x H per timestep, relative to the RNN
+SCALARS = ("loss", "metric", "grad_norm", "grad_norm_clipped", "sigma_max", "spectral_radius", "gamma")
+ARRAY_FIELDS = tuple(f.name for f in fields(TimestepArrays))
+
+
+def work(cfg: Config, steps: int | None = None) -> float:
+    """Cost estimate of a lane: seq_len * hidden_size^2 * batch_size * steps * gates."""
+    return float(cfg.seq_len) * cfg.hidden_size**2 * cfg.batch_size * (cfg.steps if steps is None else steps) \
+        * GATES.get(cfg.cell, 1)
+
+
+def record_every(cfg: Config, max_arrays_per_lane: int) -> int:
+    """Arrays every k steps (and on the last step), so a lane sends at most ~max_arrays_per_lane + 1."""
+    return max(1, math.ceil(cfg.steps / max_arrays_per_lane))
+
+
+def finite_or_none(value) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def array_to_json(values) -> list:
+    """Round to 3 decimals; -inf/NaN (e.g. timesteps truncated BPTT never reaches) become null."""
+    arr = np.asarray(values, dtype=np.float64)
+    out = np.round(arr, 3).tolist()
+    if not np.isfinite(arr).all():
+        out = [v if math.isfinite(v) else None for v in out]
+    return out
+
+
+def arrays_to_json(arrays: TimestepArrays | None) -> dict | None:
+    if arrays is None:
+        return None
+    out = {}
+    for name in ARRAY_FIELDS:
+        value = getattr(arrays, name)
+        if isinstance(value, np.ndarray | list | tuple):
+            out[name] = array_to_json(value)
+        elif value is None or isinstance(value, int | np.integer):
+            out[name] = None if value is None else int(value)
+        else:
+            out[name] = finite_or_none(value)
+    return out
+
+
+def step_to_json(lane: int, record: StepRecord) -> dict:
+    """The `step` event's data. Non-finite scalars are sent as null and named in "nonfinite"."""
+    data = {"lane": lane, "step": int(record.step)}
+    nonfinite = []
+    for name in SCALARS:
+        raw = getattr(record, name)
+        data[name] = finite_or_none(raw)
+        if raw is not None and data[name] is None:
+            nonfinite.append(name)
+    data["clipped"] = bool(record.clipped)
+    data["arrays"] = arrays_to_json(record.arrays)
+    if nonfinite:
+        data["nonfinite"] = nonfinite
+    return data
+
+
+def to_plain(obj):
+    """A dataclass (TaskInfo, gradcheck dicts, ...) as JSON-safe data: non-finite floats -> null."""
+    if hasattr(obj, "__dataclass_fields__"):
+        obj = asdict(obj)
+    if isinstance(obj, dict):
+        return {str(k): to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [to_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return array_to_json(obj)
+    if isinstance(obj, bool | np.bool_):
+        return bool(obj)
+    if isinstance(obj, int | np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        return finite_or_none(obj)
+    return obj
+
+
+def _frame(event_id: int, event: str, data: dict) -> bytes:
+    payload = json.dumps(data, separators=(",", ":"), allow_nan=False)
+    return f"id: {event_id}\nevent: {event}\ndata: {payload}\n\n".encode()
+
+
+def parse_frame(frame: bytes) -> tuple[str, dict]:
+    head, payload = frame.split(b"\ndata: ", 1)
+    return head.split(b"\nevent: ", 1)[1].decode(), json.loads(payload)
+
+
+class Run:
+    """One comparison: its configs, event log, worker thread and client bookkeeping."""
+
+    def __init__(self, run_id: str, configs: list[Config], task_infos: list[dict], settings: Settings,
+                 on_finish=None):
+        self.id = run_id
+        self.configs = configs
+        self.settings = settings
+        self.labels = lane_labels([cfg.to_dict() for cfg in configs])
+        self.record_every = [record_every(cfg, settings.max_arrays_per_lane) for cfg in configs]
+        self.task_info = task_infos
+        self.created = time.time()
+        self.frames: list[bytes] = []
+        self.step_event_ids: list[list[int]] = [[] for _ in configs]  # lane -> ids of its step events
+        self.nbytes = 0
+        self.lane_status = ["running"] * len(configs)
+        self.steps_done = [0] * len(configs)
+        self.status = "running"
+        self.clients = 0
+        self.cancel_requested = False
+        self.cancel_reason: str | None = None
+        self._cond = threading.Condition()
+        self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
+        self._trainers: list = []
+        self._on_finish = on_finish
+        self.thread = threading.Thread(target=self._run_safely, name=f"run-{run_id}", daemon=True)
+        self._emit("run", {"id": run_id, "lanes": [cfg.to_dict() for cfg in configs], "labels": self.labels,
+                           "task_info": task_infos, "record_every": self.record_every})
+
+    # --- the event log -------------------------------------------------------------------------
+    def _emit(self, event: str, data: dict, lane: int | None = None) -> None:
+        with self._cond:
+            event_id = len(self.frames)
+            frame = _frame(event_id, event, data)
+            self.frames.append(frame)
+            self.nbytes += len(frame)
+            if event == "step":
+                self.step_event_ids[lane].append(event_id)
+            if event == "done":
+                self.status = data["status"]
+            subscribers = list(self._subscribers)
+        for loop, wake in subscribers:
+            try:
+                loop.call_soon_threadsafe(wake.set)
+            except RuntimeError:  # that client's loop is closed (server shutting down)
+                pass
+
+    def frames_from(self, start: int) -> tuple[list[bytes], bool]:
+        """Events with id >= start, and whether the log is complete (the `done` event is in it)."""
+        with self._cond:
+            return self.frames[start:], self.status != "running"
+
+    def history(self) -> list[list[dict]]:
+        """Per lane, every `step` event's data, parsed back from the bytes that were streamed."""
+        with self._cond:
+            ids = [list(lane_ids) for lane_ids in self.step_event_ids]
+            frames = self.frames
+        return [[parse_frame(frames[i])[1] for i in lane_ids] for lane_ids in ids]
+
+    @property
+    def finished(self) -> bool:
+        return self.status != "running"
+
+    # --- clients ---------------------------------------------------------------------------------
+    def attach(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        with self._cond:
+            self.clients += 1
+            self._subscribers.add((loop, wake))
+            self._cond.notify_all()
+
+    def detach(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event) -> None:
+        with self._cond:
+            self.clients -= 1
+            self._subscribers.discard((loop, wake))
+            self._cond.notify_all()
+
+    def cancel(self, reason: str = "cancelled by DELETE") -> None:
+        with self._cond:
+            if not self.cancel_requested:
+                self.cancel_requested = True
+                self.cancel_reason = reason
+            self._cond.notify_all()
+            trainers = list(self._trainers)
+        for trainer in trainers:
+            trainer.cancel()
+
+    def _wait_for_clients(self) -> bool:
+        """Block while nobody listens; cancel after the grace period. False once cancelled."""
+        grace = self.settings.cancel_grace_seconds
+        with self._cond:
+            if self.clients == 0 and not self.cancel_requested:
+                someone = self._cond.wait_for(lambda: self.clients > 0 or self.cancel_requested, timeout=grace)
+                if not someone:
+                    self.cancel_requested = True
+                    self.cancel_reason = f"no client listened to the event stream for {grace:g} s"
+            return not self.cancel_requested
+
+    # --- the worker --------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run_safely(self) -> None:
+        try:
+            self._train()
+        except Exception as exc:  # an engine bug must not leave the stream hanging
+            log.exception("run %s failed", self.id)
+            for lane, status in enumerate(self.lane_status):
+                if status == "running":
+                    self._finish_lane(lane, "cancelled", f"internal error: {type(exc).__name__}: {exc}")
+            self._emit("done", {"status": "cancelled", "lanes": list(self.lane_status)})
+        finally:
+            if self._on_finish is not None:
+                self._on_finish(self)
+
+    def _finish_lane(self, lane: int, status: str, reason: str | None, step: int | None = None) -> None:
+        self.lane_status[lane] = status
+        if step is None:
+            step = self.steps_done[lane] - 1 if self.steps_done[lane] else None
+        self._emit("lane_done", {"lane": lane, "status": status, "step": step, "reason": reason})
+
+    def _train(self) -> None:
+        from rnncore import train  # imported late: the engine may be loaded after the app
+
+        trainers = [train(cfg, record_every=k) for cfg, k in zip(self.configs, self.record_every, strict=True)]
+        with self._cond:
+            self._trainers = trainers
+        if self.cancel_requested:  # DELETE arrived while the trainers were being built
+            for trainer in trainers:
+                trainer.cancel()
+        iterators = [iter(trainer) for trainer in trainers]
+        active = list(range(len(trainers)))
+        while active and self._wait_for_clients():
+            for lane in list(active):
+                if self.cancel_requested:
+                    break
+                try:
+                    record = next(iterators[lane])
+                except StopIteration:
+                    trainer = trainers[lane]
+                    active.remove(lane)
+                    if trainer.status == "diverged":
+                        self._finish_lane(lane, "diverged", trainer.diverged_reason, trainer.diverged_at)
+                    elif trainer.status == "cancelled":
+                        self._finish_lane(lane, "cancelled", self.cancel_reason)
+                    else:
+                        self._finish_lane(lane, "done", None)
+                    continue
+                self.steps_done[lane] = int(record.step) + 1
+                self._emit("step", step_to_json(lane, record), lane=lane)
+        for lane in active:  # cancelled: stop the lanes that were still training
+            trainers[lane].cancel()
+            self._finish_lane(lane, "cancelled", self.cancel_reason)
+        self._emit("done", {"status": "cancelled" if self.cancel_requested else "done",
+                            "lanes": list(self.lane_status)})
+
+    # --- views ---------------------------------------------------------------------------------------
+    def summary(self, include_history: bool = True) -> dict:
+        with self._cond:
+            out = {
+                "id": self.id, "status": self.status, "paused": self.status == "running" and self.clients == 0,
+                "clients": self.clients, "lanes": [cfg.to_dict() for cfg in self.configs], "labels": self.labels,
+                "lane_status": list(self.lane_status), "steps_done": list(self.steps_done),
+                "record_every": self.record_every, "task_info": self.task_info, "events": len(self.frames),
+                "cancel_reason": self.cancel_reason,
+            }
+        if include_history:
+            out["history"] = self.history()
+        return out
+
+
+class RunNotFound(LookupError):
+    pass
+
+
+class TooManyRuns(RuntimeError):
+    pass
+
+
+class RunManager:
+    """Creates runs, enforces the concurrency limit, keeps finished runs in an LRU store."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._runs: OrderedDict[str, Run] = OrderedDict()  # least recently used first
+        self._evicted: OrderedDict[str, None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def create(self, configs: list[Config], task_infos: list[dict]) -> Run:
+        run_id = uuid.uuid4().hex[:12]
+        with self._lock:
+            running = sum(1 for run in self._runs.values() if not run.finished)
+            if running >= self.settings.max_concurrent_runs:
+                raise TooManyRuns(
+                    f"{running} runs are training, the limit is {self.settings.max_concurrent_runs}; "
+                    "wait for one to finish (or DELETE one) and retry")
+            run = Run(run_id, configs, task_infos, self.settings, on_finish=self._on_finish)
+            self._runs[run_id] = run
+        run.start()
+        return run
+
+    def get(self, run_id: str) -> Run:
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is not None:
+                self._runs.move_to_end(run_id)
+                return run
+            if run_id in self._evicted:
+                raise RunNotFound(
+                    f"run {run_id} finished and was evicted from the store (the server keeps the "
+                    f"{self.settings.store_max_runs} most recently used finished runs, up to "
+                    f"{self.settings.store_max_bytes / 2**20:.0f} MiB); start it again")
+        raise RunNotFound(f"no run with id {run_id} (unknown, or evicted long ago)")
+
+    def _on_finish(self, run: Run) -> None:
+        with self._lock:
+            self._evict()
+
+    def _evict(self) -> None:
+        finished = [run for run in self._runs.values() if run.finished]  # LRU order
+        total = sum(run.nbytes for run in finished)
+        while finished and (len(finished) > self.settings.store_max_runs or total > self.settings.store_max_bytes):
+            oldest = finished.pop(0)
+            total -= oldest.nbytes
+            del self._runs[oldest.id]
+            self._evicted[oldest.id] = None
+            if len(self._evicted) > 10_000:
+                self._evicted.popitem(last=False)
+
+    def running(self) -> int:
+        with self._lock:
+            return sum(1 for run in self._runs.values() if not run.finished)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            runs = list(self._runs.values())
+        for run in runs:
+            run.cancel("server shutting down")
+        deadline = time.monotonic() + timeout
+        for run in runs:
+            if run.thread.is_alive():
+                run.thread.join(max(0.0, deadline - time.monotonic()))

@@ -1,0 +1,126 @@
+"""Request and response schemas. ``LaneConfig`` is generated from :data:`rnncore.config.FIELDS`, so the
+OpenAPI schema, the validation and ``GET /api/options`` can never disagree with the engine's contract.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from rnncore.config import FIELDS, FieldSpec
+
+_PYTHON_TYPE = {"int": int, "float": float}
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    base = Literal[spec.choices] if spec.kind == "choice" else _PYTHON_TYPE[spec.kind]
+    return base | None if spec.nullable else base
+
+
+def _field(spec: FieldSpec) -> Any:
+    extra = {"group": spec.group}
+    if spec.log_scale:
+        extra["log_scale"] = True
+    if spec.applies_to:
+        extra["applies_to"] = spec.applies_to
+    numeric = spec.kind in _PYTHON_TYPE
+    return Field(
+        default=spec.default,
+        description=spec.description,
+        ge=spec.minimum if numeric else None,
+        le=spec.maximum if numeric else None,
+        # strict: 5.5 or "5" or true is not an integer; floats still accept JSON integers
+        strict=numeric or None,
+        allow_inf_nan=False if spec.kind == "float" else None,
+        json_schema_extra=extra,
+    )
+
+
+LaneConfig = create_model(
+    "LaneConfig",
+    __config__=ConfigDict(extra="forbid"),
+    __doc__="One lane's configuration. Omitted fields take their defaults (see GET /api/options).",
+    **{spec.name: (_annotation(spec), _field(spec)) for spec in FIELDS},
+)
+
+MAX_LANES = 4
+
+
+class RunRequest(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [
+            {"lanes": [{"activation": "sigmoid", "seq_len": 50, "steps": 200},
+                       {"activation": "relu", "seq_len": 50, "steps": 200}]},
+            {"lanes": [{"clip": "none"}, {"clip": "norm", "clip_threshold": 1.0}]},
+        ]},
+    )
+    lanes: list[LaneConfig] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=MAX_LANES,
+        description=f"1 to {MAX_LANES} lane configs, trained in lockstep (one step per lane, round robin).")
+
+
+class ProfileRequest(LaneConfig):  # type: ignore[misc, valid-type]
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"activation": "sigmoid", "seq_len": 100}, {"activation": "relu", "spectral_radius": 1.2}]})
+
+
+class GradcheckRequest(LaneConfig):  # type: ignore[misc, valid-type]
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"seq_len": 10, "hidden_size": 8, "batch_size": 4, "dtype": "float64"}]})
+
+
+class RunCreated(BaseModel):
+    id: str
+    events_url: str = Field(description="Server-Sent Events stream of this run (supports Last-Event-ID).")
+    status: Literal["running", "done", "cancelled"]
+
+
+class ErrorResponse(BaseModel):
+    message: str = Field(description="What went wrong, for a person.")
+    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type}).")
+
+
+class OptionField(BaseModel):
+    name: str
+    kind: Literal["choice", "int", "float"]
+    default: Any
+    description: str
+    choices: list | None = None
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = False
+    group: str
+    log_scale: bool = False
+    applies_to: dict | None = None
+
+
+class Options(BaseModel):
+    fields: list[OptionField]
+    task_targets: dict[str, list[str]] = Field(description="Allowed target modes per task; the first is the default.")
+    limits: dict[str, Any] = Field(description="Service limits: lanes, total work, gradcheck bounds, ...")
+
+
+class Preset(BaseModel):
+    id: str
+    title: str
+    explanation: str
+    default: bool = False
+    lanes: list[dict[str, Any]] = Field(description="Partial configs; omitted fields take the defaults.")
+    labels: list[str] = Field(description="What differs between the lanes, one short label per lane.")
+
+
+class RunSummary(BaseModel):
+    id: str
+    status: Literal["running", "done", "cancelled"]
+    paused: bool = Field(description="True while no client is connected (the run is cancelled after the grace period).")
+    clients: int
+    lanes: list[dict[str, Any]]
+    labels: list[str]
+    lane_status: list[str]
+    steps_done: list[int] = Field(description="Training steps computed so far, per lane.")
+    record_every: list[int]
+    task_info: list[dict[str, Any]]
+    events: int = Field(description="Events emitted so far (the next event id).")
+    history: list[list[dict[str, Any]]] | None = Field(
+        None, description="Per lane, every `step` event's data as streamed (omitted with history=false).")

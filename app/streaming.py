@@ -1,0 +1,63 @@
+"""The SSE response of one run: replays the event log from an id, then follows it live.
+
+Client bookkeeping is explicit: ``__call__`` attaches to the run before streaming and detaches in its
+``finally`` as soon as the client disconnects (we always listen for ``http.disconnect``, whatever ASGI
+spec version the server announces), never from a generator's ``finally`` that may run only at GC.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import anyio
+from fastapi.sse import EventSourceResponse
+
+from app.runs import Run
+
+RETRY_MS = 2000  # how long a browser EventSource waits before it reconnects with Last-Event-ID
+PING = b": ping\n\n"
+
+
+class RunEventStream(EventSourceResponse):
+    def __init__(self, run: Run, start_id: int, ping_seconds: float):
+        self.run = run
+        self.start_id = start_id
+        self.ping_seconds = ping_seconds
+        self.wake = asyncio.Event()
+        super().__init__(self._events(), headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    async def _events(self) -> AsyncIterator[bytes]:
+        yield f"retry: {RETRY_MS}\n\n".encode()
+        cursor = self.start_id
+        while True:
+            self.wake.clear()  # before reading: a frame appended after the read sets it again
+            frames, complete = self.run.frames_from(cursor)
+            if frames:
+                cursor += len(frames)
+                yield b"".join(frames)
+                continue
+            if complete:
+                return
+            try:
+                await asyncio.wait_for(self.wake.wait(), self.ping_seconds)
+            except TimeoutError:
+                yield PING
+
+    async def __call__(self, scope, receive, send) -> None:
+        loop = asyncio.get_running_loop()
+        self.run.attach(loop, self.wake)
+        try:
+            async with anyio.create_task_group() as group:
+                async def stream_then_stop() -> None:
+                    await self.stream_response(send)
+                    group.cancel_scope.cancel()
+
+                group.start_soon(stream_then_stop)
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                group.cancel_scope.cancel()
+        except OSError:  # the socket went away mid-send
+            pass
+        finally:
+            self.run.detach(loop, self.wake)
+            await self.body_iterator.aclose()

@@ -1,0 +1,32 @@
+"""Turn request models into validated engine configs; every failure is a 422 that names the field."""
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from app.errors import validation_error
+from app.runs import work
+from rnncore import Config, ConfigError
+
+
+def to_config(model: BaseModel, loc: tuple) -> Config:
+    """Build and cross-check a Config (e.g. truncate <= seq_len, target allowed for the task)."""
+    cfg = Config(**model.model_dump())
+    try:
+        return cfg.validate()
+    except ConfigError as exc:
+        raise validation_error((*loc, exc.field), exc.message, getattr(cfg, exc.field, None)) from None
+
+
+def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | None = None) -> None:
+    """422 when the summed cost seq_len * hidden_size^2 * batch_size * steps * gates is above the cap."""
+    costs = [work(cfg, steps) for cfg in configs]
+    total = sum(costs)
+    if total <= limit:
+        return
+    fields = "seq_len, hidden_size, batch_size" + (", steps" if steps is None else "")
+    per_lane = ", ".join(f"lane {i}: {cost:.2g}" for i, cost in enumerate(costs))
+    lanes = " or the number of lanes" if len(configs) > 1 else ""
+    raise validation_error(
+        loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = seq_len * hidden_size^2 * batch_size"
+        f"{' * steps' if steps is None else ''} * gates, gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
+        f"reduce {fields}{lanes}", None, kind="work_limit")

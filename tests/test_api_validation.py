@@ -1,0 +1,154 @@
+"""Request validation, /api/options, /api/presets and lane labels: everything derived from rnncore FIELDS."""
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.labels import lane_labels
+from app.main import create_app
+from app.presets import PRESETS
+from app.runs import work
+from app.settings import Settings
+from rnncore.config import FIELDS, TASK_TARGETS, Config
+
+
+@pytest.fixture(scope="module")
+def client():
+    with TestClient(create_app(Settings())) as c:
+        yield c
+
+
+def _bad_values(spec):
+    """Values just outside the contract for one field, with the reason (a test id)."""
+    if spec.kind == "choice":
+        yield "not-a-choice", "choice"
+        yield 3, "type"
+    else:
+        step = 1 if spec.kind == "int" else abs(spec.maximum) * 0.01 + 1e-3
+        yield spec.maximum + step, "above-max"
+        yield spec.minimum - step, "below-min"
+        yield "12", "string"
+        if spec.kind == "int":
+            yield 1.5, "fraction"
+    if not spec.nullable:
+        yield None, "null"
+
+
+BAD = [pytest.param(spec.name, value, id=f"{spec.name}-{why}") for spec in FIELDS for value, why in _bad_values(spec)]
+
+
+@pytest.mark.parametrize("field, value", BAD)
+def test_out_of_range_field_is_a_422_naming_it(client, field, value):
+    response = client.post("/api/runs", json={"lanes": [{"seq_len": 10, "steps": 2}, {field: value}]})
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["message"].startswith(f"lanes[1].{field}: "), body["message"]
+    assert any(err["loc"][-1] == field for err in body["detail"])
+
+
+@pytest.mark.parametrize("spec", [s for s in FIELDS if s.kind != "choice"], ids=lambda s: s.name)
+def test_bound_message_says_the_allowed_range(client, spec):
+    response = client.post("/api/runs", json={"lanes": [{spec.name: spec.maximum + 1}]})
+    message = response.json()["message"]
+    assert f"<= {spec.maximum:g}" in message or f"<= {spec.maximum}" in message, message
+
+
+def test_unknown_field_and_lane_count_are_422(client):
+    response = client.post("/api/runs", json={"lanes": [{"hidden": 8}]})
+    assert response.status_code == 422 and "lanes[0].hidden: unknown field" in response.json()["message"]
+    assert client.post("/api/runs", json={"lanes": []}).status_code == 422
+    assert client.post("/api/runs", json={"lanes": [{}] * 5}).status_code == 422
+    assert client.post("/api/runs", json={"lanes": [{}], "extra": 1}).status_code == 422
+
+
+def test_cross_field_rules_are_422_naming_the_field(client):
+    response = client.post("/api/runs", json={"lanes": [{"seq_len": 20, "truncate": 30}]})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("lanes[0].truncate: ")
+    response = client.post("/api/runs", json={"lanes": [{"task": "copy", "target": "last"}]})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("lanes[0].target: ")
+
+
+def test_total_work_cap_names_the_fields_to_reduce(client):
+    lane = {"seq_len": 2000, "hidden_size": 512, "batch_size": 256, "steps": 1000}
+    response = client.post("/api/runs", json={"lanes": [lane, lane]})
+    assert response.status_code == 422
+    message = response.json()["message"]
+    for field in ("seq_len", "hidden_size", "batch_size", "steps", "lanes"):
+        assert field in message, message
+
+
+def test_gradcheck_has_its_own_tighter_bounds(client):
+    response = client.post("/api/gradcheck", json={"seq_len": 200})
+    assert response.status_code == 422
+    assert response.json()["message"].startswith("seq_len: gradcheck allows seq_len <= 50")
+    response = client.post("/api/gradcheck", json={"seq_len": 10, "hidden_size": 64})
+    assert response.status_code == 422 and "hidden_size" in response.json()["message"]
+
+
+def test_profile_size_cap(client):
+    response = client.post("/api/profile", json={"seq_len": 2000, "hidden_size": 512, "batch_size": 256})
+    assert response.status_code == 422 and "too much work" in response.json()["message"]
+
+
+def test_errors_are_json_with_a_message(client):
+    for response in (client.get("/api/runs/nope"), client.get("/api/nowhere"),
+                     client.post("/api/runs", content=b"{not json", headers={"content-type": "application/json"}),
+                     client.delete("/api/options")):
+        assert response.status_code in (404, 405, 422)
+        assert isinstance(response.json()["message"], str) and response.json()["message"]
+
+
+def test_options_follow_fields(client):
+    body = client.get("/api/options").json()
+    assert [f["name"] for f in body["fields"]] == [spec.name for spec in FIELDS]
+    for field, spec in zip(body["fields"], FIELDS, strict=True):
+        assert field["default"] == spec.default
+        assert field["kind"] == spec.kind and field["description"] == spec.description
+        if spec.kind == "choice":
+            assert field["choices"] == list(spec.choices)
+        else:
+            assert (field["minimum"], field["maximum"]) == (spec.minimum, spec.maximum)
+    assert body["task_targets"] == {k: list(v) for k, v in TASK_TARGETS.items()}
+    assert body["limits"]["max_lanes"] == 4 and body["limits"]["max_work"] == Settings().max_work
+
+
+def test_openapi_schema_is_generated_from_fields(client):
+    schema = client.get("/openapi.json").json()
+    lane = schema["components"]["schemas"]["LaneConfig"]
+    assert set(lane["properties"]) == {spec.name for spec in FIELDS}
+    assert lane["properties"]["seq_len"]["maximum"] == 2000
+    assert lane["additionalProperties"] is False
+
+
+def test_presets_are_valid_and_fit_the_work_cap(client):
+    presets = client.get("/api/presets").json()
+    ids = {p["id"] for p in presets}
+    for required in ("activations", "spectral-radius", "relu-clipping", "value-vs-norm-clipping",
+                     "truncated-bptt", "sequence-length", "cells"):
+        assert required in ids
+    assert sum(p["default"] for p in presets) == 1
+    for preset in presets:
+        assert 2 <= len(preset["lanes"]) <= 4 and preset["title"] and preset["explanation"]
+        configs = [Config(**lane).validate() for lane in preset["lanes"]]
+        assert sum(work(cfg) for cfg in configs) <= Settings().max_work
+        assert len(set(preset["labels"])) == len(configs)
+    default = next(p for p in presets if p["default"])
+    configs = [Config(**lane) for lane in default["lanes"]]
+    assert len(configs) == 2
+    assert all((c.seq_len, c.hidden_size, c.batch_size, c.steps) == (100, 64, 32, 500) for c in configs)
+    assert presets == PRESETS
+
+
+@pytest.mark.parametrize("lanes, labels", [
+    ([{"activation": "sigmoid"}, {"activation": "relu"}], ["sigmoid", "relu"]),
+    ([{"clip": "norm", "clip_threshold": 1.0}, {"clip": "none"}], ["clip 1.0", "no clip"]),
+    ([{"seq_len": 50}, {"seq_len": 200}], ["T=50", "T=200"]),
+    ([{"clip": "value", "clip_threshold": 0.1}, {"clip": "norm"}], ["value clip 0.1", "norm clip 1.0"]),
+    ([{"truncate": None}, {"truncate": 10}], ["full BPTT", "TBPTT k=10"]),
+    ([{"activation": "relu", "seq_len": 20}, {"activation": "tanh", "seq_len": 40}], ["relu, T=20", "tanh, T=40"]),
+    ([{}, {}], ["lane 1", "lane 2"]),
+])
+def test_lane_labels_name_what_differs(lanes, labels):
+    assert lane_labels(lanes) == labels
