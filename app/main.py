@@ -5,8 +5,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 import rnncore
+from app import errors
 from app.paths import STATIC_DIR
-from app.routers import health, pages
+from app.routers import engine, health, options, pages, runs
+from app.runs import RunManager
 from app.settings import Settings, get_settings
 
 
@@ -16,11 +18,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.settings = settings
+        app.state.runs = RunManager(settings)  # training runs; cancelled and joined on shutdown
         yield
+        app.state.runs.shutdown()
 
     app = FastAPI(title="RNN Gradient Lab", version=rnncore.__version__, lifespan=lifespan,
                   description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.")
     app.include_router(health.router)
+    app.include_router(options.router)
+    app.include_router(runs.router)
+    app.include_router(engine.router)
+    errors.install(app)  # every error is JSON with a human "message"
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -1,6 +1,7 @@
 """Service settings, read from the environment (prefix ``RNNLAB_``), e.g. ``RNNLAB_MAX_RUNS=8``."""
 from functools import lru_cache
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -9,6 +10,19 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+
+    # Runs service (app/runs.py); the README's "Settings" table documents each one.
+    max_concurrent_runs: int = Field(4, ge=1)  # runs training at once; beyond: 429 + Retry-After
+    max_work: float = Field(1e11, gt=0)  # cap on sum(seq_len * hidden_size^2 * batch_size * steps * gates)
+    profile_max_work: float = Field(1e9, gt=0)  # cap on seq_len * hidden_size^2 * batch_size * gates
+    max_arrays_per_lane: int = Field(200, ge=1)  # a lane sends per-timestep arrays on ~this many steps
+    cancel_grace_seconds: float = Field(5.0, ge=0)  # a run without SSE clients pauses, then is cancelled
+    store_max_runs: int = Field(32, ge=1)  # finished runs kept (LRU), then 404
+    store_max_bytes: int = Field(128 * 2**20, ge=1)  # approximate bytes of finished runs kept (LRU)
+    sse_ping_seconds: float = Field(15.0, gt=0)  # keep-alive comment on idle event streams
+    gradcheck_max_seq_len: int = Field(50, ge=2)  # /api/gradcheck accepts only small configs
+    gradcheck_max_hidden_size: int = Field(32, ge=1)
+    gradcheck_max_batch_size: int = Field(16, ge=1)
 
 
 @lru_cache
