@@ -1,0 +1,56 @@
+"""Shared pieces of the cell interface (see :mod:`rnncore.cells` for the contract)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class CellBackward:
+    """Per-timestep results of a cell's backward pass, all of shape (L,), float64, log10 of true norms
+    (exact far outside the dtype's range; -inf only where the value is exactly zero)."""
+
+    log10_grad_norm_per_step: np.ndarray
+    """log10 ||dL/dh_t||_F (after per-timestep clipping, i.e. what actually flows on)."""
+    log10_weight_grad_per_step: np.ndarray | None = None
+    """log10 ||h_{t-1}^T delta_t||_F, delta_t = dL/d(pre-activation)_t; for gated cells the recurrent
+    weight contribution of step t over all gates. None when diagnostics were not requested."""
+    log10_input_grad_per_step: np.ndarray | None = None
+    """log10 ||dL/dx_t||_F."""
+    input_saliency: np.ndarray | None = None
+    """log10 ||dL/dx_t|| of batch element 0."""
+    log10_cell_grad_norm_per_step: np.ndarray | None = None
+    """LSTM only: log10 ||dL/dc_t||_F."""
+    gate_mean_per_step: np.ndarray | None = None
+    """LSTM: mean forget gate; GRU: mean update gate; None for the vanilla RNN."""
+    clipped_timesteps: int = 0
+    """How many timesteps per-timestep clipping rescaled."""
+
+
+def cuts_gradient(t: int, length: int, truncate: int | None) -> bool:
+    """Truncated BPTT: True when no gradient flows from h_t back into h_{t-1}.
+
+    Boundaries are every ``truncate`` steps counted from the END of the sequence, t = L-k, L-2k, ...,
+    so with a loss at the last step exactly the last k hidden states receive gradient. The step's own
+    parameter contributions (h_{t-1}^T delta_t, with h_{t-1} a constant) are kept, as with
+    ``h_prev.detach()`` in PyTorch before computing h_t."""
+    return truncate is not None and t > 0 and (length - t) % truncate == 0
+
+
+def glorot(rng: np.random.Generator, fan_in: int, fan_out: int, dtype) -> np.ndarray:
+    """Glorot/Xavier uniform U(-a, a), a = sqrt(6 / (fan_in + fan_out)), shape (fan_in, fan_out)."""
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, size=(fan_in, fan_out)).astype(dtype)
+
+
+def recurrent_init(config, rng: np.random.Generator, size: int, dtype) -> np.ndarray:
+    """A (size, size) recurrent matrix per ``config.init``: orthogonal * spectral_radius (QR of a
+    Gaussian, sign-fixed so it is Haar-distributed), N(0, init_scale^2), or identity * spectral_radius."""
+    if config.init == "orthogonal":
+        q, r = np.linalg.qr(rng.standard_normal((size, size)))
+        q = q * np.sign(np.diag(r))
+        return (config.spectral_radius * q).astype(dtype)
+    if config.init == "gaussian":
+        return (config.init_scale * rng.standard_normal((size, size))).astype(dtype)
+    return (config.spectral_radius * np.eye(size)).astype(dtype)

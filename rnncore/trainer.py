@@ -1,0 +1,266 @@
+"""Training generator, one-shot profile, and finite-difference gradient check.
+
+>>> from rnncore import Config, train, profile, gradcheck, task_info
+>>> trainer = train(Config(activation="sigmoid", seq_len=200, steps=100), record_every=10)
+>>> for record in trainer:                  # one StepRecord per training step
+...     print(record.step, record.loss, record.grad_norm)
+>>> trainer.status                          # "done" | "diverged" | "cancelled"
+
+Randomness: ``SeedSequence(config.seed)`` spawns two independent streams, one for the parameter
+initialisation (cell parameters first, then W_o) and one for the data (one fresh batch per step), so the
+same config gives bit-identical records.
+"""
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+
+from . import tasks
+from .cells import CellBackward, get_cell, glorot
+from .config import Config
+from .losses import output_loss
+from .optim import Optimizer, clip_gradients, global_norm
+from .records import StepRecord, TaskInfo, TimestepArrays
+
+GRADCHECK_CAPS = {"batch_size": 3, "seq_len": 12, "hidden_size": 6, "num_classes": 4}
+"""gradcheck runs on a float64 copy of the config with these upper bounds (cost: 2 forward passes per
+parameter element). The copy task's sequence is still seq_len + 20 long."""
+
+
+def task_info(config: Config) -> TaskInfo:
+    """Sizes, loss/metric names and the chance baselines of the config's task."""
+    return tasks.task_info(config.validate())
+
+
+class Model:
+    """Parameters (cell parameters, then W_o (H, O) and c (O,)) plus the forward/backward of one batch."""
+
+    def __init__(self, config: Config):
+        self.config = config.validate()
+        self.cell = get_cell(config.cell)
+        init_stream, data_stream = np.random.SeedSequence(config.seed).spawn(2)
+        init_rng = np.random.default_rng(init_stream)
+        self.data_rng = np.random.default_rng(data_stream)
+        self.info = tasks.task_info(config)
+        dtype = np.dtype(config.dtype)
+        self.params = self.cell.init_params(config, self.info.input_size, init_rng)
+        self.params["W_o"] = glorot(init_rng, config.hidden_size, self.info.output_size, dtype)
+        self.params["c"] = np.zeros(self.info.output_size, dtype=dtype)
+
+    def batch(self) -> tasks.Batch:
+        return tasks.sample(self.config, self.data_rng)
+
+    def loss_and_grads(self, batch: tasks.Batch, diagnostics: bool = True, config: Config | None = None,
+                       frozen: dict | None = None):
+        """Forward and backward. Returns (loss, metric, grads, CellBackward, cache, dh_loss)."""
+        config = config or self.config
+        every = config.target_mode == "every"
+        hidden, cache = self.cell.forward(self.params, batch.inputs, config, frozen=frozen)
+        loss, metric, dh_loss, out_grads = output_loss(hidden, self.params["W_o"], self.params["c"], batch,
+                                                       self.info.loss_name, every)
+        grads, back = self.cell.backward(self.params, cache, dh_loss, config, every, diagnostics)
+        grads.update(out_grads)
+        return loss, metric, grads, back, cache, dh_loss
+
+    def loss_only(self, batch: tasks.Batch, config: Config | None = None, frozen: dict | None = None) -> float:
+        config = config or self.config
+        hidden, _ = self.cell.forward(self.params, batch.inputs, config, frozen=frozen)
+        return output_loss(hidden, self.params["W_o"], self.params["c"], batch, self.info.loss_name,
+                           config.target_mode == "every", want_grads=False)[0]
+
+
+class SigmaMax:
+    """Largest singular value of W_h: exact (SVD) at the start, then power iteration on W_h^T W_h
+    warm-started from the previous step's right singular vector (a few matvecs per step)."""
+
+    def __init__(self, W: np.ndarray, iterations: int = 3):
+        W64 = W.astype(np.float64)
+        _, _, vt = np.linalg.svd(W64)
+        self.v, self.iterations = vt[0], iterations
+        self.value = float(np.linalg.norm(W64 @ self.v))
+
+    def update(self, W: np.ndarray) -> float:
+        W64 = W.astype(np.float64)
+        v = self.v
+        for _ in range(self.iterations):
+            v = W64.T @ (W64 @ v)
+            norm = np.linalg.norm(v)
+            if not norm > 0 or not math.isfinite(norm):
+                break
+            v = v / norm
+        self.v = v
+        self.value = float(np.linalg.norm(W64 @ v))
+        return self.value
+
+
+def spectral_radius(W: np.ndarray) -> float:
+    """max |eigenvalue| of W (np.linalg.eigvals; O(H^3))."""
+    return float(np.max(np.abs(np.linalg.eigvals(W.astype(np.float64)))))
+
+
+def spectral_every(hidden_size: int) -> int:
+    """On array steps the spectral radius costs an eigendecomposition (~270 ms at H=512 here); for
+    H > 128 it is computed on array steps that are multiples of (H // 128)^3 (and on the last step)."""
+    return 1 if hidden_size <= 128 else (hidden_size // 128) ** 3
+
+
+def _arrays(back: CellBackward, gamma: float, sigma: float, dtype) -> TimestepArrays:
+    grad = back.log10_grad_norm_per_step
+    L = grad.shape[0]
+    distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = grad[L - 1] + distance * math.log10(gamma * sigma) if gamma * sigma > 0 else \
+            np.where(distance == 0, grad[L - 1], -np.inf)
+    tiny = math.log10(np.finfo(dtype).tiny)
+    underflow = int(np.count_nonzero(np.isfinite(grad) & (grad < tiny)))
+    return TimestepArrays(
+        log10_grad_norm_per_step=grad,
+        log10_weight_grad_per_step=back.log10_weight_grad_per_step,
+        log10_input_grad_per_step=back.log10_input_grad_per_step,
+        log10_bound_per_step=np.asarray(bound, dtype=np.float64),
+        dtype_underflow_steps=underflow,
+        log10_cell_grad_norm_per_step=back.log10_cell_grad_norm_per_step,
+        gate_mean_per_step=back.gate_mean_per_step,
+        input_saliency=back.input_saliency,
+    )
+
+
+def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
+    """Forward/backward + clipping: (loss, metric, grads, back, grad_norm, grad_norm_clipped, clipped)."""
+    config = model.config
+    loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics)
+    if config.clip == "per_timestep":
+        # ||g|| before clipping needs the unclipped backward pass too (same forward cache, no diagnostics).
+        unclipped, _ = model.cell.backward(model.params, cache, dh_loss, config.replace(clip="none"),
+                                           config.target_mode == "every", False)
+        before = global_norm({**grads, **unclipped})  # W_o and c are not affected by the clipping
+        return loss, metric, grads, back, before, global_norm(grads), back.clipped_timesteps > 0
+    before, after, clipped = clip_gradients(grads, config.clip, config.clip_threshold)
+    return loss, metric, grads, back, before, after, clipped
+
+
+class Trainer:
+    """Iterator of :class:`StepRecord`, one per training step; see :func:`train`."""
+
+    def __init__(self, config: Config, record_every: int = 1):
+        if record_every < 1:
+            raise ValueError("record_every must be >= 1")
+        self.model = Model(config)
+        self.config = self.model.config
+        self.record_every = record_every
+        self.task_info = self.model.info
+        self.optimizer = Optimizer(self.config.optimizer, self.config.learning_rate, self.config.momentum)
+        self.gamma = self.model.cell.gamma(self.config)
+        self._sigma = SigmaMax(self.model.cell.recurrent_weight(self.model.params))
+        self._cancel = threading.Event()
+        self._spectral_every = spectral_every(self.config.hidden_size)
+        self.step = 0
+        self.status = "running"
+        self.diverged_at: int | None = None
+        self.diverged_reason: str | None = None
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        return self.model.params
+
+    def cancel(self) -> None:
+        """Thread-safe: the next ``next()`` raises StopIteration with status "cancelled"."""
+        self._cancel.set()
+
+    def __iter__(self):
+        return self
+
+    def _diverge(self, reason: str):
+        self.status, self.diverged_at = "diverged", self.step
+        self.diverged_reason = f"{reason} at step {self.step}"
+        raise StopIteration
+
+    def __next__(self) -> StepRecord:
+        if self.status != "running":
+            raise StopIteration
+        if self._cancel.is_set():
+            self.status = "cancelled"
+            raise StopIteration
+        if self.step >= self.config.steps:
+            self.status = "done"
+            raise StopIteration
+        step, config, model = self.step, self.config, self.model
+        want_arrays = step % self.record_every == 0 or step == config.steps - 1
+        with np.errstate(all="ignore"):  # overflow is detected below and reported as divergence
+            sigma = self._sigma.value if step == 0 else self._sigma.update(model.cell.recurrent_weight(model.params))
+            rho = None
+            if want_arrays and (step % self._spectral_every == 0 or step == config.steps - 1):
+                rho = spectral_radius(model.cell.recurrent_weight(model.params))
+            batch = model.batch()
+            loss, metric, grads, back, before, after, clipped = _measure(model, batch, want_arrays)
+            if not math.isfinite(loss):
+                self._diverge(f"loss is {loss}")
+            if not math.isfinite(before) or not math.isfinite(after):
+                self._diverge(f"gradient norm is {before if not math.isfinite(before) else after}")
+            self.optimizer.step(model.params, grads)
+            if not all(np.isfinite(np.sum(p)) for p in model.params.values()):
+                self._diverge("parameters became non-finite")
+            arrays = _arrays(back, self.gamma, sigma, config.dtype) if want_arrays else None
+        self.step += 1
+        return StepRecord(step=step, loss=loss, metric=metric, grad_norm=before, grad_norm_clipped=after,
+                          clipped=bool(clipped), sigma_max=sigma, spectral_radius=rho, gamma=self.gamma,
+                          arrays=arrays)
+
+
+def train(config: Config, record_every: int = 1) -> Trainer:
+    """A training run as an iterator of StepRecord (one per step, arrays every ``record_every`` steps
+    and on the last). Cancel with ``trainer.cancel()``; see ``status``, ``diverged_at``, ``diverged_reason``."""
+    return Trainer(config, record_every)
+
+
+def profile(config: Config) -> StepRecord:
+    """One forward/backward at initialisation with all arrays; no update. Scalars as at step 0 of
+    :func:`train` (same init and first batch), sigma_max and spectral radius exact."""
+    model = Model(config)
+    W = model.cell.recurrent_weight(model.params)
+    gamma = model.cell.gamma(model.config)
+    with np.errstate(all="ignore"):
+        sigma = float(np.linalg.svd(W.astype(np.float64), compute_uv=False)[0])
+        loss, metric, grads, back, before, after, clipped = _measure(model, model.batch(), True)
+        arrays = _arrays(back, gamma, sigma, model.config.dtype)
+    return StepRecord(step=0, loss=loss, metric=metric, grad_norm=before, grad_norm_clipped=after,
+                      clipped=bool(clipped), sigma_max=sigma, spectral_radius=spectral_radius(W), gamma=gamma,
+                      arrays=arrays)
+
+
+def gradcheck(config: Config, eps: float = 1e-5) -> dict[str, float]:
+    """Central finite differences (float64) vs the analytic gradient, per parameter.
+
+    Runs on a float64, clip-free copy of ``config`` capped by :data:`GRADCHECK_CAPS` (truncation is kept;
+    the finite differences then go through the truncated surrogate, see ``cells.forward(frozen=...)``).
+    Returns max over elements of |analytic - numeric| / max(|analytic|, |numeric|, 1e-3 * max|analytic|)
+    per parameter name: an element-wise relative error, floored at 1e-3 of the parameter's largest
+    gradient so that elements that are ~0 up to rounding do not dominate."""
+    small = config.validate().replace(
+        dtype="float64", clip="none",
+        **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
+    if small.truncate is not None:
+        small = small.replace(truncate=min(small.truncate, small.seq_len))
+    model = Model(small)
+    batch = model.batch()
+    _, _, grads, _, base_cache, _ = model.loss_and_grads(batch, diagnostics=False)
+    frozen = base_cache if small.truncate is not None else None
+    errors = {}
+    for name, p in model.params.items():
+        numeric = np.zeros_like(p)
+        flat, num_flat = p.reshape(-1), numeric.reshape(-1)
+        for i in range(flat.size):
+            orig = flat[i]
+            flat[i] = orig + eps
+            plus = model.loss_only(batch, frozen=frozen)
+            flat[i] = orig - eps
+            minus = model.loss_only(batch, frozen=frozen)
+            flat[i] = orig
+            num_flat[i] = (plus - minus) / (2 * eps)
+        analytic = grads[name]
+        floor = max(1e-3 * float(np.max(np.abs(analytic))), 1e-300)
+        denom = np.maximum(np.maximum(np.abs(analytic), np.abs(numeric)), floor)
+        errors[name] = float(np.max(np.abs(analytic - numeric) / denom))
+    return errors
