@@ -122,5 +122,6 @@ class RunSummary(BaseModel):
     record_every: list[int]
     task_info: list[dict[str, Any]]
     events: int = Field(description="Events emitted so far (the next event id).")
+    cancel_reason: str | None = Field(None, description="Why the run was cancelled (DELETE, no client, ...).")
     history: list[list[dict[str, Any]]] | None = Field(
         None, description="Per lane, every `step` event's data as streamed (omitted with history=false).")

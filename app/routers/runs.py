@@ -18,7 +18,8 @@ from app.validation import check_work, to_config
 
 router = APIRouter(prefix="/api/runs", tags=["runs"])
 
-NOT_FOUND = {404: {"model": ErrorResponse, "description": "Unknown run, or finished and evicted from the store"}}
+NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
+                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
 
 
 def _manager(request: Request) -> RunManager:
@@ -56,8 +57,8 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
 
 
 @router.get("/{run_id}/events", summary="Live Server-Sent Events of a run (resumable)",
-            response_class=RunEventStream, status_code=200,
-            responses={200: {"content": {"text/event-stream": {}},
+            response_class=Response,  # not EventSourceResponse: FastAPI would expect a generator
+            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                              "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
                        204: {"description": "The run is finished and the client has every event"},
                        **NOT_FOUND})

@@ -1,0 +1,261 @@
+"""Runs over real HTTP (uvicorn on 127.0.0.1): streaming order, export == stream, divergence, disconnect ->
+pause -> cancel, Last-Event-ID resume, DELETE, 429, eviction -> 404. Small configs keep it fast."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.conftest import start_live_server, stop_live_server
+
+SMALL = {"seq_len": 12, "hidden_size": 8, "batch_size": 4, "steps": 30}
+ENDLESS = {"seq_len": 8, "hidden_size": 4, "batch_size": 2, "steps": 20000}  # runs until we stop it
+
+
+def _strict_json(text: str):
+    def reject(token):
+        raise ValueError(f"non-JSON number {token} on the wire")
+    return json.loads(text, parse_constant=reject)
+
+
+def sse_events(response: httpx.Response):
+    """Yield (id, event, data) from a streamed text/event-stream response, event by event."""
+    event_id, name, data = None, None, []
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                yield event_id, name, _strict_json("\n".join(data))
+            event_id, name, data = None, None, []
+        elif line.startswith(":") or line.startswith("retry:"):
+            continue
+        else:
+            key, _, value = line.partition(": ")
+            if key == "id":
+                event_id = int(value)
+            elif key == "event":
+                name = value
+            elif key == "data":
+                data.append(value)
+
+
+def read_all(url: str, run_id: str, headers: dict | None = None, limit: int | None = None,
+             params: dict | None = None) -> list:
+    events = []
+    with httpx.stream("GET", f"{url}/api/runs/{run_id}/events", headers=headers or {}, params=params,
+                      timeout=30) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in sse_events(response):
+            events.append(event)
+            if limit is not None and len(events) >= limit:
+                break
+    return events
+
+
+def start(url: str, lanes: list[dict]) -> str:
+    response = httpx.post(f"{url}/api/runs", json={"lanes": lanes}, timeout=10)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["events_url"] == f"/api/runs/{body['id']}/events" and body["status"] == "running"
+    return body["id"]
+
+
+def status(url: str, run_id: str) -> dict:
+    return httpx.get(f"{url}/api/runs/{run_id}", params={"history": "false"}, timeout=10).json()
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not met in time")
+
+
+@pytest.fixture(scope="module")
+def server():
+    live = start_live_server(Settings(cancel_grace_seconds=1.0, max_arrays_per_lane=10))
+    yield live
+    live.app.state.runs.shutdown()
+    stop_live_server(live)
+
+
+def test_two_lanes_stream_in_order_end_with_done_and_export_matches(server):
+    lanes = [{**SMALL, "activation": "sigmoid"}, {**SMALL, "activation": "relu", "truncate": 5}]
+    run_id = start(server.url, lanes)
+    events = read_all(server.url, run_id)
+
+    assert [e[0] for e in events] == list(range(len(events)))  # ids 0, 1, 2, ... no gap
+    names = [e[1] for e in events]
+    assert names[0] == "run" and names[-1] == "done"
+    run = events[0][2]
+    assert run["id"] == run_id and run["labels"] == ["sigmoid, full BPTT", "relu, TBPTT k=5"]
+    assert run["record_every"] == [3, 3] and len(run["task_info"]) == 2
+    assert [lane["activation"] for lane in run["lanes"]] == ["sigmoid", "relu"]
+
+    steps = [e[2] for e in events if e[1] == "step"]
+    assert [(s["lane"], s["step"]) for s in steps] == [(lane, step) for step in range(30) for lane in (0, 1)]
+    for s in steps:  # arrays on every 3rd step and the last one
+        assert (s["arrays"] is not None) == (s["step"] % 3 == 0 or s["step"] == 29)
+        assert isinstance(s["loss"], float) and isinstance(s["clipped"], bool)
+    truncated = [s for s in steps if s["lane"] == 1 and s["arrays"]]
+    for s in truncated:  # the 7 earliest timesteps get an exact zero gradient: -inf on the engine side, null here
+        grad = s["arrays"]["log10_grad_norm_per_step"]
+        assert len(grad) == 12 and grad[:7] == [None] * 7 and all(v is not None for v in grad[7:])
+    full = [s for s in steps if s["lane"] == 0 and s["arrays"]]
+    assert all(round(v, 3) == v for s in full for v in s["arrays"]["log10_grad_norm_per_step"])
+
+    lane_done = [e[2] for e in events if e[1] == "lane_done"]
+    assert sorted(d["lane"] for d in lane_done) == [0, 1]
+    assert all(d["status"] == "done" and d["step"] == 29 and d["reason"] is None for d in lane_done)
+    assert events[-1][2] == {"status": "done", "lanes": ["done", "done"]}
+
+    exported = httpx.get(f"{server.url}/api/runs/{run_id}/export", params={"format": "json"}).json()
+    assert exported["status"] == "done" and exported["lane_status"] == ["done", "done"]
+    assert exported["history"] == [[s for s in steps if s["lane"] == lane] for lane in (0, 1)]
+    assert httpx.get(f"{server.url}/api/runs/{run_id}").json()["history"] == exported["history"]
+
+    response = httpx.get(f"{server.url}/api/runs/{run_id}/export", params={"format": "csv"})
+    assert response.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    with_arrays = sum(1 for s in steps if s["arrays"])
+    assert len(rows) == with_arrays * 12 + (len(steps) - with_arrays)
+    by_key = {(int(r["lane"]), int(r["step"]), r["t"]): r for r in rows}
+    for s in steps:
+        if s["arrays"] is None:
+            assert float(by_key[(s["lane"], s["step"], "")]["loss"]) == s["loss"]
+            continue
+        for t in range(12):
+            row = by_key[(s["lane"], s["step"], str(t))]
+            assert row["label"] == run["labels"][s["lane"]]
+            assert float(row["loss"]) == s["loss"]
+            for name in ("log10_grad_norm", "log10_weight_grad", "log10_input_grad", "log10_bound"):
+                streamed = s["arrays"][f"{name}_per_step"][t]
+                assert (row[name] == "") if streamed is None else (float(row[name]) == streamed)
+
+
+def test_a_diverged_lane_ends_cleanly_and_the_other_continues(server):
+    exploding = {**SMALL, "activation": "relu", "init": "identity", "spectral_radius": 5.0, "clip": "none",
+                 "optimizer": "sgd", "learning_rate": 10.0, "seq_len": 30}
+    run_id = start(server.url, [exploding, SMALL])
+    events = read_all(server.url, run_id)
+    lane_done = {e[2]["lane"]: e for e in events if e[1] == "lane_done"}
+    diverged = lane_done[0][2]
+    assert diverged["status"] == "diverged" and diverged["reason"] and isinstance(diverged["step"], int)
+    assert diverged["step"] < 29
+    steps_after = [e for e in events if e[1] == "step" and e[0] > lane_done[0][0]]
+    assert steps_after and all(e[2]["lane"] == 1 for e in steps_after)
+    assert lane_done[1][2]["status"] == "done" and lane_done[1][2]["step"] == 29
+    assert events[-1][1] == "done" and events[-1][2] == {"status": "done", "lanes": ["diverged", "done"]}
+    lane0_steps = [e[2]["step"] for e in events if e[1] == "step" and e[2]["lane"] == 0]
+    assert lane0_steps == list(range(diverged["step"]))  # no record for the diverged step itself
+
+
+def test_disconnect_pauses_then_cancels_after_grace_and_work_stops(server):
+    run_id = start(server.url, [ENDLESS, ENDLESS])
+    events = read_all(server.url, run_id, limit=20)  # closes the connection after 20 events
+    assert events[0][1] == "run"
+    time.sleep(0.3)  # the worker notices within one step that nobody listens and pauses
+    paused = status(server.url, run_id)
+    assert paused["status"] == "running" and paused["paused"] and paused["clients"] == 0
+    cancelled = wait_for(lambda: (s := status(server.url, run_id))["status"] == "cancelled" and s, timeout=5)
+    assert cancelled["steps_done"] == paused["steps_done"]  # paused: nothing computed during the grace period
+    assert cancelled["lane_status"] == ["cancelled", "cancelled"] and "no client" in cancelled["cancel_reason"]
+    assert max(cancelled["steps_done"]) < 20000
+    time.sleep(0.3)
+    assert status(server.url, run_id)["steps_done"] == cancelled["steps_done"]
+    rest = read_all(server.url, run_id, headers={"Last-Event-ID": str(events[-1][0])})
+    assert [e[1] for e in rest][-3:] == ["lane_done", "lane_done", "done"]
+    assert rest[-1][2]["status"] == "cancelled"
+
+
+def test_a_run_nobody_listens_to_is_cancelled_without_computing(server):
+    run_id = start(server.url, [ENDLESS])
+    done = wait_for(lambda: (s := status(server.url, run_id))["status"] != "running" and s, timeout=5)
+    assert done["status"] == "cancelled" and done["steps_done"] == [0]
+
+
+def test_last_event_id_resume_loses_and_repeats_nothing(server):
+    run_id = start(server.url, [SMALL, {**SMALL, "seq_len": 20}])
+    first = read_all(server.url, run_id, limit=15)
+    second = read_all(server.url, run_id, headers={"Last-Event-ID": str(first[-1][0])}, limit=10)
+    third = read_all(server.url, run_id, headers={"Last-Event-ID": str(second[-1][0])})
+    resumed = first + second + third
+    assert [e[0] for e in resumed] == list(range(len(resumed)))
+    assert resumed[-1][1] == "done"
+    assert read_all(server.url, run_id) == resumed  # a fresh full replay is identical
+    query = read_all(server.url, run_id, params={"after": first[-1][0]})
+    assert query == resumed[len(first):]
+    finished = httpx.get(f"{server.url}/api/runs/{run_id}/events", headers={"Last-Event-ID": str(resumed[-1][0])})
+    assert finished.status_code == 204  # a browser EventSource stops reconnecting
+    bad = httpx.get(f"{server.url}/api/runs/{run_id}/events", headers={"Last-Event-ID": "x"})
+    assert bad.status_code == 422 and "last-event-id" in bad.json()["message"]
+
+
+def test_delete_cancels_within_a_step(server):
+    run_id = start(server.url, [ENDLESS, ENDLESS])
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events", timeout=30) as response:
+        events = sse_events(response)
+        for event in events:
+            if event[1] == "step" and event[2]["step"] >= 5:
+                break
+        deleted = httpx.delete(f"{server.url}/api/runs/{run_id}", timeout=10).json()
+        assert deleted["status"] == "cancelled" and deleted["lane_status"] == ["cancelled", "cancelled"]
+        tail = list(events)
+    assert [e[1] for e in tail][-3:] == ["lane_done", "lane_done", "done"]
+    assert tail[-1][2] == {"status": "cancelled", "lanes": ["cancelled", "cancelled"]}
+    steps = status(server.url, run_id)["steps_done"]
+    time.sleep(0.2)
+    assert status(server.url, run_id)["steps_done"] == steps and max(steps) < 20000
+
+
+def test_concurrency_limit_is_a_429_with_retry_after():
+    live = start_live_server(Settings(max_concurrent_runs=1, cancel_grace_seconds=30))
+    try:
+        first = start(live.url, [ENDLESS])
+        response = httpx.post(f"{live.url}/api/runs", json={"lanes": [SMALL]})
+        assert response.status_code == 429
+        assert int(response.headers["Retry-After"]) >= 1 and "limit is 1" in response.json()["message"]
+        assert httpx.delete(f"{live.url}/api/runs/{first}").json()["status"] == "cancelled"
+        start(live.url, [SMALL])
+    finally:
+        live.app.state.runs.shutdown()
+        stop_live_server(live)
+
+
+def test_finished_runs_are_evicted_lru_then_404():
+    live = start_live_server(Settings(store_max_runs=2))
+    try:
+        ids = []
+        for _ in range(3):
+            ids.append(start(live.url, [SMALL]))
+            assert read_all(live.url, ids[-1])[-1][1] == "done"
+        response = httpx.get(f"{live.url}/api/runs/{ids[0]}")
+        assert response.status_code == 404 and "evicted" in response.json()["message"]
+        assert httpx.get(f"{live.url}/api/runs/{ids[0]}/export").status_code == 404
+        assert httpx.get(f"{live.url}/api/runs/{ids[0]}/events").status_code == 404
+        assert all(httpx.get(f"{live.url}/api/runs/{i}").status_code == 200 for i in ids[1:])
+    finally:
+        stop_live_server(live)
+
+
+def test_profile_and_gradcheck(server):
+    response = httpx.post(f"{server.url}/api/profile", json={"activation": "sigmoid", "seq_len": 30,
+                                                            "hidden_size": 16, "batch_size": 4})
+    assert response.status_code == 200, response.text
+    body = _strict_json(response.text)
+    grad = body["record"]["arrays"]["log10_grad_norm_per_step"]
+    assert len(grad) == 30 and grad[0] < grad[-1] - 5  # sigmoid: at least 1/4 per step back
+    assert body["task_info"]["name"] == "adding" and body["config"]["activation"] == "sigmoid"
+    response = httpx.post(f"{server.url}/api/gradcheck", json={"seq_len": 6, "hidden_size": 5, "batch_size": 3},
+                          timeout=60)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["passed"] and body["worst"] < 1e-5 and len(body["max_rel_error"]) >= 3
