@@ -7,6 +7,7 @@ from fastapi.staticfiles import StaticFiles
 import rnncore
 from app import errors
 from app.paths import STATIC_DIR
+from app.routers import cliff as loss_surface
 from app.routers import engine, health, options, pages, runs
 from app.runs import RunManager
 from app.settings import Settings, get_settings
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="RNN Gradient Lab", version=rnncore.__version__, lifespan=lifespan,
                   description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.")
     app.include_router(health.router)
+    app.include_router(loss_surface.router)  # GET /api/loss-surface (the cliff, issue 6)
     app.include_router(options.router)
     app.include_router(runs.router)
     app.include_router(engine.router)

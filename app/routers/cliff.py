@@ -1,0 +1,112 @@
+"""``GET /api/loss-surface``: the exploding-gradient cliff of Pascanu et al. (2013, Fig. 6).
+
+The one-unit model x_t = w sigmoid(x_{t-1}) + b, x_0 = 0.5, E = (sigmoid(x_50) - 0.7)^2 (see
+:mod:`rnncore.cliff`): E on a (w, b) grid, shown as log10 E, and two SGD runs from the same start with
+the same learning rate and steps, one plain and one with norm clipping at ``threshold``.
+
+Example: ``GET /api/loss-surface?resolution=81&start_w=4.25&start_b=-3&learning_rate=0.3&threshold=0.3``
+"""
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import numpy as np
+from fastapi import APIRouter, Query
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
+
+from rnncore import cliff
+
+router = APIRouter(prefix="/api", tags=["cliff"])
+
+D = cliff.DEFAULTS
+RANGE = 20.0  # |w|, |b| bound: beyond it the plateaus are flat to machine precision
+
+
+class SurfaceQuery(BaseModel):
+    """Query parameters, every one bounded; omitted ones take :data:`rnncore.cliff.DEFAULTS`."""
+
+    model_config = {"extra": "forbid", "allow_inf_nan": False}
+
+    w_min: float = Field(D["w_min"], ge=-RANGE, le=RANGE, description="Left edge of the w axis.")
+    w_max: float = Field(D["w_max"], ge=-RANGE, le=RANGE, description="Right edge of the w axis.")
+    b_min: float = Field(D["b_min"], ge=-RANGE, le=RANGE, description="Bottom edge of the b axis.")
+    b_max: float = Field(D["b_max"], ge=-RANGE, le=RANGE, description="Top edge of the b axis.")
+    resolution: int = Field(D["resolution"], ge=5, le=200, description="Grid points per axis (<= 200).")
+    start_w: float = Field(D["start_w"], ge=-RANGE, le=RANGE, description="w of the SGD start.")
+    start_b: float = Field(D["start_b"], ge=-RANGE, le=RANGE, description="b of the SGD start.")
+    learning_rate: float = Field(D["learning_rate"], gt=0.0, le=100.0, description="SGD step size (both runs).")
+    steps: int = Field(D["steps"], ge=1, le=500, description="SGD steps (both runs).")
+    threshold: float = Field(D["threshold"], gt=0.0, le=1e6, description="Norm-clipping threshold tau.")
+
+    def check_ranges(self) -> None:
+        """Cross-field rule, as a 422 shaped like pydantic's own errors so the loc names the field."""
+        for low, high in (("w_min", "w_max"), ("b_min", "b_max")):
+            if not getattr(self, low) < getattr(self, high):
+                raise RequestValidationError([{
+                    "type": "value_error", "loc": ("query", high), "input": getattr(self, high),
+                    "msg": f"must be greater than {low} ({getattr(self, low):g}), got {getattr(self, high):g}"}])
+
+
+class TrajectoryOut(BaseModel):
+    label: str
+    threshold: float | None = Field(description="Norm-clipping threshold, null for plain SGD.")
+    w: list[float | None]
+    b: list[float | None]
+    loss: list[float | None] = Field(description="E at each iterate (steps + 1 values unless diverged).")
+    grad_norm: list[float | None] = Field(description="||grad E|| before clipping, per step.")
+    step_length: list[float | None] = Field(description="||theta_{k+1} - theta_k|| per step.")
+    clipped: list[bool]
+    max_step_length: float | None
+    diverged_at: int | None
+
+
+class SurfaceOut(BaseModel):
+    w: list[float] = Field(description="w axis (columns of log10_loss).")
+    b: list[float] = Field(description="b axis (rows of log10_loss).")
+    log10_loss: list[list[float | None]] = Field(description="log10 E, rows b, columns w; null where E = 0.")
+    log10_grad_norm: list[list[float | None]] = Field(description="log10 ||grad E|| on the same grid.")
+    trajectories: list[TrajectoryOut] = Field(description="[plain SGD, SGD + norm clipping].")
+    params: SurfaceQuery
+    seq_len: int
+    note: str
+
+
+def _finite(values, digits: int = 6) -> list[float | None]:
+    """JSON has no inf/NaN: non-finite -> null; rounding to ``digits`` significant digits keeps it small."""
+    fmt = f".{digits}g"
+    return [float(format(v, fmt)) if math.isfinite(v) else None for v in np.asarray(values, dtype=float).tolist()]
+
+
+def _log10(values) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log10(values)
+
+
+def _trajectory(label: str, threshold: float | None, run: cliff.Trajectory) -> TrajectoryOut:
+    return TrajectoryOut(
+        label=label, threshold=threshold, w=_finite(run.w), b=_finite(run.b), loss=_finite(run.loss),
+        grad_norm=_finite(run.grad_norm), step_length=_finite(run.step_length), clipped=run.clipped.tolist(),
+        max_step_length=float(run.step_length.max()) if run.step_length.size else None,
+        diverged_at=run.diverged_at)
+
+
+@router.get("/loss-surface", response_model=SurfaceOut, summary="The exploding-gradient cliff (Pascanu 2013)")
+def loss_surface(query: Annotated[SurfaceQuery, Query()]) -> SurfaceOut:
+    query.check_ranges()
+    ws, bs, energy, grad_norm = cliff.grid(query.w_min, query.w_max, query.b_min, query.b_max,
+                                           query.resolution, query.resolution)
+    plain = cliff.sgd(query.start_w, query.start_b, query.learning_rate, query.steps)
+    clipped = cliff.sgd(query.start_w, query.start_b, query.learning_rate, query.steps, query.threshold)
+    return SurfaceOut(
+        w=_finite(ws), b=_finite(bs),
+        log10_loss=[_finite(row, 4) for row in _log10(energy)],
+        log10_grad_norm=[_finite(row, 4) for row in _log10(grad_norm)],
+        trajectories=[_trajectory("SGD", None, plain),
+                      _trajectory(f"SGD + norm clip {query.threshold:g}", query.threshold, clipped)],
+        params=query, seq_len=cliff.T,
+        note=("One hidden unit, x_t = w sigmoid(x_{t-1}) + b for 50 steps, loss E = (sigmoid(x_50) - 0.7)^2. "
+              "Across the thin wall E jumps between two plateaus, so the gradient there is huge. Plain SGD that "
+              "lands on the wall takes a huge step and is thrown far away; with norm clipping every step is at "
+              f"most learning_rate x threshold = {query.learning_rate * query.threshold:g} long."))

@@ -1,0 +1,180 @@
+// The exploding-gradient cliff (Pascanu et al. 2013, Fig. 6): log10 E over (w, b) of a one-unit RNN, and
+// two SGD runs from the same start, plain and norm-clipped. Data: GET /api/loss-surface. Click the map to
+// move the start. Uses the global Plotly the page loads; exports mountCliffPanel(container[, api]).
+
+const FONT = { family: "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2937" };
+const PLAIN_COLOR = "#dc2626";
+const CLIPPED_COLOR = "#2563eb";
+const INPUTS = [
+  // [query name, label, step, title]
+  ["start_w", "start w", "0.05", "w of the start point (or click the map)"],
+  ["start_b", "start b", "0.05", "b of the start point (or click the map)"],
+  ["learning_rate", "learning rate", "0.05", "SGD step size, the same for both runs"],
+  ["threshold", "clip τ", "0.05", "Norm-clipping threshold: a step is at most learning rate × τ long"],
+  ["steps", "steps", "1", "SGD steps, the same for both runs"],
+];
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  node.append(...children);
+  return node;
+}
+
+async function fetchJson(url) {
+  const response = await fetch(url, { headers: { Accept: "application/json" } });
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    const detail = data && Array.isArray(data.detail) ? data.detail.map((d) => `${d.loc.at(-1)}: ${d.msg}`).join("; ") : "";
+    throw new Error((data && data.message) || detail || `HTTP ${response.status}`);
+  }
+  return data;
+}
+
+const fmt = (v) => (v === null || v === undefined ? "–" : Math.abs(v) >= 1e4 || (v !== 0 && Math.abs(v) < 1e-3) ? v.toExponential(2) : (+v.toPrecision(3)).toString());
+
+function trajectoryTrace(run, color, dash) {
+  const text = run.w.map((_, k) => {
+    const lines = [`step ${k}`, `E = ${fmt(run.loss[k])}`];
+    if (k < run.grad_norm.length) {
+      lines.push(`‖∇E‖ = ${fmt(run.grad_norm[k])}`, `next step length = ${fmt(run.step_length[k])}${run.clipped[k] ? " (clipped)" : ""}`);
+    }
+    return lines.join("<br>");
+  });
+  return {
+    type: "scatter", mode: "lines+markers", name: run.label, x: run.w, y: run.b, text,
+    hovertemplate: "%{text}<br>w = %{x:.4g}, b = %{y:.4g}<extra>" + run.label + "</extra>",
+    line: { color, width: 2, dash }, marker: { color, size: 6, line: { color: "#ffffff", width: 1 } },
+  };
+}
+
+function figure(data, colour) {
+  const [plain, clipped] = data.trajectories;
+  const z = colour === "grad" ? data.log10_grad_norm : data.log10_loss;
+  const jump = plain.step_length.indexOf(Math.max(...plain.step_length.filter((v) => v !== null)));
+  const annotations = [];
+  if (jump >= 0 && plain.step_length[jump] > data.params.learning_rate * data.params.threshold) {
+    annotations.push({
+      x: plain.w[jump + 1], y: plain.b[jump + 1], ax: plain.w[jump], ay: plain.b[jump], xref: "x", yref: "y",
+      axref: "x", ayref: "y", showarrow: true, arrowhead: 2, arrowcolor: PLAIN_COLOR, arrowwidth: 1.5, text: "",
+    }, {
+      x: plain.w[jump + 1], y: plain.b[jump + 1], xref: "x", yref: "y", showarrow: false, yshift: 14,
+      text: `one step of length ${fmt(plain.step_length[jump])}`, font: { color: PLAIN_COLOR, size: 11 },
+      bgcolor: "rgba(255,255,255,0.8)",
+    });
+  }
+  return {
+    data: [
+      {
+        type: "heatmap", x: data.w, y: data.b, z, colorscale: "Viridis", reversescale: colour !== "grad",
+        zsmooth: false, hoverongaps: false, name: colour === "grad" ? "log10 ‖∇E‖" : "log10 E",
+        hovertemplate: `w = %{x:.3g}, b = %{y:.3g}<br>${colour === "grad" ? "log10 ‖∇E‖" : "log10 E"} = %{z:.2f}<extra></extra>`,
+        colorbar: { title: { text: colour === "grad" ? "log10 ‖∇E‖" : "log10 E", side: "right" }, thickness: 12, outlinewidth: 0 },
+        showscale: true,
+      },
+      trajectoryTrace(plain, PLAIN_COLOR, "solid"),
+      trajectoryTrace(clipped, CLIPPED_COLOR, "dot"),
+      {
+        type: "scatter", mode: "markers", name: "start", x: [plain.w[0]], y: [plain.b[0]], hoverinfo: "skip",
+        marker: { symbol: "star", size: 14, color: "#fbbf24", line: { color: "#1f2937", width: 1 } },
+      },
+    ],
+    layout: {
+      font: FONT, paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", margin: { l: 56, r: 10, t: 34, b: 46 },
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+      xaxis: { title: { text: "w (recurrent weight)" }, range: [data.w[0], data.w.at(-1)], constrain: "domain" },
+      yaxis: { title: { text: "b (bias)" }, range: [data.b[0], data.b.at(-1)] },
+      annotations, uirevision: "cliff",
+    },
+  };
+}
+
+function summary(data) {
+  const [plain, clipped] = data.trajectories;
+  const allowed = data.params.learning_rate * data.params.threshold;
+  const last = (run) => run.loss.filter((v) => v !== null).at(-1);
+  return `Longest step: plain SGD ${fmt(plain.max_step_length)} (${fmt(plain.max_step_length / allowed)}× the clipped limit ${fmt(allowed)}), `
+    + `clipped ${fmt(clipped.max_step_length)}. Final E: plain ${fmt(last(plain))}, clipped ${fmt(last(clipped))}.`
+    + (plain.diverged_at !== null ? ` Plain SGD diverged at step ${plain.diverged_at}.` : "");
+}
+
+export async function mountCliffPanel(container, api = null) {
+  const get = api && api.get ? (url) => api.get(url) : fetchJson;
+  const inputs = {};
+  const controls = el("div", { class: "cliff-controls", style: "display:flex;flex-wrap:wrap;gap:8px 12px;align-items:end;margin:6px 0" });
+  for (const [name, label, step, title] of INPUTS) {
+    inputs[name] = el("input", { type: "number", step, id: `cliff-${name}`, name, title, style: "width:82px" });
+    controls.append(el("label", { style: "display:flex;flex-direction:column;font-size:11.5px;color:#4b5563", title },
+      label, inputs[name]));
+  }
+  const colour = el("select", { id: "cliff-colour", title: "What the colour shows", style: "width:auto" },
+    el("option", { value: "loss", text: "colour: log10 E" }), el("option", { value: "grad", text: "colour: log10 ‖∇E‖" }));
+  const update = el("button", { type: "button", id: "cliff-update", class: "ghost small", text: "Update" });
+  controls.append(colour, update);
+  const error = el("div", { class: "form-error", id: "cliff-error", role: "alert" });
+  const stats = el("p", { class: "chart-sub", id: "cliff-summary", "aria-live": "polite" });
+  const chart = el("div", { class: "chart chart-tall", id: "chart-cliff", "data-chart": "cliff" });
+  const note = el("aside", { class: "note" },
+    el("h3", { text: "What you are looking at" }),
+    el("p", { text: "A recurrent network with a single unit, x_t = w·σ(x_{t−1}) + b, run for 50 steps; the loss is how far σ(x_50) lands from 0.7. Each pixel is the loss for one choice of (w, b)." }),
+    el("p", { text: "For w above about 4.3 the unit has two stable states, and a tiny change of b decides which one it ends in. There the loss jumps from one plateau to the other: a thin wall where the gradient is enormous." }),
+    el("p", { text: "Red: plain gradient descent. When a step lands on the wall, the huge gradient throws the weights far away, onto a flat plateau where the gradient is almost zero and learning stalls." }),
+    el("p", { text: "Blue (dotted): the same descent with norm clipping. Each step keeps its direction but is at most learning rate × τ long, so it bounces off the wall and stays in the low-loss valley." }),
+  );
+  container.replaceChildren(
+    el("header", { class: "chart-head" },
+      el("h2", {}, el("span", { class: "num", text: "6" }), "The cliff: why clipping helps"),
+      el("p", { class: "chart-sub", text: "Loss surface of Pascanu et al. (2013, Fig. 6) with two SGD runs from the same start (★). Click the map to move the start." })),
+    controls, error,
+    el("div", { class: "chart-body" }, el("div", {}, chart, stats), note),
+  );
+
+  let latest = null;
+  let pending = null;
+  let clickable = false;
+  const params = {};
+  const draw = () => {
+    if (!latest) return;
+    const fig = figure(latest, colour.value);
+    window.Plotly.react(chart, fig.data, fig.layout, {
+      displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"],
+      toImageButtonOptions: { format: "png", filename: "rnn-gradient-lab-cliff", scale: 2 },
+    });
+    if (!clickable) { // chart.on exists once Plotly has drawn into the div
+      clickable = true;
+      chart.on("plotly_click", (event) => {
+        const point = event.points && event.points[0];
+        if (!point || point.curveNumber !== 0) return;
+        inputs.start_w.value = (+point.x).toPrecision(4);
+        inputs.start_b.value = (+point.y).toPrecision(4);
+        load();
+      });
+    }
+  };
+  const load = async () => {
+    for (const [name, input] of Object.entries(inputs)) if (input.value !== "") params[name] = input.value;
+    const query = new URLSearchParams(params).toString();
+    const request = get(`/api/loss-surface${query ? `?${query}` : ""}`);
+    pending = request;
+    try {
+      const data = await request;
+      if (pending !== request) return; // a newer request superseded this one
+      latest = data;
+      error.textContent = "";
+      for (const [name, input] of Object.entries(inputs)) input.value = data.params[name];
+      stats.textContent = summary(data);
+      container.dataset.loaded = "true";
+      draw();
+    } catch (err) {
+      if (pending === request) error.textContent = `Cannot draw the loss surface: ${err.message}`;
+    }
+  };
+  update.addEventListener("click", load);
+  colour.addEventListener("change", draw);
+  for (const input of Object.values(inputs)) input.addEventListener("keydown", (e) => { if (e.key === "Enter") load(); });
+  await load();
+  return chart;
+}
