@@ -1,0 +1,298 @@
+"""Exactness of the NumPy BPTT engine: PyTorch autograd, exact log-scale norms far below float64's range,
+Pascanu et al.'s bounds, clipping, divergence, determinism, chance baselines. Small H and T (seconds),
+except the one T=2000 linear case."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnncore import Config, ConfigError, gradcheck, profile, task_info, train
+from rnncore.cells import CELLS, cuts_gradient, get_cell
+from rnncore.optim import clip_gradients, global_norm
+from rnncore.tasks import sample
+from rnncore.trainer import Model
+
+torch = pytest.importorskip("torch")
+
+SMALL = dict(seq_len=12, hidden_size=7, batch_size=4, dtype="float64", seed=5)
+
+
+def torch_reference(model: Model, batch):
+    """The same forward/backward in PyTorch autograd (float64): grads by our names and ||dL/dh_t|| per t.
+
+    tanh/relu use torch.nn.RNNCell with weight_ih = W_x^T, weight_hh = W_h^T, bias_ih = b, bias_hh = 0;
+    sigmoid/linear (which RNNCell lacks) the same equation written with torch ops."""
+    cfg, P = model.config, model.params
+    as_t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    W_o, c = as_t(P["W_o"]).requires_grad_(), as_t(P["c"]).requires_grad_()
+    X = as_t(batch.inputs)
+    L, B, D = X.shape
+    H = P["W_h"].shape[0]
+    if cfg.activation in ("tanh", "relu"):
+        cell = torch.nn.RNNCell(D, H, nonlinearity=cfg.activation).double()
+        with torch.no_grad():
+            cell.weight_ih.copy_(as_t(P["W_x"]).T)
+            cell.weight_hh.copy_(as_t(P["W_h"]).T)
+            cell.bias_ih.copy_(as_t(P["b"]))
+            cell.bias_hh.zero_()
+        step = cell
+    else:
+        W_x, W_h, b = (as_t(P[k]).requires_grad_() for k in ("W_x", "W_h", "b"))
+        f = torch.sigmoid if cfg.activation == "sigmoid" else (lambda a: a)
+        step = lambda x, h: f(x @ W_x + h @ W_h + b)  # noqa: E731
+    h, states = torch.zeros(B, H, dtype=torch.float64), []
+    for t in range(L):
+        h_in = h.detach() if cuts_gradient(t, L, cfg.truncate) else h
+        h = step(X[t], h_in)
+        h.retain_grad()
+        states.append(h)
+    every = cfg.target_mode == "every"
+    y = (torch.stack(states) if every else states[-1]) @ W_o + c
+    y = y.reshape(-1, y.shape[-1])
+    if model.info.loss_name == "mse":
+        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
+    else:
+        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
+    loss.backward()
+    if cfg.activation in ("tanh", "relu"):
+        grads = {"W_x": cell.weight_ih.grad.T, "W_h": cell.weight_hh.grad.T, "b": cell.bias_ih.grad}
+    else:
+        grads = {"W_x": W_x.grad, "W_h": W_h.grad, "b": b.grad}
+    grads.update(W_o=W_o.grad, c=c.grad)
+    norms = np.array([0.0 if s.grad is None else float(s.grad.norm()) for s in states])
+    return float(loss.detach()), {k: v.detach().numpy() for k, v in grads.items()}, norms
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("case", [dict(task="adding"), dict(task="adding", target="every"),
+                                  dict(task="recall"), dict(task="recall", target="every"),
+                                  dict(task="adding", truncate=5), dict(task="recall", target="every", truncate=4),
+                                  dict(task="copy", seq_len=3)],
+                         ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_matches_pytorch_autograd_including_every_timestep_norm(activation, case):
+    model = Model(Config(activation=activation, **SMALL).replace(**case))
+    batch = model.batch()
+    loss, _, grads, back, _, _ = model.loss_and_grads(batch)
+    ref_loss, ref_grads, ref_norms = torch_reference(model, batch)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name, ref in ref_grads.items():
+        np.testing.assert_allclose(grads[name], ref, rtol=1e-5, atol=1e-12 * np.abs(ref).max(), err_msg=name)
+    ours = 10.0 ** back.log10_grad_norm_per_step
+    np.testing.assert_allclose(ours, ref_norms, rtol=1e-5, atol=0)
+    if case.get("truncate") and model.config.target_mode == "last":  # exactly the last k states get gradient
+        k = case["truncate"]
+        assert np.all(np.isneginf(back.log10_grad_norm_per_step[:-k]))
+        assert np.all(np.isfinite(back.log10_grad_norm_per_step[-k:]))
+
+
+@pytest.mark.parametrize(("seq_len", "rho"), [(2000, 0.5), (60, 0.9), (60, 1.0), (60, 1.3)])
+def test_linear_orthogonal_norms_scale_as_rho_power_far_below_float64_range(seq_len, rho):
+    config = Config(activation="linear", init="orthogonal", spectral_radius=rho, task="adding", target="last",
+                    seq_len=seq_len, hidden_size=8, batch_size=3, dtype="float64", clip="none")
+    log10_norm = profile(config).arrays.log10_grad_norm_per_step
+    assert np.all(np.isfinite(log10_norm))
+    distance = np.arange(seq_len - 1, -1, -1)  # T-1-t
+    predicted = log10_norm[-1] + distance * math.log10(rho)
+    # |ratio - 1| < 1e-9  <=>  |difference of log10| < 1e-9 / ln(10)
+    assert np.max(np.abs(log10_norm - predicted)) < 1e-9 / math.log(10)
+    if seq_len == 2000:
+        assert log10_norm[0] < -590  # ~1e-602: far below float64's smallest number (1e-308, 5e-324 subnormal)
+
+
+@pytest.mark.parametrize(("activation", "factor"), [("tanh", 1.0), ("sigmoid", 0.25)])
+def test_pascanu_bound_on_consecutive_ratios(activation, factor):
+    config = Config(activation=activation, init="gaussian", init_scale=0.12, task="adding", target="last",
+                    seq_len=40, hidden_size=16, batch_size=4, dtype="float64", clip="none", seed=1)
+    record = profile(config)
+    sigma = np.linalg.svd(Model(config).params["W_h"], compute_uv=False)[0]
+    assert sigma < 1 and record.sigma_max == pytest.approx(sigma, rel=1e-12)
+    log10_norm = record.arrays.log10_grad_norm_per_step
+    ratios = 10.0 ** (log10_norm[:-1] - log10_norm[1:])  # ||dL/dh_{t-1}|| / ||dL/dh_t||
+    assert np.all(ratios <= factor * sigma * (1 + 1e-12))
+    assert ratios.max() > 0.3 * factor * sigma  # the bound is not vacuous for this config
+    assert np.all(log10_norm <= record.arrays.log10_bound_per_step + 1e-9)
+
+
+def test_float32_run_reports_exact_magnitudes_below_its_range():
+    base = dict(activation="sigmoid", seq_len=600, hidden_size=8, batch_size=4, clip="none", task="adding")
+    r32 = profile(Config(dtype="float32", **base)).arrays
+    r64 = profile(Config(dtype="float64", **base)).arrays
+    assert np.all(np.isfinite(r32.log10_grad_norm_per_step))
+    assert r32.log10_grad_norm_per_step[0] < -300  # below float32's 1e-38 and even float64's 1e-308
+    assert r32.dtype_underflow_steps > 400 and r64.dtype_underflow_steps > 100
+    np.testing.assert_allclose(r32.log10_grad_norm_per_step, r64.log10_grad_norm_per_step, atol=1e-3)
+
+
+def _grads(config):
+    model = Model(config)
+    return model.loss_and_grads(model.batch())[2]
+
+
+def test_norm_clipping_bounds_the_norm_and_keeps_the_direction():
+    grads = _grads(Config(**SMALL))
+    original = {k: v.copy() for k, v in grads.items()}
+    tau = 0.1 * global_norm(grads)
+    before, after, fired = clip_gradients(grads, "norm", tau)
+    assert fired and before == pytest.approx(global_norm(original)) and after <= tau * (1 + 1e-6)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], original[k] * (tau / before), rtol=1e-12)
+
+
+def test_value_clipping_bounds_every_element_and_none_is_untouched():
+    grads = _grads(Config(**SMALL))
+    original = {k: v.copy() for k, v in grads.items()}
+    tau = 0.5 * max(np.abs(v).max() for v in grads.values())
+    _, _, fired = clip_gradients(grads, "value", tau)
+    assert fired
+    for k in grads:
+        assert np.abs(grads[k]).max() <= tau
+        inside = np.abs(original[k]) <= tau
+        np.testing.assert_array_equal(grads[k][inside], original[k][inside])
+    untouched = {k: v.copy() for k, v in original.items()}
+    assert clip_gradients(untouched, "none", 1e-6)[2] is False
+    for k in original:
+        np.testing.assert_array_equal(untouched[k], original[k])
+
+
+def test_norm_clipping_in_training_records():
+    records = list(train(Config(seq_len=20, hidden_size=8, steps=5, clip="norm", clip_threshold=0.01)))
+    assert all(r.clipped and r.grad_norm > 0.01 and r.grad_norm_clipped <= 0.01 * (1 + 1e-6) for r in records)
+
+
+def test_per_timestep_clipping_caps_every_delta():
+    tau = 1e-3
+    base = Config(activation="relu", init="identity", spectral_radius=1.2, seq_len=30, hidden_size=8,
+                  batch_size=4, dtype="float64", task="adding", target="every")
+    free = profile(base.replace(clip="none"))
+    clipped = profile(base.replace(clip="per_timestep", clip_threshold=tau))
+    assert free.arrays.log10_grad_norm_per_step.max() > math.log10(tau) + 1  # the cap matters here
+    assert clipped.arrays.log10_grad_norm_per_step.max() <= math.log10(tau) + 1e-12
+    assert clipped.clipped and clipped.grad_norm == pytest.approx(free.grad_norm, rel=1e-12)
+    assert clipped.grad_norm_clipped < clipped.grad_norm
+    loose = profile(base.replace(clip="per_timestep", clip_threshold=1e6))
+    assert not loose.clipped and loose.grad_norm_clipped == pytest.approx(free.grad_norm, rel=1e-12)
+
+
+def _finite_jsonable(record):
+    scalars = {k: getattr(record, k) for k in ("loss", "metric", "grad_norm", "grad_norm_clipped", "sigma_max",
+                                                "gamma")}
+    assert all(math.isfinite(v) for v in scalars.values()), scalars
+    json.dumps(scalars, allow_nan=False)
+    if record.arrays is not None:
+        for name in ("log10_grad_norm_per_step", "log10_weight_grad_per_step", "log10_input_grad_per_step",
+                     "log10_bound_per_step"):
+            values = getattr(record.arrays, name)
+            assert not np.any(np.isnan(values)) and not np.any(np.isposinf(values)), name
+            json.dumps([v if math.isfinite(v) else None for v in values.tolist()], allow_nan=False)
+
+
+def test_exploding_config_ends_diverged_with_intact_records():
+    trainer = train(Config(activation="relu", init="identity", spectral_radius=1.5, clip="none",
+                           optimizer="sgd", learning_rate=1.0, seq_len=60, hidden_size=16, steps=50))
+    records = list(trainer)
+    assert trainer.status == "diverged"
+    assert trainer.diverged_at == len(records) and trainer.diverged_at < 50
+    assert str(trainer.diverged_at) in trainer.diverged_reason
+    assert records and [r.step for r in records] == list(range(len(records)))
+    for r in records:
+        _finite_jsonable(r)
+
+
+def test_same_config_gives_bit_identical_records():
+    config = Config(seq_len=15, hidden_size=6, steps=6, activation="sigmoid")
+    a, b = list(train(config, record_every=2)), list(train(config, record_every=2))
+    for ra, rb in zip(a, b, strict=True):
+        assert (ra.loss, ra.grad_norm, ra.sigma_max, ra.spectral_radius) == (rb.loss, rb.grad_norm, rb.sigma_max,
+                                                                            rb.spectral_radius)
+        assert (ra.arrays is None) == (rb.arrays is None)
+        if ra.arrays is not None:
+            np.testing.assert_array_equal(ra.arrays.log10_grad_norm_per_step, rb.arrays.log10_grad_norm_per_step)
+    assert [r.arrays is not None for r in a] == [True, False, True, False, True, True]  # every 2nd + last
+    assert list(train(config.replace(seed=1)))[0].loss != a[0].loss
+
+
+def test_profile_is_step_zero_of_training_and_all_records_are_finite():
+    config = Config(seq_len=15, hidden_size=6, steps=3)
+    first = next(iter(train(config)))
+    record = profile(config)
+    assert record.loss == first.loss and record.grad_norm == first.grad_norm
+    _finite_jsonable(record)
+    assert record.spectral_radius == pytest.approx(1.0) and record.gamma == 1.0
+
+
+def test_cancel_stops_between_steps():
+    trainer = train(Config(seq_len=10, hidden_size=4, steps=100))
+    next(trainer)
+    trainer.cancel()
+    assert list(trainer) == [] and trainer.status == "cancelled" and trainer.step == 1
+
+
+def test_unregistered_cell_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        get_cell("transformer")
+    assert err.value.field == "cell" and "not available yet" in err.value.message
+    for name in ("lstm", "gru"):
+        if name not in CELLS:
+            with pytest.raises(ConfigError, match="cell"):
+                train(Config(cell=name))
+
+
+def test_gradcheck_detects_a_wrong_gradient(monkeypatch):
+    rnn = CELLS["rnn"]
+    original = rnn.backward
+
+    def off_by_a_little(*args, **kwargs):
+        grads, back = original(*args, **kwargs)
+        grads["W_h"] = grads["W_h"] * 1.001
+        return grads, back
+
+    monkeypatch.setattr(rnn, "backward", off_by_a_little)
+    errors = gradcheck(Config(seq_len=8, hidden_size=4, batch_size=2))
+    assert errors["W_h"] > 1e-4 and errors["W_x"] < 1e-6
+
+
+def _memoryless_predictor(targets, inputs, steps, held_out_targets, held_out_inputs):
+    """The best predictor that sees only (t, x_t), fitted by counting on one batch: mean over t of the
+    plug-in H(y_t | x_t), and its accuracy (majority class per input) on a second, held-out batch."""
+    entropies, accuracies = [], []
+    weights = 2.0 ** np.arange(inputs.shape[-1])  # inputs are 0/1: each row's binary code names it
+    for t in steps:
+        unique_keys, group = np.unique(inputs[t] @ weights, return_inverse=True)
+        joint = np.zeros((len(unique_keys), targets.max() + 1))
+        np.add.at(joint, (group.reshape(-1), targets[t]), 1.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            entropies.append(-np.nansum(joint * np.log(joint / joint.sum(1, keepdims=True))) / targets.shape[1])
+        held_group = np.searchsorted(unique_keys, held_out_inputs[t] @ weights)
+        guess = np.argmax(joint, axis=1)[np.minimum(held_group, len(unique_keys) - 1)]
+        accuracies.append(float(np.mean(guess == held_out_targets[t])))
+    return float(np.mean(entropies)), float(np.mean(accuracies))
+
+
+@pytest.mark.parametrize("case", [dict(task="adding"), dict(task="adding", target="every"),
+                                  dict(task="copy", seq_len=30), dict(task="recall", num_classes=5),
+                                  dict(task="recall", num_classes=5, target="every"), dict(task="temporal_order")],
+                         ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_chance_baselines_match_the_best_memoryless_predictor(case):
+    config = Config(**{"seq_len": 40, **case})
+    info = task_info(config)
+    batch = sample(config, np.random.default_rng(0), batch_size=4000)
+    X, y = batch.inputs, batch.targets
+    L = info.extra["sequence_length"]
+    assert X.shape == (L, 4000, info.input_size)
+    if info.loss_name == "mse":  # predicting the target's (per-timestep) mean
+        assert float(np.mean(y[..., 0].var(axis=-1))) == pytest.approx(info.chance_loss, rel=0.05)
+        if info.target_mode == "last":
+            assert info.chance_loss == pytest.approx(1 / 6)
+        return
+    held_out = sample(config, np.random.default_rng(1), batch_size=4000)
+    X2, y2 = held_out.inputs, held_out.targets
+    if info.target_mode == "every":
+        steps = range(L)
+    else:
+        steps, y, y2 = [L - 1], np.broadcast_to(y, (L, y.shape[0])), np.broadcast_to(y2, (L, y2.shape[0]))
+    loss, _ = _memoryless_predictor(y, X, steps, y2, X2)
+    metric_steps = steps if batch.metric_steps is None else range(L)[batch.metric_steps]
+    _, accuracy = _memoryless_predictor(y, X, metric_steps, y2, X2)
+    assert loss == pytest.approx(info.chance_loss, rel=0.03)
+    assert accuracy == pytest.approx(info.chance_metric, rel=0.1)
