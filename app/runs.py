@@ -25,6 +25,7 @@ from dataclasses import asdict, fields
 
 import numpy as np
 
+from app.blas import limit_blas_threads
 from app.labels import lane_labels
 from app.settings import Settings
 from rnncore import Config, StepRecord, TimestepArrays
@@ -306,6 +307,7 @@ class RunManager:
 
     def __init__(self, settings: Settings):
         self.settings = settings
+        limit_blas_threads(settings.blas_threads)
         self._runs: OrderedDict[str, Run] = OrderedDict()  # least recently used first
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
