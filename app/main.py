@@ -10,6 +10,7 @@ from app.paths import STATIC_DIR
 from app.routers import cliff as loss_surface
 from app.routers import engine, health, options, pages, runs
 from app.runs import RunManager
+from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
 
 
@@ -33,6 +34,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)  # every error is JSON with a human "message"
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(SecurityHeadersMiddleware)  # CSP: the page loads only from its own origin
     return app
 
 

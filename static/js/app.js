@@ -1,0 +1,497 @@
+// The dashboard: wires the settings (lane editor, presets, URL state), the run lifecycle (POST a run,
+// follow its event stream, stop it) and the charts. Nothing here is drawn from made-up data: before a
+// run, the charts show the server's instant profile of the current settings (POST /api/profile).
+
+import { api, ApiError } from "./api.js";
+import { Charts, newLane } from "./charts.js";
+import { el, LANE_COLORS, LANE_NAMES, LaneEditor, laneLabels, SHORTCUTS } from "./controls.js";
+import { openRunStream } from "./stream.js";
+import { decodeState, encodeState } from "./urlstate.js";
+
+const $ = (id) => document.getElementById(id);
+const PREVIEW_DELAY_MS = 350;
+
+const state = {
+  options: null,
+  presets: [],
+  presetId: null,
+  runId: null,
+  stream: null,
+  running: false,
+  stopTimer: null,
+  previewTimer: null,
+  previewAbort: null,
+  progressFrame: null,
+  rateSamples: [],
+};
+
+let editor;
+let charts;
+
+// --- errors ---------------------------------------------------------------------------------------
+function where(loc) {
+  let out = "";
+  for (const part of loc) {
+    if (part === "body" && !out) continue;
+    out += typeof part === "number" ? `[${part}]` : out ? `.${part}` : String(part);
+  }
+  return out;
+}
+
+// An ApiError -> [{lane, field, message}]. 422 detail locs look like ["body", "lanes", 0, "seq_len"]
+// (POST /api/runs) or ["body", "seq_len"] (POST /api/profile for lane `singleLane`).
+export function fieldErrors(err, singleLane = null) {
+  const human = new Map();
+  for (const part of String(err.message || "").split("; ")) {
+    const at = part.indexOf(": ");
+    if (at > 0) human.set(part.slice(0, at), part.slice(at + 2));
+  }
+  const out = [];
+  for (const item of Array.isArray(err.detail) ? err.detail : []) {
+    const loc = Array.isArray(item.loc) ? item.loc : [];
+    const rest = loc[0] === "body" ? loc.slice(1) : loc;
+    let lane = null;
+    let field = null;
+    if (rest[0] === "lanes" && Number.isInteger(rest[1])) {
+      lane = rest[1];
+      field = typeof rest[2] === "string" ? rest[2] : null;
+    } else if (singleLane !== null && typeof rest[0] === "string") {
+      lane = singleLane;
+      field = rest[0];
+    }
+    if (field && !editor.byName[field]) field = null;
+    out.push({ lane, field, message: human.get(where(loc)) || item.msg || err.message });
+  }
+  if (!out.length) out.push({ lane: singleLane, field: null, message: err.message });
+  return out;
+}
+
+function describe(error) {
+  if (error.lane === null) return error.message;
+  return `Lane ${LANE_NAMES[error.lane]}${error.field ? ` · ${error.field}` : ""}: ${error.message}`;
+}
+
+function showRunError(text) {
+  const box = $("run-error");
+  box.replaceChildren();
+  if (!text) return;
+  const lines = Array.isArray(text) ? text : [text];
+  for (const line of lines) box.append(el("div", { text: line }));
+}
+
+function showApiError(err) {
+  if (!(err instanceof ApiError)) {
+    showRunError(String(err && err.message ? err.message : err));
+    return;
+  }
+  if (err.status === 422) {
+    const errors = fieldErrors(err);
+    editor.showErrors(errors);
+    showRunError(errors.map(describe));
+  } else if (err.status === 429) {
+    const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again when a run finishes.";
+    showRunError(`The server is busy: ${err.message}.${wait}`.replace("..", "."));
+  } else {
+    showRunError(err.message);
+  }
+}
+
+// --- URL state and presets ------------------------------------------------------------------------
+function presetById(id) {
+  return state.presets.find((p) => p.id === id) || null;
+}
+
+function syncUrl() {
+  const query = encodeState({ preset: state.presetId, lanes: editor.getLanes() }, state.options.fields);
+  history.replaceState(null, "", `${location.pathname}?${query}`);
+}
+
+function showPreset() {
+  const preset = presetById(state.presetId);
+  $("preset").value = preset ? preset.id : "";
+  const box = $("preset-explanation");
+  if (!preset) {
+    box.textContent = "Custom settings. Pick a preset for a guided comparison.";
+    return;
+  }
+  const current = editor.getLanes();
+  const modified = preset.lanes.length !== current.length
+    || preset.lanes.some((p, i) => JSON.stringify(editor.full(p)) !== JSON.stringify(current[i]));
+  box.replaceChildren(document.createTextNode(preset.explanation));
+  if (modified) box.append(el("span", { class: "tag", text: "modified" }));
+}
+
+function applyPreset(id) {
+  const preset = presetById(id);
+  state.presetId = preset ? preset.id : null;
+  if (preset) editor.setLanes(preset.lanes);
+  afterSettingsChange();
+}
+
+function afterSettingsChange() {
+  $("sidebar").dataset.lanes = String(editor.lanes.length);
+  syncUrl();
+  showPreset();
+  renderShortcutTargets();
+  $("add-lane").disabled = state.running || editor.lanes.length >= editor.maxLanes;
+  schedulePreview();
+}
+
+// --- shortcuts ------------------------------------------------------------------------------------
+function renderShortcutTargets() {
+  const select = $("shortcut-target");
+  const previous = select.value;
+  const count = Math.min(editor.lanes.length + 1, editor.maxLanes);
+  select.replaceChildren();
+  for (let i = 1; i < count; i += 1) select.append(el("option", { value: String(i), text: LANE_NAMES[i] }));
+  if (count <= 1) select.append(el("option", { value: "1", text: "B" }));
+  select.value = [...select.options].some((o) => o.value === previous) ? previous : "1";
+}
+
+function buildShortcuts() {
+  const box = $("shortcut-buttons");
+  for (const [id, text] of SHORTCUTS) {
+    box.append(el("button", { type: "button", class: "chip", dataset: { shortcut: id }, text,
+      title: `Copy lane A into the chosen lane, then change it: ${text}` }));
+  }
+  box.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-shortcut]");
+    if (!button || state.running) return;
+    editor.applyShortcut(button.dataset.shortcut, Number($("shortcut-target").value));
+  });
+}
+
+// --- instant preview: one forward/backward per lane at initialisation -----------------------------
+function schedulePreview() {
+  clearTimeout(state.previewTimer);
+  if (state.running) return;
+  state.previewTimer = setTimeout(runPreview, PREVIEW_DELAY_MS);
+}
+
+async function runPreview() {
+  if (state.running) return;
+  if (state.previewAbort) state.previewAbort.abort();
+  const abort = new AbortController();
+  state.previewAbort = abort;
+  const lanes = editor.getLanes();
+  const labels = laneLabels(lanes, state.options.fields);
+  const results = await Promise.allSettled(lanes.map((config) => api.post("/api/profile", config, { signal: abort.signal })));
+  if (abort.signal.aborted || state.running) return;
+  const errors = [];
+  const preview = [];
+  results.forEach((result, i) => {
+    if (result.status === "fulfilled") {
+      // {config, task_info, record}: the record has the shape of a `step` event's data
+      const body = result.value || {};
+      const record = body.record || body;
+      preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null });
+    } else if (result.reason instanceof ApiError && result.reason.status === 422) {
+      errors.push(...fieldErrors(result.reason, i));
+    } else if (result.reason && result.reason.name !== "AbortError") {
+      errors.push({ lane: i, field: null, message: result.reason.message });
+    }
+  });
+  editor.showErrors(errors);
+  showRunError(errors.map(describe));
+  if (preview.length === lanes.length) charts.setPreview(preview);
+}
+
+// --- the run --------------------------------------------------------------------------------------
+function setRunning(running) {
+  state.running = running;
+  $("run").disabled = running;
+  $("stop").disabled = !running;
+  $("preset").disabled = running;
+  $("add-lane").disabled = running || editor.lanes.length >= editor.maxLanes;
+  $("shortcut-target").disabled = running;
+  $("shortcut-buttons").querySelectorAll("button").forEach((b) => { b.disabled = running; });
+  editor.setDisabled(running);
+  document.body.classList.toggle("is-running", running);
+}
+
+function setExportLinks(id) {
+  for (const format of ["csv", "json"]) {
+    const link = $(`export-${format}`);
+    if (id) {
+      link.href = `/api/runs/${encodeURIComponent(id)}/export?format=${format}`;
+      link.setAttribute("download", `rnn-gradient-lab-${id}.${format}`);
+      link.classList.remove("disabled");
+      link.removeAttribute("aria-disabled");
+    } else {
+      link.removeAttribute("href");
+      link.classList.add("disabled");
+      link.setAttribute("aria-disabled", "true");
+    }
+  }
+}
+
+async function startRun() {
+  if (state.running) return;
+  clearTimeout(state.previewTimer);
+  if (state.previewAbort) state.previewAbort.abort();
+  editor.clearErrors();
+  showRunError("");
+  const lanes = editor.getLanes();
+  setRunning(true);
+  let created;
+  try {
+    created = await api.post("/api/runs", { lanes });
+  } catch (err) {
+    setRunning(false);
+    showApiError(err);
+    return;
+  }
+  state.runId = created.id;
+  document.body.dataset.runId = created.id;
+  setExportLinks(created.id);
+  const labels = laneLabels(lanes, state.options.fields);
+  charts.reset(lanes.map((config, i) => newLane(i, config, labels[i])), created.id);
+  state.rateSamples = [{ time: performance.now(), done: 0 }];
+  renderProgress();
+  state.stream = openRunStream(created.events_url, {
+    run: onRunEvent,
+    step: onStepEvent,
+    lane_done: onLaneDone,
+    done: onDone,
+    reconnecting: () => { $("footer-status").textContent = "Connection lost, reconnecting…"; },
+    open: () => { $("footer-status").textContent = ""; },
+    lost: onStreamLost,
+  });
+}
+
+function onRunEvent(data) {
+  (data.lanes || []).forEach((config, i) => {
+    const lane = charts.lanes[i];
+    if (!lane) return;
+    lane.config = config;
+    lane.totalSteps = config.steps;
+    if (data.labels && data.labels[i]) lane.label = data.labels[i];
+    if (data.task_info && data.task_info[i]) lane.taskInfo = data.task_info[i];
+    if (data.record_every && data.record_every[i]) lane.recordEvery = data.record_every[i];
+    lane.status = "running";
+  });
+  charts.markAll();
+  scheduleProgress();
+}
+
+function onStepEvent(data) {
+  charts.addStep(data);
+  scheduleProgress();
+}
+
+function onLaneDone(data) {
+  charts.laneDone(data);
+  scheduleProgress();
+}
+
+function finishRun(status) {
+  clearTimeout(state.stopTimer);
+  if (state.stream) state.stream.close();
+  state.stream = null;
+  for (const lane of charts.lanes) {
+    if (lane.status === "running" || lane.status === "waiting") lane.status = status === "cancelled" ? "cancelled" : lane.status;
+  }
+  document.body.dataset.runStatus = status;
+  setRunning(false);
+  charts.flushAll();
+  renderProgress();
+}
+
+function onDone(data) {
+  (data.lanes || []).forEach((status, i) => {
+    const lane = charts.lanes[i];
+    if (lane && (lane.status === "running" || lane.status === "waiting")) lane.status = status;
+  });
+  finishRun(data.status);
+}
+
+function onStreamLost() {
+  if (!state.running) return;
+  showRunError("The event stream closed before the run finished (the run may have been removed from the server).");
+  finishRun("lost");
+}
+
+async function stopRun() {
+  if (!state.running || !state.runId) return;
+  $("stop").disabled = true;
+  try {
+    await api.del(`/api/runs/${encodeURIComponent(state.runId)}`);
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404) showApiError(err);
+  }
+  // The stream normally reports lane_done/done "cancelled" right away; don't wait on it forever.
+  state.stopTimer = setTimeout(() => { if (state.running) finishRun("cancelled"); }, 4000);
+}
+
+// --- progress -------------------------------------------------------------------------------------
+function scheduleProgress() {
+  if (state.progressFrame === null) {
+    state.progressFrame = requestAnimationFrame(() => {
+      state.progressFrame = null;
+      renderProgress();
+    });
+  }
+}
+
+function formatDuration(seconds) {
+  if (!Number.isFinite(seconds) || seconds < 0) return "";
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`
+    : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function laneStatusText(lane) {
+  const done = lane.lastStep + 1;
+  switch (lane.status) {
+    case "running": return `running · ${done}/${lane.totalSteps}`;
+    case "done": return `done · ${lane.totalSteps} steps`;
+    case "diverged": return `diverged at step ${lane.divergedAt}`;
+    case "cancelled": return `cancelled at step ${Math.max(lane.lastStep, 0)}`;
+    default: return lane.status;
+  }
+}
+
+function renderProgress() {
+  const lanes = charts.lanes;
+  const list = $("lane-status");
+  if (!lanes.length) {
+    list.replaceChildren();
+    return;
+  }
+  let done = 0;
+  let total = 0;
+  for (const lane of lanes) {
+    total += lane.totalSteps;
+    done += lane.status === "running" || lane.status === "waiting" ? lane.lastStep + 1 : lane.totalSteps;
+  }
+  const stepsDone = lanes.reduce((sum, lane) => sum + lane.lastStep + 1, 0);
+  const now = performance.now();
+  state.rateSamples.push({ time: now, done: stepsDone });
+  while (state.rateSamples.length > 2 && now - state.rateSamples[0].time > 5000) state.rateSamples.shift();
+  const first = state.rateSamples[0];
+  const rate = now > first.time + 250 ? ((stepsDone - first.done) * 1000) / (now - first.time) : 0;
+  const fraction = total ? done / total : 0;
+  $("progress-fill").style.width = `${(100 * fraction).toFixed(1)}%`;
+  const bar = document.querySelector(".progress-bar");
+  bar.setAttribute("aria-valuenow", String(Math.round(100 * fraction)));
+  const maxStep = Math.max(...lanes.map((l) => l.lastStep + 1));
+  const maxTotal = Math.max(...lanes.map((l) => l.totalSteps));
+  $("progress-steps").textContent = `step ${maxStep} / ${maxTotal}`;
+  $("progress-rate").textContent = state.running && rate > 0 ? `${rate >= 100 ? rate.toFixed(0) : rate.toFixed(1)} steps/s` : "";
+  $("progress-eta").textContent = state.running && rate > 0 ? `${formatDuration((total - done) / rate)} left` : "";
+
+  const items = lanes.map((lane) => el("li", { class: `status-${lane.status} lane-c${lane.index}`, dataset: { lane: lane.name, status: lane.status }, title: lane.reason || "" },
+    el("span", { class: "lane-dot" }),
+    el("span", { class: "status-label", text: `${lane.name} · ${lane.label}` }),
+    el("span", { class: "status-text", text: laneStatusText(lane) })));
+  list.replaceChildren(...items);
+}
+
+// --- copy link, resize, optional panels --------------------------------------------------------------
+async function copyLink() {
+  const button = $("copy-link");
+  syncUrl();
+  const url = location.href;
+  button.dataset.link = url;
+  try {
+    await navigator.clipboard.writeText(url);
+    button.textContent = "Link copied ✓";
+  } catch {
+    button.textContent = "Copy failed: use the address bar";
+  }
+  setTimeout(() => { button.textContent = "Copy link"; }, 2000);
+}
+
+function watchResizes() {
+  const pending = new Set();
+  let frame = null;
+  const observer = new ResizeObserver((entries) => {
+    for (const entry of entries) pending.add(entry.target);
+    if (frame === null) {
+      frame = requestAnimationFrame(() => {
+        frame = null;
+        for (const div of pending) if (div.data) window.Plotly.Plots.resize(div);
+        pending.clear();
+      });
+    }
+  });
+  document.querySelectorAll(".chart").forEach((div) => observer.observe(div));
+}
+
+function mountCliffPanelLazily() {
+  const container = $("cliff-panel");
+  if (!container || container.dataset.available !== "true") {
+    if (container) container.hidden = true;
+    return;
+  }
+  const load = () => import("./cliff.js")
+    .then((module) => module.mountCliffPanel(container, api))
+    .catch((err) => {
+      container.replaceChildren(el("p", { class: "form-error", text: `The loss-surface panel failed to load: ${err.message}` }));
+    });
+  const observer = new IntersectionObserver((entries) => {
+    if (entries.some((e) => e.isIntersecting)) {
+      observer.disconnect();
+      load();
+    }
+  }, { rootMargin: "400px" });
+  observer.observe(container);
+}
+
+// --- start ----------------------------------------------------------------------------------------
+async function main() {
+  charts = new Charts({
+    flow: $("chart-flow"), profile: $("chart-profile"), loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"),
+  });
+  let options;
+  let presets;
+  try {
+    [options, presets] = await Promise.all([api.get("/api/options"), api.get("/api/presets")]);
+  } catch (err) {
+    $("lane-editor").replaceChildren(el("p", { class: "form-error", text: `Cannot load the settings from the API: ${err.message}` }));
+    return;
+  }
+  state.options = Array.isArray(options) ? { fields: options } : options;
+  state.presets = Array.isArray(presets) ? presets : presets.presets || [];
+  const maxLanes = (state.options.limits && state.options.limits.max_lanes) || LANE_NAMES.length;
+
+  editor = new LaneEditor($("lane-editor"), state.options, {
+    maxLanes,
+    onChange: () => {
+      showRunError("");
+      afterSettingsChange();
+    },
+  });
+
+  const select = $("preset");
+  select.replaceChildren(el("option", { value: "", text: "Custom settings" }),
+    ...state.presets.map((p) => el("option", { value: p.id, text: p.title })));
+  select.addEventListener("change", () => applyPreset(select.value));
+
+  // Restore from the URL: the preset's lanes first, then every lane setting the link carries.
+  const fromUrl = decodeState(location.search, state.options.fields);
+  const preset = presetById(fromUrl.preset) || (fromUrl.lanes ? null : state.presets.find((p) => p.default) || state.presets[0]);
+  state.presetId = preset ? preset.id : null;
+  const base = preset ? preset.lanes : [{}, {}];
+  const partials = fromUrl.lanes || base;
+  editor.setLanes(partials.map((p, i) => ({ ...(base[i] || base[base.length - 1] || {}), ...p })));
+
+  buildShortcuts();
+  $("add-lane").addEventListener("click", () => editor.addLane());
+  $("run").addEventListener("click", startRun);
+  $("stop").addEventListener("click", stopRun);
+  $("copy-link").addEventListener("click", copyLink);
+  for (const format of ["csv", "json"]) {
+    $(`export-${format}`).addEventListener("click", (event) => {
+      if (event.currentTarget.classList.contains("disabled")) event.preventDefault();
+    });
+  }
+  setRunning(false);
+  afterSettingsChange();
+  charts.markAll();
+  watchResizes();
+  mountCliffPanelLazily();
+  document.body.dataset.ready = "true";
+}
+
+main();

@@ -1,0 +1,475 @@
+// The five charts, drawn with Plotly from the run model. Events only mark charts dirty; one
+// requestAnimationFrame callback redraws the dirty ones with Plotly.react on the accumulated data, each
+// chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
+
+import { LANE_COLORS, LANE_NAMES } from "./controls.js";
+
+const Plotly = window.Plotly;
+const MAX_HEAT_ROWS = 240; // heatmap rows kept per lane: older rows are thinned 2:1 when it fills up
+const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
+const GRID = "#e5e7eb";
+const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", ticks: "outside", tickcolor: "#9ca3af", automargin: true };
+const MIN_INTERVAL = { flow: 350, profile: 200, loss: 150, norm: 150, weight: 250 };
+
+function plotConfig(name) {
+  return {
+    displaylogo: false,
+    responsive: true,
+    modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"],
+    toImageButtonOptions: { format: "png", filename: `rnn-gradient-lab-${name}`, scale: 2 },
+  };
+}
+
+function baseLayout(extra = {}) {
+  return {
+    font: FONT,
+    paper_bgcolor: "#ffffff",
+    plot_bgcolor: "#ffffff",
+    margin: { l: 64, r: 20, t: 34, b: 52 },
+    legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+    hoverlabel: { font: { family: FONT.family, size: 12 } },
+    uirevision: "keep",
+    ...extra,
+  };
+}
+
+function timesteps(T) {
+  return Array.from({ length: T }, (_, i) => i); // t = 0 is the first input, t = T-1 the last (as in the API)
+}
+
+// An empty chart shows one line of text instead of bare axes.
+function hideAxes(layout) {
+  for (const key of Object.keys(layout)) if (/^[xy]axis\d*$/.test(key)) layout[key] = { ...layout[key], visible: false };
+  for (const key of ["xaxis", "yaxis"]) if (!layout[key]) layout[key] = { visible: false };
+  return layout;
+}
+
+function emptyNote(text) {
+  return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
+}
+
+export function newLane(index, config, label) {
+  return {
+    index,
+    name: LANE_NAMES[index],
+    color: LANE_COLORS[index],
+    label,
+    config,
+    taskInfo: null,
+    recordEvery: 1,
+    totalSteps: config.steps,
+    steps: [], loss: [], metric: [], gradNorm: [], gradNormClipped: [],
+    clipX: [], clipY: [],
+    heatY: [], heatZ: [], heatStride: 1, heatSeen: 0,
+    latest: null, latestStep: null,
+    lastStep: -1,
+    status: "waiting", divergedAt: null, reason: null,
+  };
+}
+
+export class Charts {
+  constructor(divs) {
+    this.divs = divs; // {flow, profile, loss, norm, weight}
+    this.lanes = [];
+    this.preview = null; // [{label, config, arrays}] from POST /api/profile, shown before a run
+    this.dirty = new Set();
+    this.lastDraw = {};
+    this.frame = null;
+    this.revision = 0;
+    this.drawn = new Set();
+  }
+
+  get titleOf() {
+    return (lane) => `${lane.name} · ${lane.label}`;
+  }
+
+  reset(lanes, key) {
+    this.lanes = lanes;
+    this.uirevision = key; // a new run resets zoom; live updates within a run keep it
+    this.markAll();
+  }
+
+  setPreview(preview) {
+    this.preview = preview;
+    this.markDirty("profile", "weight", "flow");
+  }
+
+  // --- events ---------------------------------------------------------------------------------
+  addStep(data) {
+    const lane = this.lanes[data.lane];
+    if (!lane) return;
+    lane.status = "running";
+    lane.lastStep = data.step;
+    lane.steps.push(data.step);
+    lane.loss.push(data.loss);
+    lane.metric.push(data.metric);
+    lane.gradNorm.push(data.grad_norm);
+    lane.gradNormClipped.push(data.grad_norm_clipped);
+    if (data.clipped) {
+      lane.clipX.push(data.step);
+      lane.clipY.push(data.grad_norm);
+    }
+    if (data.arrays) {
+      lane.latest = { ...data.arrays, sigma_max: data.sigma_max, gamma: data.gamma, spectral_radius: data.spectral_radius };
+      lane.latestStep = data.step;
+      this.addHeatRow(lane, data.step, data.arrays.log10_grad_norm_per_step);
+      this.markDirty("flow", "profile", "weight");
+    }
+    this.markDirty("loss", "norm");
+  }
+
+  addHeatRow(lane, step, row) {
+    if (!row) return;
+    if (lane.heatPendingLast) {
+      // the previous row was shown only because it was the newest; the new one replaces it
+      lane.heatY.pop();
+      lane.heatZ.pop();
+      lane.heatPendingLast = false;
+    }
+    const onStride = lane.heatSeen % lane.heatStride === 0;
+    lane.heatSeen += 1;
+    lane.heatY.push(step);
+    lane.heatZ.push(row);
+    if (!onStride) lane.heatPendingLast = true;
+    if (lane.heatY.length > MAX_HEAT_ROWS) {
+      const keep = (_, i, all) => i % 2 === 0 || i === all.length - 1;
+      lane.heatY = lane.heatY.filter(keep);
+      lane.heatZ = lane.heatZ.filter(keep);
+      lane.heatStride *= 2;
+    }
+  }
+
+  laneDone(data) {
+    const lane = this.lanes[data.lane];
+    if (!lane) return;
+    lane.status = data.status;
+    lane.reason = data.reason;
+    lane.heatPendingLast = false; // the final row stays
+    if (data.status === "diverged") lane.divergedAt = data.step;
+    this.markDirty("norm", "loss");
+  }
+
+  // --- scheduling -------------------------------------------------------------------------------
+  markAll() {
+    this.markDirty("flow", "profile", "loss", "norm", "weight");
+  }
+
+  markDirty(...names) {
+    for (const name of names) this.dirty.add(name);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame === null) this.frame = requestAnimationFrame(() => this.flush());
+  }
+
+  flush() {
+    this.frame = null;
+    const now = performance.now();
+    let pending = false;
+    for (const name of [...this.dirty]) {
+      if (!this.drawn.has(name) || now - (this.lastDraw[name] || 0) >= MIN_INTERVAL[name]) {
+        this.dirty.delete(name);
+        this.lastDraw[name] = now;
+        this.draw(name);
+        this.drawn.add(name);
+        if (performance.now() - now > 40) { pending = this.dirty.size > 0; break; } // leave the rest for the next frame
+      } else {
+        pending = true;
+      }
+    }
+    if (pending || this.dirty.size) this.schedule();
+  }
+
+  // Draw everything now (tests and the final state after `done`).
+  flushAll() {
+    for (const name of ["flow", "profile", "loss", "norm", "weight"]) this.draw(name);
+    this.dirty.clear();
+  }
+
+  draw(name) {
+    this.revision += 1;
+    const figure = this[`${name}Figure`]();
+    figure.layout.datarevision = this.revision;
+    figure.layout.uirevision = this.uirevision || "preview";
+    Plotly.react(this.divs[name], figure.data, figure.layout, plotConfig(name));
+  }
+
+  // --- figures ----------------------------------------------------------------------------------
+  sources() {
+    // Latest per-timestep arrays per lane: the run's if it has any, else the instant preview.
+    if (this.lanes.some((lane) => lane.latest)) {
+      return this.lanes.map((lane) => ({ lane, arrays: lane.latest, step: lane.latestStep, preview: false }));
+    }
+    if (this.preview) {
+      return this.preview.map((p, i) => ({
+        lane: { name: LANE_NAMES[i], color: LANE_COLORS[i], label: p.label, config: p.config },
+        arrays: p.arrays, step: null, preview: true,
+      }));
+    }
+    return [];
+  }
+
+  flowFigure() {
+    const lanes = this.lanes.length ? this.lanes : [];
+    const n = Math.max(lanes.length, 1);
+    const gap = 0.05;
+    const width = (1 - gap * (n - 1)) / n;
+    const layout = baseLayout({
+      margin: { l: 64, r: 24, t: 30, b: 48 },
+      showlegend: false,
+      annotations: [],
+      coloraxis: {
+        colorscale: "Viridis",
+        colorbar: {
+          title: { text: "log10 ‖∂L/∂h<sub>t</sub>‖", side: "right" }, thickness: 12, len: 0.72, y: 1, yanchor: "top",
+          outlinewidth: 0, tickfont: { size: 11 },
+        },
+      },
+    });
+    const data = [];
+    let zmin = Infinity;
+    let zmax = -Infinity;
+    for (const lane of lanes) {
+      for (const row of lane.heatZ) {
+        for (const v of row) {
+          if (v === null) continue;
+          if (v < zmin) zmin = v;
+          if (v > zmax) zmax = v;
+        }
+      }
+    }
+    if (zmin <= zmax) {
+      if (zmin === zmax) { zmin -= 0.5; zmax += 0.5; }
+      layout.coloraxis.cmin = zmin;
+      layout.coloraxis.cmax = zmax;
+    }
+    lanes.forEach((lane, i) => {
+      const x0 = i * (width + gap);
+      const heatX = `x${i + 1}`;
+      const heatY = `y${i + 1}`;
+      const salX = `x${i + 1 + n}`;
+      const salY = `y${i + 1 + n}`;
+      const T = lane.config.seq_len;
+      const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/^y/, "yaxis").replace(/axis1$/, "axis");
+      layout[axisKey(heatX)] = { ...AXIS, domain: [x0, x0 + width], anchor: heatY, showticklabels: false, range: [-0.5, T - 0.5], ticks: "" };
+      layout[axisKey(heatY)] = {
+        ...AXIS, domain: [0.34, 1], anchor: heatX, title: { text: i === 0 ? "training step" : "", standoff: 6 },
+        // fixed to the whole run, so the picture fills up row by row as training goes
+        range: [-0.5, Math.max(lane.totalSteps, 1) - 0.5],
+      };
+      layout[axisKey(salX)] = { ...AXIS, domain: [x0, x0 + width], anchor: salY, matches: heatX, title: { text: "timestep t", standoff: 4 } };
+      layout[axisKey(salY)] = { ...AXIS, domain: [0, 0.25], anchor: salX, title: { text: i === 0 ? "saliency" : "", standoff: 6 }, nticks: 3 };
+      layout.annotations.push({
+        text: `<b>${lane.name}</b> · ${lane.label}`, xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
+        yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+      });
+      data.push({
+        type: "heatmap", name: `${lane.name} · ${lane.label}`, x: timesteps(T), y: lane.heatY.slice(), z: lane.heatZ.slice(),
+        coloraxis: "coloraxis", xaxis: heatX, yaxis: heatY, xgap: 0, ygap: 0,
+        hovertemplate: `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`,
+      });
+      const latest = lane.latest;
+      const saliency = latest ? (latest.input_saliency || latest.log10_input_grad_per_step) : null;
+      data.push({
+        type: "scatter", mode: "lines", name: `${lane.name} saliency`, x: timesteps(T), y: saliency || [],
+        xaxis: salX, yaxis: salY, line: { color: lane.color, width: 1.4 }, connectgaps: false,
+        hovertemplate: `lane ${lane.name}, step ${lane.latestStep ?? "–"}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
+      });
+      if (!lane.heatY.length) {
+        layout.annotations.push({
+          text: "rows appear here as training runs", xref: `${heatX} domain`, yref: `${heatY} domain`, x: 0.5, y: 0.5,
+          showarrow: false, font: { size: 12, color: "#6b7280" },
+        });
+      }
+    });
+    if (!lanes.length) {
+      layout.annotations = emptyNote("Press Run: each row will be one training step, each column one timestep.");
+      hideAxes(layout);
+    }
+    return { data, layout };
+  }
+
+  profileFigure() {
+    const sources = this.sources();
+    const data = [];
+    for (const { lane, arrays } of sources) {
+      if (!arrays) continue;
+      const T = arrays.log10_grad_norm_per_step.length;
+      const x = timesteps(T);
+      const name = `${lane.name} · ${lane.label}`;
+      data.push({
+        type: "scatter", mode: "lines", name, legendgroup: lane.name, x, y: arrays.log10_grad_norm_per_step,
+        line: { color: lane.color, width: 2.2 },
+        hovertemplate: `${name}<br>t = %{x}<br>log10 ‖∂L/∂h_t‖ = %{y:.2f}<extra></extra>`,
+      });
+      if (arrays.log10_bound_per_step) {
+        data.push({
+          type: "scatter", mode: "lines", name: `${lane.name} bound (γσ<sub>max</sub>)<sup>T−1−t</sup>`, legendgroup: lane.name,
+          x, y: arrays.log10_bound_per_step, line: { color: lane.color, width: 1.4, dash: "dash" }, opacity: 0.8,
+          hovertemplate: `${lane.name} Pascanu bound<br>t = %{x}<br>log10 = %{y:.2f}<extra></extra>`,
+        });
+      }
+      if (arrays.log10_cell_grad_norm_per_step) {
+        data.push({
+          type: "scatter", mode: "lines", name: `${lane.name} ‖∂L/∂c<sub>t</sub>‖ (cell)`, legendgroup: lane.name,
+          x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
+          hovertemplate: `${lane.name} cell state<br>t = %{x}<br>log10 ‖∂L/∂c_t‖ = %{y:.2f}<extra></extra>`,
+        });
+      }
+    }
+    const preview = sources.length && sources[0].preview;
+    const steps = sources.filter((s) => s.step !== null).map((s) => `${s.lane.name}: step ${s.step}`);
+    const layout = baseLayout({
+      xaxis: { ...AXIS, title: { text: "timestep t" } },
+      yaxis: { ...AXIS, title: { text: "log10 ‖∂L/∂h<sub>t</sub>‖" } },
+      annotations: data.length ? [{
+        text: preview ? "at initialisation (preview of the current settings)" : `latest snapshot · ${steps.join(" · ")}`,
+        xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right", yanchor: "bottom", showarrow: false,
+        font: { size: 11, color: "#6b7280" },
+      }] : emptyNote("Loading the preview…"),
+    });
+    if (!data.length) hideAxes(layout);
+    if (data.length) layout.legend = { ...layout.legend, y: 1.1 };
+    layout.margin = { ...layout.margin, t: 58 };
+    return { data, layout };
+  }
+
+  lossFigure() {
+    const data = [];
+    const shapes = [];
+    const annotations = [];
+    const infos = this.lanes.map((lane) => lane.taskInfo).filter(Boolean);
+    const metricName = infos.length ? infos[0].metric_name : "metric";
+    const lossName = infos.length ? infos[0].loss_name : "loss";
+    const metricIsAccuracy = metricName === "accuracy";
+    for (const lane of this.lanes) {
+      const name = `${lane.name} · ${lane.label}`;
+      data.push({
+        type: "scattergl", mode: "lines", name, legendgroup: lane.name, x: lane.steps, y: lane.loss,
+        line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
+        hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
+      });
+      data.push({
+        type: "scattergl", mode: "lines", name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
+        x: lane.steps, y: lane.metric, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
+        hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
+      });
+    }
+    // chance baselines: one line per distinct value (lanes on the same task share it)
+    const seen = new Map();
+    this.lanes.forEach((lane) => {
+      if (!lane.taskInfo) return;
+      for (const [key, axis] of [["chance_loss", "y"], ["chance_metric", "y2"]]) {
+        const value = lane.taskInfo[key];
+        if (value === null || value === undefined) continue;
+        const id = `${axis}:${value}`;
+        if (seen.has(id)) { seen.get(id).push(lane.name); continue; }
+        seen.set(id, [lane.name]);
+        shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
+          line: { color: "#6b7280", width: 1.2, dash: "dash" } });
+        annotations.push({ text: `chance ${Number(value).toPrecision(3)}`, xref: "x domain", x: 1, xanchor: "right", yref: axis,
+          y: value, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#6b7280" } });
+      }
+    });
+    for (const lane of this.lanes) {
+      if (lane.divergedAt === null) continue;
+      shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
+        line: { color: "#dc2626", width: 1.5, dash: "dot" } });
+    }
+    const layout = baseLayout({
+      xaxis: { ...AXIS, anchor: "y2", title: { text: "training step" } },
+      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, exponentformat: "power" },
+      yaxis2: { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
+        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName } },
+      shapes, annotations,
+    });
+    if (!this.lanes.length) {
+      layout.annotations = emptyNote("Loss and task metric per step appear here when you press Run.");
+      hideAxes(layout);
+    }
+    return { data, layout };
+  }
+
+  normFigure() {
+    const data = [];
+    const shapes = [];
+    const annotations = [];
+    for (const lane of this.lanes) {
+      const name = `${lane.name} · ${lane.label}`;
+      const clips = lane.config.clip !== "none";
+      data.push({
+        type: "scattergl", mode: "lines", name: `${name}: ‖g‖ before clipping`, legendgroup: lane.name,
+        x: lane.steps, y: lane.gradNorm, line: { color: lane.color, width: 1.6 },
+        hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
+      });
+      if (clips) {
+        data.push({
+          type: "scattergl", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name,
+          x: lane.steps, y: lane.gradNormClipped, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
+          hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
+        });
+        data.push({
+          type: "scattergl", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name,
+          x: lane.clipX, y: lane.clipY, marker: { color: lane.color, size: 5, symbol: "x-thin-open", line: { width: 1.2, color: lane.color } },
+          hovertemplate: `${name}<br>clipped at step %{x}<br>‖g‖ = %{y:.3g}<extra></extra>`,
+        });
+      }
+      if (clips && lane.config.clip === "norm") {
+        const tau = lane.config.clip_threshold;
+        if (!shapes.some((s) => s.tau === tau)) {
+          shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau, tau,
+            line: { color: "#111827", width: 1.2, dash: "dash" } });
+          annotations.push({ text: `threshold τ = ${tau}`, xref: "paper", x: 0, xanchor: "left", yref: "y", y: Math.log10(tau),
+            yanchor: "bottom", showarrow: false, font: { size: 10, color: "#111827" } });
+        }
+      }
+      if (lane.divergedAt !== null) {
+        shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
+          line: { color: "#dc2626", width: 1.5, dash: "dot" } });
+        annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, xref: "x", x: lane.divergedAt, yref: "paper",
+          y: 1, yanchor: "bottom", xanchor: "right", showarrow: false, font: { size: 10, color: "#dc2626" } });
+      }
+    }
+    for (const shape of shapes) delete shape.tau;
+    const layout = baseLayout({
+      xaxis: { ...AXIS, title: { text: "training step" } },
+      yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" }, exponentformat: "power" },
+      shapes, annotations,
+    });
+    if (!this.lanes.length) {
+      layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");
+      hideAxes(layout);
+    }
+    layout.margin = { ...layout.margin, t: 58 };
+    layout.legend = { ...layout.legend, y: 1.08 };
+    return { data, layout };
+  }
+
+  weightFigure() {
+    const data = [];
+    const sources = this.sources();
+    for (const { lane, arrays } of sources) {
+      if (!arrays || !arrays.log10_weight_grad_per_step) continue;
+      const T = arrays.log10_weight_grad_per_step.length;
+      const name = `${lane.name} · ${lane.label}`;
+      data.push({
+        type: "scatter", mode: "lines", name, x: timesteps(T), y: arrays.log10_weight_grad_per_step,
+        line: { color: lane.color, width: 1.8 },
+        hovertemplate: `${name}<br>t = %{x}<br>log10 ‖h_{t−1}ᵀ δ_t‖ = %{y:.2f}<extra></extra>`,
+      });
+    }
+    const preview = sources.length && sources[0].preview;
+    const layout = baseLayout({
+      xaxis: { ...AXIS, title: { text: "timestep t" } },
+      yaxis: { ...AXIS, title: { text: "log10 ‖h<sub>t−1</sub><sup>T</sup> δ<sub>t</sub>‖" } },
+      annotations: data.length ? [{
+        text: preview ? "at initialisation (preview)" : "latest snapshot", xref: "paper", yref: "paper", x: 1, y: 1,
+        xanchor: "right", yanchor: "bottom", showarrow: false, font: { size: 11, color: "#6b7280" },
+      }] : emptyNote("Loading the preview…"),
+    });
+    if (!data.length) hideAxes(layout);
+    layout.margin = { ...layout.margin, t: 40 };
+    return { data, layout };
+  }
+}
