@@ -420,10 +420,7 @@ function watchResizes() {
 
 function mountCliffPanelLazily() {
   const container = $("cliff-panel");
-  if (!container || container.dataset.available !== "true") {
-    if (container) container.hidden = true;
-    return;
-  }
+  if (!container) return; // the template leaves the panel out when static/js/cliff.js is absent
   const load = () => import("./cliff.js")
     .then((module) => module.mountCliffPanel(container, api))
     .catch((err) => {

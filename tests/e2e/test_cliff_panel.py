@@ -1,0 +1,62 @@
+"""The cliff panel in real headless Chromium: the loss surface and both SGD trajectories are drawn from
+GET /api/loss-surface, and the plain run's jump is visibly longer than anything the clipped run does."""
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from rnncore import cliff
+from tests.e2e.conftest import snap
+
+pytestmark = pytest.mark.browser
+
+
+def _traces(page) -> list[dict]:
+    return page.evaluate("""() => document.getElementById('chart-cliff').data.map((t) => ({
+        type: t.type, name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
+        rows: t.z ? t.z.length : 0}))""")
+
+
+def _longest_step(trace: dict) -> float:
+    xs, ys = trace["x"], trace["y"]
+    return max(math.hypot(xs[k + 1] - xs[k], ys[k + 1] - ys[k]) for k in range(len(xs) - 1))
+
+
+def test_cliff_panel_draws_surface_and_both_trajectories(dashboard, page_log):
+    page = dashboard()
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#cliff-panel[data-loaded='true'] #chart-cliff .main-svg", timeout=20_000)
+    traces = _traces(page)
+    heatmap, plain, clipped = traces[0], traces[1], traces[2]
+    d = cliff.DEFAULTS
+    assert heatmap["type"] == "heatmap" and heatmap["rows"] == d["resolution"]
+    assert plain["name"] == "SGD" and clipped["name"] == f"SGD + norm clip {d['threshold']:g}"
+    assert len(plain["x"]) == len(clipped["x"]) == d["steps"] + 1
+    allowed = d["learning_rate"] * d["threshold"]
+    assert _longest_step(plain) > 10 * allowed
+    assert _longest_step(clipped) <= allowed * (1 + 1e-4)
+    # both legends are on the page, and the summary states the jump in words
+    legend = page.locator("#chart-cliff .legend").text_content()
+    assert "SGD" in legend and f"norm clip {d['threshold']:g}" in legend
+    assert "Longest step: plain SGD" in page.locator("#cliff-summary").inner_text()
+    snap(page, "cliff-panel", "#cliff-panel")
+    assert page_log.problems() == []
+
+
+def test_cliff_panel_updates_and_reports_bad_input(dashboard, page_log):
+    page = dashboard()
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#cliff-panel[data-loaded='true']", timeout=20_000)
+    page.fill("#cliff-threshold", "1")
+    page.click("#cliff-update")
+    page.wait_for_function(
+        "() => document.getElementById('chart-cliff').data[2].name === 'SGD + norm clip 1'", timeout=10_000)
+    # a learning rate the API rejects: the panel says which field and keeps the last drawing
+    page.fill("#cliff-learning_rate", "0")
+    page.click("#cliff-update")
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('learning_rate')",
+                           timeout=10_000)
+    assert _traces(page)[2]["name"] == "SGD + norm clip 1"
+    # a 422 response is logged by Chromium as a failed resource load; nothing else may be
+    assert [p for p in page_log.problems() if "422" not in p] == []
