@@ -1,6 +1,7 @@
-"""The RNN Gradient Lab web service."""
-import os
+"""The RNN Gradient Lab web service.
 
-# Before NumPy is imported: one BLAS thread per training thread (see app/blas.py for the measurement).
-for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_name, "1")
+BLAS threads are limited at runtime by ``app.blas.limit_blas_threads`` (threadpoolctl) when the run
+manager starts, not with OPENBLAS/OMP/MKL_NUM_THREADS set on import: those only worked if ``app`` was
+imported before NumPy, and silently made every other library in the process (e.g. PyTorch in a notebook
+or the test process) single-threaded too.
+"""

@@ -91,9 +91,16 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": _clean(errors)}))
 
 
+# FastAPI's own words when a body cannot even be decoded (e.g. bytes that are not UTF-8)
+UNREADABLE_BODY = "There was an error parsing the body"
+
+
 async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail
     message = detail if isinstance(detail, str) else str(detail)
+    if exc.status_code == 400 and detail == UNREADABLE_BODY:
+        message = ("body: the request body could not be read; send UTF-8 JSON with "
+                   "Content-Type: application/json")
     return JSONResponse(status_code=exc.status_code, content={"message": message, "detail": detail},
                         headers=getattr(exc, "headers", None))
 

@@ -81,6 +81,11 @@ class ErrorResponse(BaseModel):
     detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type}).")
 
 
+UNREADABLE_BODY = {400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8 JSON)"}}
+INVALID = {422: {"model": ErrorResponse, "description": "A value out of range or of the wrong type; the "
+                                                         "message names the field and the allowed range"}}
+
+
 class OptionField(BaseModel):
     name: str
     kind: Literal["choice", "int", "float"]

@@ -5,10 +5,10 @@ from fastapi import APIRouter, Request
 
 from app.errors import validation_error
 from app.runs import step_to_json, to_plain
-from app.schemas import ErrorResponse, GradcheckRequest, ProfileRequest
+from app.schemas import INVALID, UNREADABLE_BODY, GradcheckRequest, ProfileRequest
 from app.validation import check_work, to_config
 
-router = APIRouter(prefix="/api", tags=["engine"], responses={422: {"model": ErrorResponse}})
+router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY})
 
 GRADCHECK_TOLERANCE = 1e-5  # float64 central differences reach ~1e-8 on a correct backward pass
 

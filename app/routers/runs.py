@@ -12,14 +12,37 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.errors import validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
-from app.schemas import ErrorResponse, RunCreated, RunRequest, RunSummary
+from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
 from app.streaming import RunEventStream
 from app.validation import check_work, to_config
 
-router = APIRouter(prefix="/api/runs", tags=["runs"])
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID)
 
 NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
+
+
+# One Server-Sent Event (the schema of each event in the stream, not of the whole body)
+SSE_EVENT = {
+    "type": "object", "required": ["id", "event", "data"],
+    "properties": {
+        "id": {"type": "string", "description": "0, 1, 2, ... per run; send it back as Last-Event-ID"},
+        "event": {"type": "string", "enum": ["run", "step", "lane_done", "done"]},
+        "data": {"type": "string", "contentMediaType": "application/json",
+                 "description": "JSON: run {id, lanes, labels, task_info, record_every}; step {lane, step, "
+                                "loss, metric, grad_norm, ..., arrays|null, nonfinite?}; lane_done {lane, "
+                                "status, step, reason}; done {status, lanes}. Non-finite numbers are null."},
+    },
+}
+SSE_EXAMPLE = (
+    'retry: 2000\n\n'
+    'id: 0\nevent: run\ndata: {"id":"3f9c0a1b2c4d","lanes":[{...},{...}],"labels":["radius 0.9","radius 1.1"],'
+    '"task_info":[{...},{...}],"record_every":[3,3]}\n\n'
+    'id: 1\nevent: step\ndata: {"lane":0,"step":0,"loss":0.171,"metric":0.171,"grad_norm":0.052,'
+    '"grad_norm_clipped":0.052,"sigma_max":0.9,"spectral_radius":0.9,"gamma":0.98,"clipped":false,'
+    '"arrays":{"log10_grad_norm_per_step":[-6.41,-6.36,...],...}}\n\n'
+    'id: 1002\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null}\n\n'
+    'id: 1004\nevent: done\ndata: {"status":"done","lanes":["done","done"]}\n\n')
 
 
 def _manager(request: Request) -> RunManager:
@@ -34,7 +57,8 @@ def _run(request: Request, run_id: str) -> Run:
 
 
 @router.post("", status_code=201, response_model=RunCreated, summary="Start a comparison of 1-4 lanes",
-             responses={422: {"model": ErrorResponse, "description": "A field out of range, or too much work"},
+             responses={**UNREADABLE_BODY,
+                        422: {"model": ErrorResponse, "description": "A field out of range, or too much work"},
                         429: {"model": ErrorResponse, "description": "Too many runs training; see Retry-After"}})
 def create_run(body: RunRequest, request: Request, response: Response) -> dict:
     """Validates every lane (bounds, cross-field rules, the total-work cap) before anything starts, then
@@ -58,7 +82,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
 
 @router.get("/{run_id}/events", summary="Live Server-Sent Events of a run (resumable)",
             response_class=Response,  # not EventSourceResponse: FastAPI would expect a generator
-            responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
+            responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT, "example": SSE_EXAMPLE}},
                              "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
                        204: {"description": "The run is finished and the client has every event"},
                        **NOT_FOUND})
