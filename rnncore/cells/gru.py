@@ -1,0 +1,164 @@
+r"""GRU cell (Cho et al. 2014), time-first, torch.nn.GRUCell's equations (reset applied after W_hn).
+
+Shapes: X (L, B, D); h_t (B, H); gate blocks of width H in the order [r, z, n].
+
+    ax_t = x_t W_x + b_x                     W_x (D, 3H), b_x (3H,)
+    ah_t = h_{t-1} W_h + b_h                 W_h (H, 3H), b_h (3H,)
+    r = sigmoid(ax_r + ah_r)   z = sigmoid(ax_z + ah_z)
+    n = tanh(ax_n + r * ah_n)                (= tanh(W_in x + b_in + r * (W_hn h + b_hn)))
+    h_t = (1 - z) * n + z * h_{t-1}          h_{-1} = 0
+
+z is the update gate: z near 1 copies h_{t-1} forward (and the gradient back) unchanged.
+
+Backward, dh_t = dL/dh_t (total), g_t the loss's direct dL/dh_t:
+
+    da_n = dh_t * (1 - z) * (1 - n^2)
+    da_z = dh_t * (h_{t-1} - n) * z(1-z)
+    da_r = da_n * ah_n * r(1-r)
+    dax_t = [da_r, da_z, da_n]               dah_t = [da_r, da_z, r * da_n]
+    dh_{t-1} = g_{t-1} + dh_t * z + dah_t W_h^T
+    dW_x = sum_t x_t^T dax_t,  db_x = sum dax_t,  dW_h = sum_t h_{t-1}^T dah_t,  db_h = sum dah_t
+
+Truncation cuts both paths into h_{t-1} (the z * h_{t-1} copy and W_h), as ``h.detach()`` does.
+
+Mapping to ``torch.nn.GRUCell(D, H)`` (row-vector vs column-vector convention, same gate order r, z, n):
+``weight_ih = W_x.T`` (3H, D), ``weight_hh = W_h.T`` (3H, H), ``bias_ih = b_x``, ``bias_hh = b_h``. The
+two biases are separate parameters because b_hn sits inside r * (...).
+
+Init: each gate block of W_x Glorot (D, H), each block of W_h per ``config.init``, biases 0.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..logscale import add_unscaled, clip_to, log10_norms, renormalise, sqnorm, to_true_scale
+from .base import CellBackward, cuts_gradient, glorot, recurrent_init
+from .lstm import _sigmoid, _sigmoid_tanh_derivatives
+from .rnn import weight_contribution_sqnorms
+
+NAME = "gru"
+GATES = ("r", "z", "n")
+
+
+def param_shapes(input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
+    H = hidden_size
+    return {"W_x": (input_size, 3 * H), "W_h": (H, 3 * H), "b_x": (3 * H,), "b_h": (3 * H,)}
+
+
+def init_params(config, input_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    dtype, H = np.dtype(config.dtype), config.hidden_size
+    W_x = np.concatenate([glorot(rng, input_size, H, dtype) for _ in GATES], axis=1)
+    W_h = np.concatenate([recurrent_init(config, rng, H, dtype) for _ in GATES], axis=1)
+    return {"W_x": W_x, "W_h": W_h, "b_x": np.zeros(3 * H, dtype=dtype), "b_h": np.zeros(3 * H, dtype=dtype)}
+
+
+def recurrent_weight(params: dict) -> np.ndarray:
+    """The candidate block W_h[:, 2H:3H] (W_hn, inside the tanh)."""
+    H = params["W_h"].shape[0]
+    return params["W_h"][:, 2 * H:]
+
+
+def gamma(config) -> float:
+    """max |tanh'| = 1."""
+    return 1.0
+
+
+def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None) -> tuple[np.ndarray, dict]:
+    """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} and the cache (see module docstring)."""
+    W_x, W_h, b_x, b_h = params["W_x"], params["W_h"], params["b_x"], params["b_h"]
+    L, B, D = X.shape
+    H = W_h.shape[0]
+    dtype = W_h.dtype
+    pre = (X.reshape(L * B, D) @ W_x).reshape(L, B, 3 * H)  # ax_t for all t; becomes [a_r, a_z, a_n]
+    pre += b_x
+    gates = np.empty((L, B, 3 * H), dtype=dtype)  # [r, z, n]
+    ah_n = np.empty((L, B, H), dtype=dtype)
+    states = np.zeros((L + 1, B, H), dtype=dtype)  # states[t+1] = h_t
+    ah = np.empty((B, 3 * H), dtype=dtype)
+    for t in range(L):
+        h_prev = states[t]
+        if frozen is not None and cuts_gradient(t, L, config.truncate):
+            h_prev = frozen["states"][t]
+        np.matmul(h_prev, W_h, out=ah)
+        ah += b_h
+        ah_n[t] = ah[:, 2 * H:]
+        a, gate = pre[t], gates[t]
+        a[:, :2 * H] += ah[:, :2 * H]
+        _sigmoid(a[:, :2 * H], gate[:, :2 * H])
+        r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
+        np.multiply(r, ah_n[t], out=n)
+        a[:, 2 * H:] += n
+        np.tanh(a[:, 2 * H:], out=n)
+        np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
+        states[t + 1] *= z
+        states[t + 1] += n
+    dgates = _sigmoid_tanh_derivatives(pre, slice(2 * H, 3 * H))
+    return states[1:], {"X": X, "states": states, "gates": gates, "dgates": dgates, "ah_n": ah_n}
+
+
+def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool,
+             diagnostics: bool = True) -> tuple[dict[str, np.ndarray], CellBackward]:
+    """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent)."""
+    W_x, W_h = params["W_x"], params["W_h"]
+    X, states, gates, dgates, ah_n = cache["X"], cache["states"], cache["gates"], cache["dgates"], cache["ah_n"]
+    h_prevs = states[:-1]
+    L, B, D = X.shape
+    H = W_h.shape[0]
+    dtype = W_h.dtype
+    tau = config.clip_threshold if config.clip == "per_timestep" else None
+    dax = np.zeros((L, B, 3 * H), dtype=dtype)  # scaled dL/d(ax_t) = [da_r, da_z, da_n]
+    n2, exponents = np.zeros(L), np.zeros(L, dtype=np.int64)
+    scaled, exponent, clipped = np.zeros((B, H), dtype=dtype), 0, 0
+    dah = np.empty((B, 3 * H), dtype=dtype)
+    for t in range(L - 1, -1, -1):
+        if loss_every or t == L - 1:
+            scaled, exponent = add_unscaled(scaled, exponent, dh_loss[t])
+        scaled, exponent, sq = renormalise(scaled, exponent, sqnorm(scaled))
+        if tau is not None:
+            scaled, exponent, sq, was_clipped = clip_to(scaled, exponent, sq, tau)
+            clipped += was_clipped
+        n2[t], exponents[t] = sq, exponent
+        gate, dgate, da = gates[t], dgates[t], dax[t]
+        r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
+        h_prev = h_prevs[t]
+        np.multiply(scaled, 1.0 - z, out=da[:, 2 * H:])  # da_n
+        da[:, 2 * H:] *= dgate[:, 2 * H:]
+        np.multiply(da[:, 2 * H:], ah_n[t], out=da[:, :H])  # da_r
+        np.subtract(h_prev, n, out=da[:, H:2 * H])  # da_z
+        da[:, H:2 * H] *= scaled
+        da[:, :2 * H] *= dgate[:, :2 * H]
+        if t == 0:
+            break
+        if cuts_gradient(t, L, config.truncate):
+            if not loss_every:
+                break  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+            scaled, exponent = np.zeros((B, H), dtype=dtype), 0
+        else:
+            dah[:, :2 * H] = da[:, :2 * H]
+            np.multiply(da[:, 2 * H:], r, out=dah[:, 2 * H:])
+            carried = scaled * z
+            scaled = dah @ W_h.T
+            scaled += carried
+    true_dax = to_true_scale(dax, exponents)
+    true_dah = true_dax.copy()
+    true_dah[:, :, 2 * H:] *= gates[:, :, :H]  # r * da_n
+    flat_dax, flat_dah = true_dax.reshape(L * B, 3 * H), true_dah.reshape(L * B, 3 * H)
+    grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
+             "W_h": h_prevs.reshape(L * B, H).T @ flat_dah,
+             "b_x": flat_dax.sum(axis=0),
+             "b_h": flat_dah.sum(axis=0)}
+    result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
+    if diagnostics:
+        result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
+        scaled_dah = dax.copy()
+        scaled_dah[:, :, 2 * H:] *= gates[:, :, :H]
+        result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prevs, scaled_dah), exponents)
+        dx = (dax.reshape(L * B, 3 * H) @ W_x.T).reshape(L, B, D)  # scaled dL/dx_t
+        result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
+                                                       exponents)
+        result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64),
+                                            exponents)
+    return grads, result
+
+
+__all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]

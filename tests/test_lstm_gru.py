@@ -1,0 +1,253 @@
+"""LSTM and GRU cells: exact BPTT against PyTorch autograd (torch.nn.LSTMCell / GRUCell on the same
+weights and data, float64) including every ||dL/dh_t|| and ||dL/dc_t||, finite differences, exact log10
+norms far below the dtype's range, the cell-state path at initialisation vs a Pascanu tanh RNN, and
+training (done, deterministic, diverged). Small T, H and batch: seconds in all."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rnncore import Config, gradcheck, profile, train
+from rnncore.cells import cuts_gradient
+from rnncore.trainer import Model
+
+torch = pytest.importorskip("torch")
+
+SMALL = dict(seq_len=11, hidden_size=5, batch_size=3, dtype="float64", seed=7)
+CASES = [dict(task="adding"), dict(task="adding", target="every"), dict(task="recall"),
+         dict(task="recall", target="every"), dict(task="temporal_order"), dict(task="copy", seq_len=3),
+         dict(task="adding", truncate=4), dict(task="recall", target="every", truncate=3)]
+CASE_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in CASES]
+
+
+def as_t(a):
+    return torch.tensor(np.asarray(a), dtype=torch.float64)
+
+
+def torch_cell(model: Model):
+    """torch.nn.LSTMCell / GRUCell holding our weights (the mapping documented in the cell modules)."""
+    P, D = model.params, model.params["W_x"].shape[0]
+    H = model.config.hidden_size
+    cell = (torch.nn.LSTMCell if model.config.cell == "lstm" else torch.nn.GRUCell)(D, H).double()
+    with torch.no_grad():
+        cell.weight_ih.copy_(as_t(P["W_x"]).T)
+        cell.weight_hh.copy_(as_t(P["W_h"]).T)
+        if model.config.cell == "lstm":
+            cell.bias_ih.copy_(as_t(P["b"]))
+            cell.bias_hh.zero_()
+        else:
+            cell.bias_ih.copy_(as_t(P["b_x"]))
+            cell.bias_hh.copy_(as_t(P["b_h"]))
+    return cell
+
+
+def torch_reference(model: Model, batch):
+    """Loss, grads by our names, ||h_t.grad||, ||c_t.grad|| (LSTM) and the mean forget / update gate per t,
+    from PyTorch autograd with retain_grad() on every state; truncation = detach() at the boundaries."""
+    cfg, P = model.config, model.params
+    lstm = cfg.cell == "lstm"
+    cell = torch_cell(model)
+    W_o, c = as_t(P["W_o"]).requires_grad_(), as_t(P["c"]).requires_grad_()
+    X = as_t(batch.inputs)
+    L, B, _ = X.shape
+    H = cfg.hidden_size
+    h, cs = torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, H, dtype=torch.float64)
+    hs, cells, gate_means = [], [], []
+    for t in range(L):
+        if cuts_gradient(t, L, cfg.truncate):
+            h, cs = h.detach(), cs.detach()
+        with torch.no_grad():  # the gate we report, recomputed from torch's own weights (f or z block)
+            pre = X[t] @ cell.weight_ih.T + cell.bias_ih + h @ cell.weight_hh.T + cell.bias_hh
+            gate_means.append(float(torch.sigmoid(pre[:, H:2 * H]).mean()))
+        if lstm:
+            h, cs = cell(X[t], (h, cs))
+            cs.retain_grad()
+            cells.append(cs)
+        else:
+            h = cell(X[t], h)
+        h.retain_grad()
+        hs.append(h)
+    every = cfg.target_mode == "every"
+    y = (torch.stack(hs) if every else hs[-1]) @ W_o + c
+    y = y.reshape(-1, y.shape[-1])
+    if model.info.loss_name == "mse":
+        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
+    else:
+        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
+    loss.backward()
+    grads = {"W_x": cell.weight_ih.grad.T, "W_h": cell.weight_hh.grad.T, "W_o": W_o.grad, "c": c.grad}
+    if lstm:
+        grads["b"] = cell.bias_ih.grad
+    else:
+        grads.update(b_x=cell.bias_ih.grad, b_h=cell.bias_hh.grad)
+
+    def norms(states):
+        return np.array([0.0 if s.grad is None else float(s.grad.norm()) for s in states])
+
+    return (float(loss.detach()), {k: v.detach().numpy() for k, v in grads.items()}, norms(hs),
+            norms(cells) if lstm else None, np.array(gate_means))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+def test_matches_pytorch_autograd_including_every_timestep_norm(cell, case):
+    model = Model(Config(cell=cell, forget_bias=0.5, **SMALL).replace(**case))
+    rng = np.random.default_rng(11)  # nonzero biases so every bias path (b_hn inside r * (...)) is checked
+    for name in ("b", "b_x", "b_h"):
+        if name in model.params:
+            model.params[name] += 0.3 * rng.standard_normal(model.params[name].shape)
+    batch = model.batch()
+    loss, _, grads, back, _, _ = model.loss_and_grads(batch)
+    ref_loss, ref_grads, ref_h, ref_c, ref_gates = torch_reference(model, batch)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert set(grads) == set(ref_grads)
+    for name, ref in ref_grads.items():
+        np.testing.assert_allclose(grads[name], ref, rtol=1e-5, atol=1e-12 * np.abs(ref).max(), err_msg=name)
+    np.testing.assert_allclose(10.0 ** back.log10_grad_norm_per_step, ref_h, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(back.gate_mean_per_step, ref_gates, rtol=1e-12)
+    if cell == "lstm":
+        np.testing.assert_allclose(10.0 ** back.log10_cell_grad_norm_per_step, ref_c, rtol=1e-5, atol=0)
+    else:
+        assert back.log10_cell_grad_norm_per_step is None
+    if case.get("truncate") and model.config.target_mode == "last":  # exactly the last k states get gradient
+        k = case["truncate"]
+        assert np.all(np.isneginf(back.log10_grad_norm_per_step[:-k]))
+        assert np.all(np.isfinite(back.log10_grad_norm_per_step[-k:]))
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", [CASES[i] for i in (0, 1, 3, 4, 6, 7)], ids=[CASE_IDS[i] for i in (0, 1, 3, 4, 6, 7)])
+def test_gradients_match_finite_differences(cell, case):
+    errors = gradcheck(Config(cell=cell, seq_len=9, hidden_size=4, batch_size=2, seed=3).replace(**case))
+    names = {"lstm": {"W_x", "W_h", "b"}, "gru": {"W_x", "W_h", "b_x", "b_h"}}[cell] | {"W_o", "c"}
+    assert set(errors) == names
+    assert max(errors.values()) < 1e-6, errors
+
+
+def log10_norms_of_products(log_last: np.ndarray, log_factors: np.ndarray) -> np.ndarray:
+    """log10 ||v_t|| for v_t = v_{L-1} * factors_{L-1} * ... * factors_{t+1} (element-wise), from
+    log|v_{L-1}| (B, H) and log factors (L, B, H), by a float64 log-sum-exp: no under/overflow."""
+    suffix = np.zeros_like(log_factors)  # suffix[t] = sum_{s > t} log factors_s
+    suffix[:-1] = np.cumsum(log_factors[:0:-1], axis=0)[::-1]
+    log_sq = 2.0 * (log_last + suffix)
+    peak = log_sq.max(axis=(1, 2))
+    return 0.5 * (peak + np.log(np.exp(log_sq - peak[:, None, None]).sum(axis=(1, 2)))) / math.log(10)
+
+
+def test_lstm_cell_state_norms_are_exact_far_below_float64_range():
+    """W_h = 0 and the loss at the end: dh_t = 0 for t < T-1 and dc_t = dc_{T-1} * f_{T-1} * ... * f_{t+1}
+    element-wise, an independent closed form for log10 ||dc_t||."""
+    base = Config(cell="lstm", init="gaussian", init_scale=0.0, forget_bias=-4.0, task="adding", target="last",
+                  seq_len=300, hidden_size=6, batch_size=3, clip="none")
+    model = Model(base.replace(dtype="float64"))
+    _, _, _, back, cache, dh_loss = model.loss_and_grads(model.batch())
+    H = base.hidden_size
+    o_last, c_last = cache["gates"][-1][:, 3 * H:], cache["cells"][-1]
+    dc_last = dh_loss[-1] * o_last * (1.0 - np.tanh(c_last) ** 2)
+    expected = log10_norms_of_products(np.log(np.abs(dc_last)), np.log(cache["gates"][:, :, H:2 * H]))
+    ours = back.log10_cell_grad_norm_per_step
+    assert ours[0] < -400  # ~1e-500: far below float64's 1e-308 (and float32's 1e-38)
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)
+    assert np.all(np.isneginf(back.log10_grad_norm_per_step[:-1]))  # W_h = 0: exactly nothing reaches h_t
+    r32 = profile(base.replace(dtype="float32")).arrays  # the float32 run reports the same magnitudes
+    assert np.all(np.isfinite(r32.log10_cell_grad_norm_per_step))
+    np.testing.assert_allclose(r32.log10_cell_grad_norm_per_step, ours, atol=2e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_gru_hidden_norms_are_exact_far_below_the_dtype_range(dtype):
+    """W_h = 0 and the loss at the end: dh_{t-1} = dh_t * z_t element-wise. An update-gate bias of -4
+    (z ~ 0.02) takes ||dL/dh_0|| to ~1e-500 at T=300."""
+    model = Model(Config(cell="gru", init="gaussian", init_scale=0.0, task="adding", target="last", seq_len=300,
+                         hidden_size=6, batch_size=3, clip="none", dtype=dtype))
+    H = model.config.hidden_size
+    model.params["b_h"][H:2 * H] = -4.0
+    _, _, _, back, cache, dh_loss = model.loss_and_grads(model.batch())
+    gates = cache["gates"].astype(np.float64)
+    expected = log10_norms_of_products(np.log(np.abs(dh_loss[-1].astype(np.float64))), np.log(gates[:, :, H:2 * H]))
+    ours = back.log10_grad_norm_per_step
+    assert ours[0] < -400
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9 if dtype == "float64" else 1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lstm_cell_path_keeps_early_gradients_orders_of_magnitude_larger_than_a_pascanu_tanh_rnn(seed):
+    """At initialisation, T=100: ||dL/dc_1|| / ||dL/dc_T|| of an LSTM with forget bias 1 (its default init,
+    and also with the same N(0, 0.1) recurrent init) vs ||dL/dh_1|| / ||dL/dh_T|| of a tanh RNN with
+    Pascanu et al.'s "basic tanh" init W_h ~ N(0, 0.1)."""
+    common = dict(task="adding", target="last", seq_len=100, hidden_size=32, batch_size=8, dtype="float64",
+                  clip="none", seed=seed)
+
+    def log10_ratio(curve):
+        return curve[0] - curve[-1]
+
+    rnn = profile(Config(cell="rnn", activation="tanh", init="gaussian", init_scale=0.1, **common)).arrays
+    rnn_ratio = log10_ratio(rnn.log10_grad_norm_per_step)
+    for init in (dict(), dict(init="gaussian", init_scale=0.1)):
+        lstm = profile(Config(cell="lstm", forget_bias=1.0, **init, **common)).arrays
+        lstm_ratio = log10_ratio(lstm.log10_cell_grad_norm_per_step)
+        assert lstm_ratio - rnn_ratio > 5, (init, lstm_ratio, rnn_ratio)  # > 5 orders of magnitude apart
+        assert np.all(lstm.gate_mean_per_step > 0.6)  # sigmoid(1 + noise): the forget gates start mostly open
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_per_timestep_clipping_caps_every_carried_gradient(cell):
+    tau = 1e-4
+    base = Config(cell=cell, seq_len=20, hidden_size=6, batch_size=3, dtype="float64", task="adding",
+                  target="every", seed=2)
+    free = profile(base.replace(clip="none"))
+    clipped = profile(base.replace(clip="per_timestep", clip_threshold=tau))
+    assert free.arrays.log10_grad_norm_per_step.max() > math.log10(tau) + 1  # the cap matters here
+    assert clipped.arrays.log10_grad_norm_per_step.max() <= math.log10(tau) + 1e-12
+    assert clipped.clipped and clipped.grad_norm == pytest.approx(free.grad_norm, rel=1e-12)
+    assert clipped.grad_norm_clipped < clipped.grad_norm
+    loose = profile(base.replace(clip="per_timestep", clip_threshold=1e6))
+    assert not loose.clipped and loose.grad_norm_clipped == pytest.approx(free.grad_norm, rel=1e-12)
+
+
+def _finite_jsonable(record, cell):
+    scalars = [record.loss, record.metric, record.grad_norm, record.grad_norm_clipped, record.sigma_max]
+    assert all(math.isfinite(v) for v in scalars), scalars
+    if record.arrays is not None:
+        names = ["log10_grad_norm_per_step", "log10_weight_grad_per_step", "log10_input_grad_per_step",
+                 "gate_mean_per_step"] + (["log10_cell_grad_norm_per_step"] if cell == "lstm" else [])
+        for name in names:
+            values = getattr(record.arrays, name)
+            assert values.shape == (record.arrays.log10_grad_norm_per_step.shape[0],), name
+            assert not np.any(np.isnan(values)) and not np.any(np.isposinf(values)), name
+            json.dumps([v if math.isfinite(v) else None for v in values.tolist()], allow_nan=False)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", [dict(task="recall", clip="norm", optimizer="adam", learning_rate=0.01),
+                                  dict(task="adding", clip="value", optimizer="momentum", truncate=5),
+                                  dict(task="copy", seq_len=5, clip="per_timestep", optimizer="sgd")],
+                         ids=["recall-adam-norm", "adding-momentum-value-tbptt", "copy-sgd-per_timestep"])
+def test_training_runs_to_done_and_is_deterministic(cell, case):
+    config = Config(cell=cell, seq_len=15, hidden_size=6, batch_size=4, steps=8, seed=4).replace(**case)
+    a = train(config, record_every=3)
+    records = list(a)
+    assert a.status == "done" and [r.step for r in records] == list(range(8))
+    assert [r.arrays is not None for r in records] == [True, False, False, True, False, False, True, True]
+    for r in records:
+        _finite_jsonable(r, cell)
+    b = list(train(config, record_every=3))
+    for ra, rb in zip(records, b, strict=True):
+        assert (ra.loss, ra.grad_norm, ra.sigma_max) == (rb.loss, rb.grad_norm, rb.sigma_max)
+        if ra.arrays is not None:
+            np.testing.assert_array_equal(ra.arrays.log10_grad_norm_per_step, rb.arrays.log10_grad_norm_per_step)
+            np.testing.assert_array_equal(ra.arrays.gate_mean_per_step, rb.arrays.gate_mean_per_step)
+    assert records[-1].loss != records[0].loss  # the parameters moved
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_exploding_config_ends_diverged_with_intact_records(cell):
+    trainer = train(Config(cell=cell, task="adding", clip="none", optimizer="sgd", learning_rate=10.0,
+                           seq_len=10, hidden_size=16, batch_size=4, steps=200))
+    records = list(trainer)
+    assert trainer.status == "diverged"
+    assert trainer.diverged_at == len(records) and 0 < trainer.diverged_at < 200
+    assert str(trainer.diverged_at) in trainer.diverged_reason
+    for r in records:
+        _finite_jsonable(r, cell)
