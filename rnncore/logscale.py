@@ -71,9 +71,11 @@ def log10_norms(n2: np.ndarray, exponents: np.ndarray) -> np.ndarray:
         return 0.5 * np.log10(np.asarray(n2, dtype=np.float64)) + LOG10_2 * np.asarray(exponents, np.float64)
 
 
-def to_true_scale(scaled: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """scaled[t] * 2**exponents[t] in the run dtype (under/overflow there is what that dtype would do)."""
+def to_true_scale(scaled: np.ndarray, exponents: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """scaled[t] * 2**exponents[t] in the run dtype (under/overflow there is what that dtype would do).
+
+    Returns ``scaled`` itself when every exponent is 0; ``out=scaled`` converts in place."""
     if not np.any(exponents):
         return scaled
     shape = (-1,) + (1,) * (scaled.ndim - 1)
-    return np.ldexp(scaled, np.asarray(exponents, dtype=np.int64).reshape(shape))
+    return np.ldexp(scaled, np.asarray(exponents, dtype=np.int64).reshape(shape), out=out)

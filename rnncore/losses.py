@@ -15,11 +15,13 @@ from .tasks import Batch
 
 
 def output_loss(hidden: np.ndarray, W_o: np.ndarray, c: np.ndarray, batch: Batch, loss_name: str,
-                every: bool, want_grads: bool = True):
+                every: bool, want_grads: bool = True, dh_out: np.ndarray | None = None):
     """Forward + backward of the output layer.
 
     hidden (L, B, H). Returns (loss, metric, dh_loss (L, B, H), {"W_o": ..., "c": ...}); dh_loss is
-    dL/dh_t through y_t only (zeros except the last row when ``every`` is False)."""
+    dL/dh_t through y_t only (zeros except the last row when ``every`` is False). ``dh_out``: an
+    (L, B, H) buffer to return as dh_loss (the trainer reuses one across steps); when ``every`` is
+    False only its last row is written, so its other rows must be zero already."""
     L, B, H = hidden.shape
     h = hidden.reshape(L * B, H) if every else hidden[L - 1]
     y = h @ W_o + c
@@ -46,10 +48,7 @@ def output_loss(hidden: np.ndarray, W_o: np.ndarray, c: np.ndarray, batch: Batch
     if not want_grads:
         return loss, metric, None, None
     grads = {"W_o": h.T @ dy, "c": dy.sum(axis=0)}
-    dh = dy @ W_o.T
-    if every:
-        dh_loss = dh.reshape(L, B, H)
-    else:
-        dh_loss = np.zeros((L, B, H), dtype=hidden.dtype)  # lazily zeroed pages: free for the unused rows
-        dh_loss[L - 1] = dh
-    return loss, metric, dh_loss, grads
+    if dh_out is None:  # lazily zeroed pages: free for the unused rows
+        dh_out = np.empty((L, B, H), dtype=hidden.dtype) if every else np.zeros((L, B, H), dtype=hidden.dtype)
+    np.matmul(dy, W_o.T, out=dh_out.reshape(L * B, H) if every else dh_out[L - 1])
+    return loss, metric, dh_out, grads

@@ -12,6 +12,7 @@ same config gives bit-identical records.
 """
 from __future__ import annotations
 
+import inspect
 import math
 import threading
 
@@ -19,6 +20,7 @@ import numpy as np
 
 from . import tasks
 from .cells import CellBackward, get_cell, glorot
+from .cells.base import Workspace
 from .config import Config
 from .losses import output_loss
 from .optim import Optimizer, clip_gradients, global_norm
@@ -48,19 +50,26 @@ class Model:
         self.params = self.cell.init_params(config, self.info.input_size, init_rng)
         self.params["W_o"] = glorot(init_rng, config.hidden_size, self.info.output_size, dtype)
         self.params["c"] = np.zeros(self.info.output_size, dtype=dtype)
+        takes_workspace = "workspace" in inspect.signature(self.cell.forward).parameters
+        self.workspace = Workspace() if takes_workspace else None  # reused by training steps only
 
     def batch(self) -> tasks.Batch:
         return tasks.sample(self.config, self.data_rng)
 
     def loss_and_grads(self, batch: tasks.Batch, diagnostics: bool = True, config: Config | None = None,
-                       frozen: dict | None = None):
-        """Forward and backward. Returns (loss, metric, grads, CellBackward, cache, dh_loss)."""
+                       frozen: dict | None = None, reuse: bool = False):
+        """Forward and backward. Returns (loss, metric, grads, CellBackward, cache, dh_loss).
+
+        ``reuse``: run in the model's workspace (training steps); the cache is then only valid until the
+        next reusing call. Without it every buffer is fresh (gradcheck keeps a cache as ``frozen``)."""
         config = config or self.config
         every = config.target_mode == "every"
-        hidden, cache = self.cell.forward(self.params, batch.inputs, config, frozen=frozen)
+        space = {"workspace": self.workspace} if reuse and self.workspace is not None else {}
+        hidden, cache = self.cell.forward(self.params, batch.inputs, config, frozen=frozen, **space)
+        dh_out = self.workspace.zeros("dh_loss", hidden.shape, hidden.dtype) if space else None
         loss, metric, dh_loss, out_grads = output_loss(hidden, self.params["W_o"], self.params["c"], batch,
-                                                       self.info.loss_name, every)
-        grads, back = self.cell.backward(self.params, cache, dh_loss, config, every, diagnostics)
+                                                       self.info.loss_name, every, dh_out=dh_out)
+        grads, back = self.cell.backward(self.params, cache, dh_loss, config, every, diagnostics, **space)
         grads.update(out_grads)
         return loss, metric, grads, back, cache, dh_loss
 
@@ -100,10 +109,16 @@ def spectral_radius(W: np.ndarray) -> float:
     return float(np.max(np.abs(np.linalg.eigvals(W.astype(np.float64)))))
 
 
-def spectral_every(hidden_size: int) -> int:
-    """On array steps the spectral radius costs an eigendecomposition (~270 ms at H=512 here); for
-    H > 128 it is computed on array steps that are multiples of (H // 128)^3 (and on the last step)."""
-    return 1 if hidden_size <= 128 else (hidden_size // 128) ** 3
+def spectral_every(config: Config) -> int:
+    """Minimum number of steps between two spectral radius computations.
+
+    ``np.linalg.eigvals`` of a general (H, H) matrix costs about as much as 250 H^3 flops of matrix
+    multiplication (Hessenberg reduction + QR iterations: 0.8 ms at H=64, 6 ms at 128, 250 ms at 512
+    here), while a training step does about 6 T B H^2. Computing it at most every
+    k = ceil(400 H / (T B)) steps keeps it under ~10% of the training time; it is reported on the array
+    steps where it was computed (always step 0 and the last step) and None on the others. sigma_max is
+    cheap (warm-started power iteration) and reported every step."""
+    return max(1, math.ceil(400 * config.hidden_size / (tasks.sequence_length(config) * config.batch_size)))
 
 
 def _arrays(back: CellBackward, gamma: float, sigma: float, dtype) -> TimestepArrays:
@@ -130,7 +145,7 @@ def _arrays(back: CellBackward, gamma: float, sigma: float, dtype) -> TimestepAr
 def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     """Forward/backward + clipping: (loss, metric, grads, back, grad_norm, grad_norm_clipped, clipped)."""
     config = model.config
-    loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics)
+    loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics, reuse=True)
     if config.clip == "per_timestep":
         # ||g|| before clipping needs the unclipped backward pass too (same forward cache, no diagnostics).
         unclipped, _ = model.cell.backward(model.params, cache, dh_loss, config.replace(clip="none"),
@@ -155,7 +170,8 @@ class Trainer:
         self.gamma = self.model.cell.gamma(self.config)
         self._sigma = SigmaMax(self.model.cell.recurrent_weight(self.model.params))
         self._cancel = threading.Event()
-        self._spectral_every = spectral_every(self.config.hidden_size)
+        self._spectral_every = spectral_every(self.config)
+        self._spectral_at: int | None = None  # step of the last spectral radius
         self.step = 0
         self.status = "running"
         self.diverged_at: int | None = None
@@ -191,8 +207,10 @@ class Trainer:
         with np.errstate(all="ignore"):  # overflow is detected below and reported as divergence
             sigma = self._sigma.value if step == 0 else self._sigma.update(model.cell.recurrent_weight(model.params))
             rho = None
-            if want_arrays and (step % self._spectral_every == 0 or step == config.steps - 1):
+            if want_arrays and (self._spectral_at is None or step - self._spectral_at >= self._spectral_every
+                                or step == config.steps - 1):
                 rho = spectral_radius(model.cell.recurrent_weight(model.params))
+                self._spectral_at = step
             batch = model.batch()
             loss, metric, grads, back, before, after, clipped = _measure(model, batch, want_arrays)
             if not math.isfinite(loss):
