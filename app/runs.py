@@ -1,14 +1,15 @@
-"""Training runs: lanes trained in lockstep on a worker thread, an append-only event log, a bounded store.
+"""Training runs: lanes trained in lockstep in a worker process, an append-only event log, a bounded store.
 
-A run is 1-4 lanes. Its worker thread does one training step per lane, round robin, and appends one
-Server-Sent Event per step to ``Run.frames``. Each event is serialized once, as the exact bytes sent on
-the wire (``id: n / event: name / data: json``); event ids are the indices into that list, so a client
-that resumes with ``Last-Event-ID: n`` is sent ``frames[n + 1:]``: nothing lost, nothing repeated.
+A run is 1-4 lanes. Its relay thread asks the run's worker process (app/worker.py) for one training
+step per lane, round robin, and appends one Server-Sent Event per step to ``Run.frames``. Each event
+is serialized once, as the exact bytes sent on the wire (``id: n / event: name / data: json``); event
+ids are the indices into that list, so a client that resumes with ``Last-Event-ID: n`` is sent
+``frames[n + 1:]``: nothing lost, nothing repeated.
 The export and ``GET /api/runs/{id}`` parse the same bytes back, so exported values == streamed values.
 
-Nothing computes for nobody: the worker only takes a step while at least one SSE client is attached.
+Nothing computes for nobody: the relay only asks for a step while at least one SSE client is attached.
 With no client it waits ``cancel_grace_seconds`` for one, then cancels the run. ``cancel()`` (DELETE)
-sets the flag and calls ``trainer.cancel()`` on every lane, so work stops within one training step.
+sets the flag and terminates the worker process, so work stops at once (mid-step if need be).
 Threads talk to the event loop only through ``loop.call_soon_threadsafe(wake.set)``.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 from app.blas import limit_blas_threads
 from app.labels import lane_labels
 from app.settings import Settings
+from app.worker import LaneWorker, WorkerGone, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
 
 log = logging.getLogger("rnnlab.runs")
@@ -41,6 +43,12 @@ def work(cfg: Config, steps: int | None = None) -> float:
     """Cost estimate of a lane: seq_len * hidden_size^2 * batch_size * steps * gates."""
     return float(cfg.seq_len) * cfg.hidden_size**2 * cfg.batch_size * (cfg.steps if steps is None else steps) \
         * GATES.get(cfg.cell, 1)
+
+
+def state_values(cfg: Config) -> float:
+    """Activations a training step keeps for backprop (~16-28 bytes each with the diagnostics):
+    seq_len * batch_size * hidden_size * gates."""
+    return float(cfg.seq_len) * cfg.batch_size * cfg.hidden_size * GATES.get(cfg.cell, 1)
 
 
 def record_every(cfg: Config, max_arrays_per_lane: int) -> int:
@@ -147,17 +155,19 @@ class Run:
         self.cancel_reason: str | None = None
         self._cond = threading.Condition()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self._trainers: list = []
+        self._worker: LaneWorker | None = None
         self._on_finish = on_finish
         self.thread = threading.Thread(target=self._run_safely, name=f"run-{run_id}", daemon=True)
         self._emit("run", {"id": run_id, "lanes": [cfg.to_dict() for cfg in configs], "labels": self.labels,
                            "task_info": task_infos, "record_every": self.record_every})
 
     # --- the event log -------------------------------------------------------------------------
-    def _emit(self, event: str, data: dict, lane: int | None = None) -> None:
+    def _emit(self, event: str, data: dict | None, lane: int | None = None, payload: bytes | None = None) -> None:
+        """Append one event; ``payload`` is its data already serialized (step events from the worker)."""
         with self._cond:
             event_id = len(self.frames)
-            frame = _frame(event_id, event, data)
+            frame = _frame(event_id, event, data) if payload is None else \
+                b"id: %d\nevent: %s\ndata: %s\n\n" % (event_id, event.encode(), payload)
             self.frames.append(frame)
             self.nbytes += len(frame)
             if event == "step":
@@ -206,9 +216,9 @@ class Run:
                 self.cancel_requested = True
                 self.cancel_reason = reason
             self._cond.notify_all()
-            trainers = list(self._trainers)
-        for trainer in trainers:
-            trainer.cancel()
+            worker = self._worker
+        if worker is not None:
+            worker.terminate()  # the relay's pending step() raises WorkerGone at once
 
     def _wait_for_clients(self) -> bool:
         """Block while nobody listens; cancel after the grace period. False once cancelled."""
@@ -245,36 +255,39 @@ class Run:
         self._emit("lane_done", {"lane": lane, "status": status, "step": step, "reason": reason})
 
     def _train(self) -> None:
-        from rnncore import train  # imported late: the engine may be loaded after the app
-
-        trainers = [train(cfg, record_every=k) for cfg, k in zip(self.configs, self.record_every, strict=True)]
+        worker = LaneWorker([cfg.to_dict() for cfg in self.configs], self.record_every,
+                            self.settings.blas_threads, self.settings.worker_nice)
         with self._cond:
-            self._trainers = trainers
-        if self.cancel_requested:  # DELETE arrived while the trainers were being built
-            for trainer in trainers:
-                trainer.cancel()
-        iterators = [iter(trainer) for trainer in trainers]
-        active = list(range(len(trainers)))
-        while active and self._wait_for_clients():
-            for lane in list(active):
-                if self.cancel_requested:
-                    break
-                try:
-                    record = next(iterators[lane])
-                except StopIteration:
-                    trainer = trainers[lane]
+            self._worker = worker
+        if self.cancel_requested:  # DELETE arrived while the worker was starting
+            worker.terminate()
+        active = list(range(len(self.configs)))
+        try:
+            while active and self._wait_for_clients():
+                for lane in list(active):
+                    if self.cancel_requested:
+                        break
+                    try:
+                        reply = worker.step(lane)
+                    except WorkerGone:
+                        if self.cancel_requested:  # terminated by cancel(): expected
+                            break
+                        raise
+                    if reply[0] == "step":
+                        _, step, payload = reply
+                        self.steps_done[lane] = step + 1
+                        self._emit("step", None, lane=lane, payload=payload)
+                        continue
+                    _, status, diverged_at, reason = reply  # "end": the lane's trainer stopped
                     active.remove(lane)
-                    if trainer.status == "diverged":
-                        self._finish_lane(lane, "diverged", trainer.diverged_reason, trainer.diverged_at)
-                    elif trainer.status == "cancelled":
-                        self._finish_lane(lane, "cancelled", self.cancel_reason)
+                    if status == "diverged":
+                        self._finish_lane(lane, "diverged", reason, diverged_at)
                     else:
-                        self._finish_lane(lane, "done", None)
-                    continue
-                self.steps_done[lane] = int(record.step) + 1
-                self._emit("step", step_to_json(lane, record), lane=lane)
-        for lane in active:  # cancelled: stop the lanes that were still training
-            trainers[lane].cancel()
+                        status = "done" if status == "done" else "cancelled"
+                        self._finish_lane(lane, status, reason or self.cancel_reason)
+        finally:
+            worker.close()
+        for lane in active:  # cancelled: the lanes that were still training
             self._finish_lane(lane, "cancelled", self.cancel_reason)
         self._emit("done", {"status": "cancelled" if self.cancel_requested else "done",
                             "lanes": list(self.lane_status)})
@@ -308,6 +321,7 @@ class RunManager:
     def __init__(self, settings: Settings):
         self.settings = settings
         limit_blas_threads(settings.blas_threads)
+        warm_up()  # the forkserver of the worker processes imports NumPy and rnncore once, now
         self._runs: OrderedDict[str, Run] = OrderedDict()  # least recently used first
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()

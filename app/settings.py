@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     # Runs service (app/runs.py); the README's "Settings" table documents each one.
     max_concurrent_runs: int = Field(4, ge=1)  # runs training at once; beyond: 429 + Retry-After
     max_work: float = Field(1e11, gt=0)  # cap on sum(seq_len * hidden_size^2 * batch_size * steps * gates)
+    max_state_values: float = Field(4e7, gt=0)  # cap on sum(seq_len * batch_size * hidden_size * gates): memory
     profile_max_work: float = Field(1e9, gt=0)  # cap on seq_len * hidden_size^2 * batch_size * gates
     max_arrays_per_lane: int = Field(200, ge=1)  # a lane sends per-timestep arrays on ~this many steps
     cancel_grace_seconds: float = Field(5.0, ge=0)  # a run without SSE clients pauses, then is cancelled
@@ -24,6 +25,7 @@ class Settings(BaseSettings):
     gradcheck_max_hidden_size: int = Field(32, ge=1)
     gradcheck_max_batch_size: int = Field(16, ge=1)
     blas_threads: int = Field(1, ge=1)  # OpenBLAS threads per BLAS call; runs train in parallel threads
+    worker_nice: int = Field(10, ge=0, le=19)  # OS niceness of training worker processes (server stays at 0)
 
 
 @lru_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from app.errors import validation_error
-from app.runs import work
+from app.runs import state_values, work
 from rnncore import Config, ConfigError
 
 
@@ -30,3 +30,17 @@ def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | Non
         loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = seq_len * hidden_size^2 * batch_size"
         f"{' * steps' if steps is None else ''} * gates, gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
         f"reduce {fields}{lanes}", None, kind="work_limit")
+
+
+def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
+    """422 when the activations kept for backprop, summed over lanes, are above the cap (memory)."""
+    values = [state_values(cfg) for cfg in configs]
+    total = sum(values)
+    if total <= limit:
+        return
+    per_lane = ", ".join(f"lane {i}: {v:.2g}" for i, v in enumerate(values))
+    lanes = " or the number of lanes" if len(configs) > 1 else ""
+    raise validation_error(
+        loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (seq_len * batch_size * hidden_size "
+        f"* gates per lane, about 16-28 bytes each; {per_lane}); reduce seq_len, batch_size, hidden_size{lanes}",
+        None, kind="memory_limit")

@@ -3,12 +3,18 @@ preset's event stream. Timing *targets* are measured in tests/bench/bench_servic
 behavioural bounds (health never blocks for a second) that fail when training runs on the event loop."""
 from __future__ import annotations
 
+import threading
+import time
+
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from threadpoolctl import threadpool_info
 
 from app.main import create_app
+from app.presets import DEFAULT_PRESET
 from app.settings import Settings
+from tests.conftest import start_live_server, stop_live_server
 
 
 def blas_threads() -> list[int]:
@@ -19,3 +25,63 @@ def blas_threads() -> list[int]:
 def test_the_run_manager_sets_the_blas_thread_limit(threads):
     with TestClient(create_app(Settings(blas_threads=threads))):
         assert blas_threads() and set(blas_threads()) == {threads}
+
+
+@pytest.fixture(scope="module")
+def server():
+    live = start_live_server(Settings(cancel_grace_seconds=2.0))
+    yield live
+    live.app.state.runs.shutdown()
+    stop_live_server(live)
+
+
+def _stream_bytes(url: str, run_id: str, out: dict) -> None:
+    with httpx.stream("GET", f"{url}/api/runs/{run_id}/events", timeout=60) as response:
+        out["bytes"] = sum(len(chunk) for chunk in response.iter_bytes())
+
+
+def test_default_preset_stream_is_under_2_mb_and_health_never_blocks(server):
+    """The default preset's stream shape (2 lanes, T=100, 500 steps, its record stride) with small H and
+    batch: the bytes depend on the number of events and array lengths, not on H or batch. Meanwhile a
+    second run trains too and /api/health must answer every time within 1 s (training off the loop)."""
+    assert [(lane.get("hidden_size", 64), lane.get("batch_size", 32)) for lane in DEFAULT_PRESET["lanes"]] \
+        == [(64, 32), (64, 32)]
+    lanes = [{**lane, "hidden_size": 8, "batch_size": 4} for lane in DEFAULT_PRESET["lanes"]]
+    run_ids = [httpx.post(f"{server.url}/api/runs", json={"lanes": lanes}).json()["id"] for _ in range(2)]
+    sizes = [{}, {}]
+    readers = [threading.Thread(target=_stream_bytes, args=(server.url, rid, out))
+               for rid, out in zip(run_ids, sizes, strict=True)]
+    for reader in readers:
+        reader.start()
+    latencies = []
+    with httpx.Client(timeout=5) as client:
+        while any(reader.is_alive() for reader in readers):
+            start = time.perf_counter()
+            assert client.get(f"{server.url}/api/health").json()["status"] == "ok"
+            latencies.append(time.perf_counter() - start)
+            time.sleep(0.02)
+    for reader in readers:
+        reader.join()
+    summary = httpx.get(f"{server.url}/api/runs/{run_ids[0]}", params={"history": "false"}).json()
+    assert summary["lane_status"] == ["done", "done"] and summary["steps_done"] == [500, 500]
+    assert len(latencies) >= 10 and max(latencies) < 1.0, max(latencies)
+    assert sizes[0]["bytes"] == sizes[1]["bytes"] < 2e6  # same seed, same bytes
+
+
+def test_delete_stops_a_long_step_at_once(server):
+    """A step of T=1000, H=512, batch 16 takes seconds: DELETE terminates the worker mid-step."""
+    big = {"seq_len": 1000, "hidden_size": 512, "batch_size": 16, "steps": 1}
+    run_id = httpx.post(f"{server.url}/api/runs", json={"lanes": [big]}).json()["id"]
+    run = server.app.state.runs.get(run_id)
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events", timeout=30) as response:
+        lines = response.iter_lines()
+        assert next(lines) == "retry: 2000"
+        time.sleep(0.5)  # the worker is inside its (only) step now
+        assert run.steps_done == [0] and run.status == "running"
+        start = time.perf_counter()
+        deleted = httpx.delete(f"{server.url}/api/runs/{run_id}", timeout=10).json()
+        elapsed = time.perf_counter() - start
+        tail = list(lines)
+    assert deleted == {"id": run_id, "status": "cancelled", "lane_status": ["cancelled"]}
+    assert elapsed < 1.0 and not run._worker.process.is_alive()
+    assert [line for line in tail if line.startswith("event:")][-2:] == ["event: lane_done", "event: done"]

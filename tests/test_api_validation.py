@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from app.labels import lane_labels
 from app.main import create_app
 from app.presets import PRESETS
-from app.runs import work
+from app.runs import state_values, work
 from app.settings import Settings
 from rnncore.config import FIELDS, TASK_TARGETS, Config
 
@@ -79,6 +79,18 @@ def test_total_work_cap_names_the_fields_to_reduce(client):
         assert field in message, message
 
 
+def test_memory_cap_names_the_fields_to_reduce(client):
+    lane = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}  # work 8e9 is fine, 3.3e7 values
+    response = client.post("/api/runs", json={"lanes": [lane, lane]})
+    assert response.status_code == 422
+    message = response.json()["message"]
+    assert message.startswith("lanes: too much memory: 6.55e+07 activations > limit 4e+07"), message
+    for field in ("seq_len", "hidden_size", "batch_size", "lanes"):
+        assert field in message.split("reduce")[1], message
+    response = client.post("/api/profile", json={"seq_len": 2000, "hidden_size": 512, "batch_size": 64})
+    assert response.status_code == 422 and "too much" in response.json()["message"]
+
+
 def test_gradcheck_has_its_own_tighter_bounds(client):
     response = client.post("/api/gradcheck", json={"seq_len": 200})
     assert response.status_code == 422
@@ -133,6 +145,7 @@ def test_presets_are_valid_and_fit_the_work_cap(client):
         assert 2 <= len(preset["lanes"]) <= 4 and preset["title"] and preset["explanation"]
         configs = [Config(**lane).validate() for lane in preset["lanes"]]
         assert sum(work(cfg) for cfg in configs) <= Settings().max_work
+        assert sum(state_values(cfg) for cfg in configs) <= Settings().max_state_values
         assert len(set(preset["labels"])) == len(configs)
     default = next(p for p in presets if p["default"])
     configs = [Config(**lane) for lane in default["lanes"]]

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from app.errors import validation_error
 from app.runs import step_to_json, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, GradcheckRequest, ProfileRequest
-from app.validation import check_work, to_config
+from app.validation import check_memory, check_work, to_config
 
 router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY})
 
@@ -22,6 +22,7 @@ def profile(body: ProfileRequest, request: Request) -> dict:
 
     cfg = to_config(body, ("body",))
     check_work([cfg], request.app.state.settings.profile_max_work, ("body",), steps=1)
+    check_memory([cfg], request.app.state.settings.max_state_values, ("body",))
     record = rnncore.profile(cfg)
     return {"config": cfg.to_dict(), "task_info": to_plain(rnncore.task_info(cfg)),
             "record": step_to_json(0, record)}

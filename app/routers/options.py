@@ -22,6 +22,8 @@ def options(request: Request) -> dict:
         "limits": {
             "max_lanes": MAX_LANES,
             "max_work": s.max_work,
+            "max_state_values": s.max_state_values,
+            "state_values_formula": "sum over lanes of seq_len * batch_size * hidden_size * gates",
             "profile_max_work": s.profile_max_work,
             "work_formula": "sum over lanes of seq_len * hidden_size^2 * batch_size * steps * gates "
                             "(gates: rnn 1, lstm 4, gru 3)",
