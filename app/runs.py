@@ -29,7 +29,7 @@ import numpy as np
 from app.blas import limit_blas_threads
 from app.labels import lane_labels
 from app.settings import Settings
-from app.worker import LaneWorker, WorkerGone, warm_up
+from app.worker import EnginePool, LaneWorker, WorkerGone, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
 
 log = logging.getLogger("rnnlab.runs")
@@ -322,6 +322,7 @@ class RunManager:
         self.settings = settings
         limit_blas_threads(settings.blas_threads)
         warm_up()  # the forkserver of the worker processes imports NumPy and rnncore once, now
+        self.engine = EnginePool(1, settings.blas_threads, settings.worker_nice)  # profile, gradcheck
         self._runs: OrderedDict[str, Run] = OrderedDict()  # least recently used first
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -376,6 +377,7 @@ class RunManager:
             runs = list(self._runs.values())
         for run in runs:
             run.cancel("server shutting down")
+        self.engine.shutdown()
         deadline = time.monotonic() + timeout
         for run in runs:
             if run.thread.is_alive():

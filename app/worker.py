@@ -19,9 +19,11 @@ instead of ~500 ms for a fresh interpreter); ``warm_up()`` starts it when the se
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.connection import Connection
 
 _CONTEXT = multiprocessing.get_context("forkserver")
@@ -115,6 +117,48 @@ class LaneWorker:
             self.process.kill()
             self.process.join(timeout)
         self._conn.close()
+
+
+# --- one-off engine calls (POST /api/profile, /api/gradcheck) -----------------------------------------
+def _init_pool_process(blas_threads: int, nice: int) -> None:
+    from app.blas import limit_blas_threads
+
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:
+            pass
+    limit_blas_threads(blas_threads)
+
+
+def profile_payload(lane: dict) -> dict:
+    """``rnncore.profile`` as the JSON of a `step` event (computed in a pool process)."""
+    import rnncore
+    from app.runs import step_to_json
+
+    return step_to_json(0, rnncore.profile(rnncore.Config(**lane)))
+
+
+def gradcheck_payload(lane: dict) -> dict:
+    """``rnncore.gradcheck``: max relative error per parameter, non-finite as None."""
+    import rnncore
+    from app.runs import to_plain
+
+    return to_plain(rnncore.gradcheck(rnncore.Config(**lane)))
+
+
+class EnginePool:
+    """A small pool of worker processes for one-off engine calls, so they do not hold the server's GIL."""
+
+    def __init__(self, processes: int = 1, blas_threads: int = 1, nice: int = 10):
+        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=_CONTEXT,
+                                         initializer=_init_pool_process, initargs=(blas_threads, nice))
+
+    async def call(self, fn, *args):
+        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+
+    def shutdown(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def warm_up() -> None:
