@@ -43,13 +43,14 @@ def torch_cell(model: Model):
 
 
 def torch_reference(model: Model, batch):
-    """Loss, grads by our names, ||h_t.grad||, ||c_t.grad|| (LSTM) and the mean forget / update gate per t,
-    from PyTorch autograd with retain_grad() on every state; truncation = detach() at the boundaries."""
+    """Loss, grads by our names, ||h_t.grad||, ||c_t.grad|| (LSTM), the mean forget / update gate and
+    ||x_t.grad|| (whole batch, example 0) per t, from PyTorch autograd with retain_grad() on every state;
+    truncation = detach() at the boundaries."""
     cfg, P = model.config, model.params
     lstm = cfg.cell == "lstm"
     cell = torch_cell(model)
     W_o, c = as_t(P["W_o"]).requires_grad_(), as_t(P["c"]).requires_grad_()
-    X = as_t(batch.inputs)
+    X = as_t(batch.inputs).requires_grad_()
     L, B, _ = X.shape
     H = cfg.hidden_size
     h, cs = torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, H, dtype=torch.float64)
@@ -85,8 +86,9 @@ def torch_reference(model: Model, batch):
     def norms(states):
         return np.array([0.0 if s.grad is None else float(s.grad.norm()) for s in states])
 
+    input_grads = (X.grad.flatten(1).norm(dim=1).numpy(), X.grad[:, 0].norm(dim=1).numpy())
     return (float(loss.detach()), {k: v.detach().numpy() for k, v in grads.items()}, norms(hs),
-            norms(cells) if lstm else None, np.array(gate_means))
+            norms(cells) if lstm else None, np.array(gate_means), input_grads)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -99,13 +101,15 @@ def test_matches_pytorch_autograd_including_every_timestep_norm(cell, case):
             model.params[name] += 0.3 * rng.standard_normal(model.params[name].shape)
     batch = model.batch()
     loss, _, grads, back, _, _ = model.loss_and_grads(batch)
-    ref_loss, ref_grads, ref_h, ref_c, ref_gates = torch_reference(model, batch)
+    ref_loss, ref_grads, ref_h, ref_c, ref_gates, (ref_x, ref_x0) = torch_reference(model, batch)
     assert loss == pytest.approx(ref_loss, rel=1e-12)
     assert set(grads) == set(ref_grads)
     for name, ref in ref_grads.items():
         np.testing.assert_allclose(grads[name], ref, rtol=1e-5, atol=1e-12 * np.abs(ref).max(), err_msg=name)
     np.testing.assert_allclose(10.0 ** back.log10_grad_norm_per_step, ref_h, rtol=1e-5, atol=0)
     np.testing.assert_allclose(back.gate_mean_per_step, ref_gates, rtol=1e-12)
+    np.testing.assert_allclose(10.0 ** back.log10_input_grad_per_step, ref_x, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(10.0 ** back.input_saliency, ref_x0, rtol=1e-5, atol=0)
     if cell == "lstm":
         np.testing.assert_allclose(10.0 ** back.log10_cell_grad_norm_per_step, ref_c, rtol=1e-5, atol=0)
     else:
@@ -251,3 +255,46 @@ def test_exploding_config_ends_diverged_with_intact_records(cell):
     assert str(trainer.diverged_at) in trainer.diverged_reason
     for r in records:
         _finite_jsonable(r, cell)
+
+
+class PoisonedWorkspace:
+    """The workspace protocol (``empty(name, shape, dtype)``) handing out NaN-filled arrays that are reused
+    across calls: any buffer a cell reads before writing shows up as NaN."""
+
+    def __init__(self):
+        self.arrays = {}
+
+    def empty(self, name, shape, dtype):
+        if name not in self.arrays or self.arrays[name].shape != shape:
+            self.arrays[name] = np.full(shape, np.nan, dtype=dtype)
+        return self.arrays[name]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", [dict(task="adding", truncate=4), dict(task="recall", target="every"),
+                                  dict(task="adding", clip="per_timestep", clip_threshold=1e-3)],
+                         ids=["tbptt-last", "every", "per_timestep"])
+def test_reused_workspace_gives_the_same_results_as_fresh_buffers(cell, case):
+    config = Config(cell=cell, **SMALL).replace(**case)
+    model = Model(config)
+    workspace, cell_module, every = PoisonedWorkspace(), model.cell, config.target_mode == "every"
+    for batch in (model.batch(), model.batch()):  # the second pass runs in memory the first one used
+        hidden, cache = cell_module.forward(model.params, batch.inputs, config)
+        grads, back = cell_module.backward(model.params, cache, _dh(hidden, every), config, every)
+        hidden_ws, cache_ws = cell_module.forward(model.params, batch.inputs, config, workspace=workspace)
+        np.testing.assert_array_equal(hidden_ws, hidden)
+        grads_ws, back_ws = cell_module.backward(model.params, cache_ws, _dh(hidden, every), config, every,
+                                                 workspace=workspace)
+        for name in grads:
+            np.testing.assert_array_equal(grads_ws[name], grads[name], err_msg=name)
+        for name in ("log10_grad_norm_per_step", "log10_cell_grad_norm_per_step", "gate_mean_per_step",
+                     "log10_weight_grad_per_step", "log10_input_grad_per_step"):
+            np.testing.assert_array_equal(getattr(back_ws, name), getattr(back, name), err_msg=name)
+
+
+def _dh(hidden, every):
+    """A fixed upstream gradient dL/dh_t (every t, or the last only)."""
+    dh = np.cos(np.arange(hidden.size, dtype=np.float64)).reshape(hidden.shape).astype(hidden.dtype)
+    if not every:
+        dh[:-1] = 0.0
+    return dh

@@ -33,8 +33,7 @@ import numpy as np
 
 from ..logscale import add_unscaled, clip_to, log10_norms, renormalise, sqnorm, to_true_scale
 from .base import CellBackward, cuts_gradient, glorot, recurrent_init
-from .lstm import _sigmoid, _sigmoid_tanh_derivatives
-from .rnn import weight_contribution_sqnorms
+from .lstm import buffer, derivatives_inplace, sigmoid, timestep_diagnostics
 
 NAME = "gru"
 GATES = ("r", "z", "n")
@@ -63,53 +62,69 @@ def gamma(config) -> float:
     return 1.0
 
 
-def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None) -> tuple[np.ndarray, dict]:
-    """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} and the cache (see module docstring)."""
+def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
+            workspace=None) -> tuple[np.ndarray, dict]:
+    """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states
+    (L+1, B, H) with [0] = h_{-1} = 0, gates (L, B, 3H) = [r, z, n], their derivatives dgates (w.r.t.
+    a_r, a_z, a_n = ax_n + r * ah_n) and ah_n (L, B, H). ``frozen``: as for the RNN."""
     W_x, W_h, b_x, b_h = params["W_x"], params["W_h"], params["b_x"], params["b_h"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
-    pre = (X.reshape(L * B, D) @ W_x).reshape(L, B, 3 * H)  # ax_t for all t; becomes [a_r, a_z, a_n]
+    pre = buffer(workspace, "pre", (L, B, 3 * H), dtype)  # ax_t for all t; becomes [a_r, a_z, a_n]
+    np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, 3 * H))
     pre += b_x
-    gates = np.empty((L, B, 3 * H), dtype=dtype)  # [r, z, n]
-    ah_n = np.empty((L, B, H), dtype=dtype)
-    states = np.zeros((L + 1, B, H), dtype=dtype)  # states[t+1] = h_t
-    ah = np.empty((B, 3 * H), dtype=dtype)
+    gates = buffer(workspace, "gates", (L, B, 3 * H), dtype)
+    ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
+    states = buffer(workspace, "states", (L + 1, B, H), dtype)
+    states[0] = 0.0
+    ah = buffer(workspace, "ah", (B, 3 * H), dtype)
+    cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     for t in range(L):
-        h_prev = states[t]
-        if frozen is not None and cuts_gradient(t, L, config.truncate):
-            h_prev = frozen["states"][t]
-        np.matmul(h_prev, W_h, out=ah)
-        ah += b_h
-        ah_n[t] = ah[:, 2 * H:]
+        h_prev = frozen["states"][t] if t in cuts else states[t]
         a, gate = pre[t], gates[t]
+        if t > 0:
+            np.matmul(h_prev, W_h, out=ah)
+            ah += b_h
+        else:  # h_{-1} = 0
+            ah[...] = b_h
         a[:, :2 * H] += ah[:, :2 * H]
-        _sigmoid(a[:, :2 * H], gate[:, :2 * H])
+        sigmoid(a[:, :2 * H], gate[:, :2 * H])
         r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
+        ah_n[t] = ah[:, 2 * H:]
         np.multiply(r, ah_n[t], out=n)
         a[:, 2 * H:] += n
         np.tanh(a[:, 2 * H:], out=n)
         np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
         states[t + 1] *= z
         states[t + 1] += n
-    dgates = _sigmoid_tanh_derivatives(pre, slice(2 * H, 3 * H))
+    scale = np.full(3 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks r, z; 1 on the tanh block n
+    scale[2 * H:] = 1.0
+    dgates = derivatives_inplace(pre, scale)
     return states[1:], {"X": X, "states": states, "gates": gates, "dgates": dgates, "ah_n": ah_n}
 
 
-def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool,
-             diagnostics: bool = True) -> tuple[dict[str, np.ndarray], CellBackward]:
-    """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent)."""
+def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
+             workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
+    """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent).
+
+    Stores the scaled dax_t = [da_r, da_z, da_n] and dah_t = [da_r, da_z, r * da_n]; the weight gradients
+    are formed after the loop in four GEMM-sized products over all L*B rows."""
     W_x, W_h = params["W_x"], params["W_h"]
     X, states, gates, dgates, ah_n = cache["X"], cache["states"], cache["gates"], cache["dgates"], cache["ah_n"]
     h_prevs = states[:-1]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
+    W_h_T = buffer(workspace, "W_h_T", (3 * H, H), dtype)
+    W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
-    dax = np.zeros((L, B, 3 * H), dtype=dtype)  # scaled dL/d(ax_t) = [da_r, da_z, da_n]
+    dax = buffer(workspace, "dax", (L, B, 3 * H), dtype)  # scaled dL/d(ax_t)
+    dah = buffer(workspace, "dah", (L, B, 3 * H), dtype)  # scaled dL/d(ah_t)
     n2, exponents = np.zeros(L), np.zeros(L, dtype=np.int64)
-    scaled, exponent, clipped = np.zeros((B, H), dtype=dtype), 0, 0
-    dah = np.empty((B, 3 * H), dtype=dtype)
+    scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
+    scaled[...] = 0.0
+    carried = buffer(workspace, "carried", (B, H), dtype)
     for t in range(L - 1, -1, -1):
         if loss_every or t == L - 1:
             scaled, exponent = add_unscaled(scaled, exponent, dh_loss[t])
@@ -118,31 +133,29 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
             scaled, exponent, sq, was_clipped = clip_to(scaled, exponent, sq, tau)
             clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
-        gate, dgate, da = gates[t], dgates[t], dax[t]
+        gate, da = gates[t], dax[t]
         r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
-        h_prev = h_prevs[t]
-        np.multiply(scaled, 1.0 - z, out=da[:, 2 * H:])  # da_n
-        da[:, 2 * H:] *= dgate[:, 2 * H:]
-        np.multiply(da[:, 2 * H:], ah_n[t], out=da[:, :H])  # da_r
-        np.subtract(h_prev, n, out=da[:, H:2 * H])  # da_z
+        np.multiply(scaled, z, out=carried)  # dh_t * z: the copy path into h_{t-1}
+        np.subtract(scaled, carried, out=da[:, 2 * H:])  # da_n <- dh * (1 - z)
+        da[:, 2 * H:] *= dgates[t][:, 2 * H:]
+        np.multiply(da[:, 2 * H:], ah_n[t], out=da[:, :H])  # da_r <- da_n * ah_n
+        np.subtract(h_prevs[t], n, out=da[:, H:2 * H])  # da_z <- dh * (h_{t-1} - n)
         da[:, H:2 * H] *= scaled
-        da[:, :2 * H] *= dgate[:, :2 * H]
+        da[:, :2 * H] *= dgates[t][:, :2 * H]
+        dah[t, :, :2 * H] = da[:, :2 * H]
+        np.multiply(da[:, 2 * H:], r, out=dah[t, :, 2 * H:])
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
-                break  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
-            scaled, exponent = np.zeros((B, H), dtype=dtype), 0
+                dax[:t], dah[:t] = 0.0, 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+                break
+            scaled[...], exponent = 0.0, 0
         else:
-            dah[:, :2 * H] = da[:, :2 * H]
-            np.multiply(da[:, 2 * H:], r, out=dah[:, 2 * H:])
-            carried = scaled * z
-            scaled = dah @ W_h.T
+            np.matmul(dah[t], W_h_T, out=scaled)
             scaled += carried
-    true_dax = to_true_scale(dax, exponents)
-    true_dah = true_dax.copy()
-    true_dah[:, :, 2 * H:] *= gates[:, :, :H]  # r * da_n
-    flat_dax, flat_dah = true_dax.reshape(L * B, 3 * H), true_dah.reshape(L * B, 3 * H)
+    flat_dax = to_true_scale(dax, exponents).reshape(L * B, 3 * H)
+    flat_dah = to_true_scale(dah, exponents).reshape(L * B, 3 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
              "W_h": h_prevs.reshape(L * B, H).T @ flat_dah,
              "b_x": flat_dax.sum(axis=0),
@@ -150,14 +163,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:
         result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
-        scaled_dah = dax.copy()
-        scaled_dah[:, :, 2 * H:] *= gates[:, :, :H]
-        result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prevs, scaled_dah), exponents)
-        dx = (dax.reshape(L * B, 3 * H) @ W_x.T).reshape(L, B, D)  # scaled dL/dx_t
-        result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
-                                                       exponents)
-        result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64),
-                                            exponents)
+        timestep_diagnostics(result, h_prevs, dah, dax, exponents, W_x)
     return grads, result
 
 

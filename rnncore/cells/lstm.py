@@ -19,9 +19,10 @@ hold in PyTorch after ``retain_grad()``), g_t the loss's direct dL/dh_t:
 The forget gate multiplies the cell-state path by f at every step, so with f near 1 (``forget_bias``
 +1, the common trick) dL/dc_t decays slowly: the path the LSTM keeps open.
 
-Exact log scale: (dh_t, dc_t-carry) share one exponent (one stacked array), so both log10 norms are
-exact far outside the dtype's range. Per-timestep clipping rescales that carried pair jointly when its
-norm exceeds tau. Truncation cuts both h_{t-1} and c_{t-1} (``h.detach(), c.detach()`` in PyTorch).
+Exact log scale: dh_t and the carried f_{t+1} * dc_{t+1} live in one array ``carry`` (2, B, H) with one
+shared exponent, so both log10 norms are exact far outside the dtype's range (their ratio changes by one
+step's gate factors only, never compounding over time). Per-timestep clipping rescales that pair jointly
+when its norm exceeds tau. Truncation cuts both h_{t-1} and c_{t-1} (``h.detach(), c.detach()``).
 
 Mapping to ``torch.nn.LSTMCell(D, H)`` (row-vector vs column-vector convention, same gate order
 i, f, g, o): ``weight_ih = W_x.T`` (4H, D), ``weight_hh = W_h.T`` (4H, H), ``bias_ih + bias_hh = b``
@@ -67,121 +68,136 @@ def gamma(config) -> float:
     return 1.0
 
 
-def _sigmoid(a: np.ndarray, out: np.ndarray) -> None:
-    np.multiply(a, 0.5, out=out)  # 0.5 (1 + tanh(a/2)): no overflow for large |a|
-    np.tanh(out, out=out)
+def buffer(workspace, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``workspace.empty(name, shape, dtype)`` (the same memory every training step), else ``np.empty``."""
+    return np.empty(shape, dtype=dtype) if workspace is None else workspace.empty(name, shape, dtype)
+
+
+def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
+    """out = 1 / (1 + exp(-a)), full relative precision for a << 0 (exp overflowing gives the true ~0)."""
+    np.negative(a, out=out)
+    with np.errstate(over="ignore"):
+        np.exp(out, out=out)
     out += 1.0
-    out *= 0.5
+    np.reciprocal(out, out=out)
 
 
-def _sigmoid_tanh_derivatives(a: np.ndarray, tanh_cols: slice) -> np.ndarray:
-    """Overwrite pre-activations ``a`` (..., 4H) with f'(a): sigmoid' = e/(1+e)^2, e = exp(-|a|), and
-    tanh' = 4e/(1+e)^2, e = exp(-2|a|) on ``tanh_cols``; full relative precision in saturation."""
-    np.abs(a, out=a)
-    a[..., tanh_cols] *= 2.0
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    denom = a + 1.0
-    denom *= denom
-    a[..., tanh_cols] *= 4.0
-    a /= denom
+def derivatives_inplace(a: np.ndarray, scale) -> np.ndarray:
+    """Overwrite pre-activations ``a`` with (scale / cosh(scale * a))^2: scale 1/2 gives sigmoid'(a),
+    scale 1 gives tanh'(a). Unlike s(1-s) or 1-tanh^2 this keeps full relative precision in saturation;
+    cosh overflowing gives 0 only where the true value is below the dtype's range anyway."""
+    a *= scale
+    with np.errstate(over="ignore"):
+        np.cosh(a, out=a)
+    np.divide(scale, a, out=a)
+    np.square(a, out=a)
     return a
 
 
-def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None) -> tuple[np.ndarray, dict]:
-    """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} and the cache (see module docstring)."""
+def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
+            workspace=None) -> tuple[np.ndarray, dict]:
+    """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states,
+    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (L, B, 4H), their derivatives dgates, tanh_c
+    and dtanh_c = tanh'(c_t) (L, B, H). ``frozen``: as for the RNN, with both h and c frozen at cuts."""
     W_x, W_h, b = params["W_x"], params["W_h"], params["b"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
-    pre = (X.reshape(L * B, D) @ W_x).reshape(L, B, 4 * H)  # x_t W_x for all t in one matmul
+    pre = buffer(workspace, "pre", (L, B, 4 * H), dtype)
+    np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, 4 * H))  # x_t W_x for all t in one GEMM
     pre += b
-    gates = np.empty((L, B, 4 * H), dtype=dtype)
-    states = np.zeros((L + 1, B, H), dtype=dtype)  # states[t+1] = h_t
-    cells = np.zeros((L + 1, B, H), dtype=dtype)  # cells[t+1] = c_t
-    tanh_c = np.empty((L, B, H), dtype=dtype)
-    recurrent = np.empty((B, 4 * H), dtype=dtype)
+    gates = buffer(workspace, "gates", (L, B, 4 * H), dtype)
+    states = buffer(workspace, "states", (L + 1, B, H), dtype)
+    cells = buffer(workspace, "cells", (L + 1, B, H), dtype)
+    states[0], cells[0] = 0.0, 0.0
+    tanh_c = buffer(workspace, "tanh_c", (L, B, H), dtype)
+    recurrent = buffer(workspace, "recurrent", (B, 4 * H), dtype)
+    new_input = buffer(workspace, "new_input", (B, H), dtype)
+    cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     for t in range(L):
-        h_prev, c_prev = states[t], cells[t]
-        if frozen is not None and cuts_gradient(t, L, config.truncate):
-            h_prev, c_prev = frozen["states"][t], frozen["cells"][t]
-        if t > 0 or frozen is not None:
-            np.matmul(h_prev, W_h, out=recurrent)
-            pre[t] += recurrent
-        gate = gates[t]
-        _sigmoid(pre[t, :, :2 * H], gate[:, :2 * H])
-        np.tanh(pre[t, :, 2 * H:3 * H], out=gate[:, 2 * H:3 * H])
-        _sigmoid(pre[t, :, 3 * H:], gate[:, 3 * H:])
+        a, gate = pre[t], gates[t]
+        if t > 0:  # h_{-1} = 0 contributes nothing
+            np.matmul(frozen["states"][t] if t in cuts else states[t], W_h, out=recurrent)
+            a += recurrent
+        sigmoid(a, gate)  # all four blocks; the g block is then overwritten with tanh
+        np.tanh(a[:, 2 * H:3 * H], out=gate[:, 2 * H:3 * H])
         i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
-        np.multiply(f, c_prev, out=cells[t + 1])
-        cells[t + 1] += i * g
+        np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
+        np.multiply(i, g, out=new_input)
+        cells[t + 1] += new_input
         np.tanh(cells[t + 1], out=tanh_c[t])
         np.multiply(o, tanh_c[t], out=states[t + 1])
-    dgates = _sigmoid_tanh_derivatives(pre, slice(2 * H, 3 * H))
-    # tanh'(c_t) in the saturation-safe form (1 - tanh^2 would round to 0 for |c| > ~19)
-    dtanh_c = np.abs(cells[1:])
-    dtanh_c *= -2.0
-    np.exp(dtanh_c, out=dtanh_c)
-    dtanh_c /= (dtanh_c + 1.0) ** 2
-    dtanh_c *= 4.0
+    scale = np.full(4 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks, 1 on the tanh block g
+    scale[2 * H:3 * H] = 1.0
+    dgates = derivatives_inplace(pre, scale)
+    dtanh_c = buffer(workspace, "dtanh_c", (L, B, H), dtype)
+    dtanh_c[...] = cells[1:]
+    derivatives_inplace(dtanh_c, 1.0)
     cache = {"X": X, "states": states, "cells": cells, "gates": gates, "dgates": dgates, "tanh_c": tanh_c,
              "dtanh_c": dtanh_c}
     return states[1:], cache
 
 
-def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool,
-             diagnostics: bool = True) -> tuple[dict[str, np.ndarray], CellBackward]:
-    """BPTT with exact log-scale records of ||dL/dh_t|| and ||dL/dc_t||.
+def _add_loss_gradient(carry: np.ndarray, exponent: int, term: np.ndarray) -> tuple[np.ndarray, int]:
+    """carry[0] += term (true scale) with the pair brought to the common exponent max(exponent, 0), as
+    :func:`rnncore.logscale.add_unscaled` does for a single array."""
+    if exponent == 0:
+        carry[0] += term
+        return carry, 0
+    common = max(exponent, 0)
+    carry = np.ldexp(carry, exponent - common)
+    carry[0] += np.ldexp(term, -common) if common else term
+    return carry, common
 
-    The carried pair (dh_t, f_{t+1} dc_{t+1}) lives in one array ``carry`` (2, B, H) = scaled * 2**exponent
-    with a shared exponent; the scaled da_t are stored and the weight gradients formed after the loop."""
+
+def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
+             workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
+    """BPTT with exact log-scale records of ||dL/dh_t|| and ||dL/dc_t|| (module docstring: equations).
+
+    ``carry`` (2, B, H) = [dh_t, f_{t+1} dc_{t+1}] * 2**exponent; the scaled da_t are stored and the
+    weight gradients formed after the loop in three GEMMs over all L*B rows."""
     W_x, W_h = params["W_x"], params["W_h"]
     X, states, cells, gates, dgates = cache["X"], cache["states"], cache["cells"], cache["gates"], cache["dgates"]
     tanh_c, dtanh_c = cache["tanh_c"], cache["dtanh_c"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
+    W_h_T = buffer(workspace, "W_h_T", (4 * H, H), dtype)
+    W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
-    delta = np.zeros((L, B, 4 * H), dtype=dtype)  # scaled dL/da_t
+    delta = buffer(workspace, "delta", (L, B, 4 * H), dtype)  # scaled dL/da_t
     n2_h, n2_c, exponents = np.zeros(L), np.zeros(L), np.zeros(L, dtype=np.int64)
-    carry, exponent, clipped = np.zeros((2, B, H), dtype=dtype), 0, 0
-    dc = np.empty((B, H), dtype=dtype)
+    carry, exponent, clipped = buffer(workspace, "carry", (2, B, H), dtype), 0, 0
+    carry[...] = 0.0
+    dc = buffer(workspace, "dc", (B, H), dtype)
     for t in range(L - 1, -1, -1):
         if loss_every or t == L - 1:
-            if exponent == 0:
-                carry[0] += dh_loss[t]
-            else:  # bring both to the common exponent max(exponent, 0), as logscale.add_unscaled does
-                common = max(exponent, 0)
-                carry = np.ldexp(carry, exponent - common)
-                carry[0] += np.ldexp(dh_loss[t], -common) if common else dh_loss[t]
-                exponent = common
+            carry, exponent = _add_loss_gradient(carry, exponent, dh_loss[t])
         carry, exponent, sq = renormalise(carry, exponent, sqnorm(carry))
         if tau is not None:
             carry, exponent, sq, was_clipped = clip_to(carry, exponent, sq, tau)
             clipped += was_clipped
-        dh = carry[0]
+        dh, gate, da = carry[0], gates[t], delta[t]
         n2_h[t], exponents[t] = sqnorm(dh), exponent
-        gate, dgate = gates[t], dgates[t]
-        i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
-        np.multiply(dh, o, out=dc)  # dc_t = carry + dh_t * o_t * tanh'(c_t)
+        np.multiply(dh, gate[:, 3 * H:], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t * o_t * tanh'(c_t)
         dc *= dtanh_c[t]
         dc += carry[1]
         n2_c[t] = sqnorm(dc)
-        da = delta[t]
-        np.multiply(dc, g, out=da[:, :H])
-        np.multiply(dc, cells[t], out=da[:, H:2 * H])
-        np.multiply(dc, i, out=da[:, 2 * H:3 * H])
-        np.multiply(dh, tanh_c[t], out=da[:, 3 * H:])
-        da *= dgate
+        np.multiply(dc, gate[:, 2 * H:3 * H], out=da[:, :H])  # da_i <- dc * g
+        np.multiply(dc, cells[t], out=da[:, H:2 * H])  # da_f <- dc * c_{t-1}
+        np.multiply(dc, gate[:, :H], out=da[:, 2 * H:3 * H])  # da_g <- dc * i
+        np.multiply(dh, tanh_c[t], out=da[:, 3 * H:])  # da_o <- dh * tanh(c_t)
+        da *= dgates[t]  # times sigmoid' / tanh' of each gate's pre-activation
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
-                break  # nothing reaches step t-1 or earlier: their gradients stay exactly 0
-            carry, exponent = np.zeros((2, B, H), dtype=dtype), 0
+                delta[:t] = 0.0  # nothing reaches step t-1 or earlier: their gradients stay exactly 0
+                break
+            carry[...], exponent = 0.0, 0
         else:
-            np.matmul(da, W_h.T, out=carry[0])
-            np.multiply(dc, f, out=carry[1])
+            np.matmul(da, W_h_T, out=carry[0])
+            np.multiply(dc, gate[:, H:2 * H], out=carry[1])
     true_delta = to_true_scale(delta, exponents).reshape(L * B, 4 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
              "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
@@ -190,13 +206,19 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     if diagnostics:
         result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
         result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
-        result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(states[:-1], delta), exponents)
-        dx = (delta.reshape(L * B, 4 * H) @ W_x.T).reshape(L, B, D)  # scaled dL/dx_t
-        result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
-                                                       exponents)
-        result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64),
-                                            exponents)
+        timestep_diagnostics(result, states[:-1], delta, delta, exponents, W_x)
     return grads, result
+
+
+def timestep_diagnostics(result: CellBackward, h_prev, delta_h, delta_x, exponents, W_x) -> None:
+    """Per timestep, log10, from scaled deltas (L, B, G) and their exponents: the recurrent weight
+    gradient's contribution ||h_{t-1}^T delta_h_t||, the input gradient ||dL/dx_t|| = ||delta_x_t W_x^T||
+    and its first example (saliency). delta_h = delta_x = dL/da_t for the LSTM; they differ for the GRU."""
+    L, B, G = delta_x.shape
+    result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta_h), exponents)
+    dx = (delta_x.reshape(L * B, G) @ W_x.T).reshape(L, B, -1)  # scaled dL/dx_t
+    result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64), exponents)
+    result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64), exponents)
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]
