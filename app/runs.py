@@ -88,7 +88,8 @@ def arrays_to_json(arrays: TimestepArrays | None) -> dict | None:
 
 
 def step_to_json(lane: int, record: StepRecord) -> dict:
-    """The `step` event's data. Non-finite scalars are sent as null and named in "nonfinite"."""
+    """The `step` event's data. Non-finite numbers are sent as null and named in "nonfinite": scalars by
+    name, arrays as "arrays.<name>" (e.g. -inf, the log10 of an exact zero gradient under truncated BPTT)."""
     data = {"lane": lane, "step": int(record.step)}
     nonfinite = []
     for name in SCALARS:
@@ -98,6 +99,9 @@ def step_to_json(lane: int, record: StepRecord) -> dict:
             nonfinite.append(name)
     data["clipped"] = bool(record.clipped)
     data["arrays"] = arrays_to_json(record.arrays)
+    for name, values in (data["arrays"] or {}).items():  # e.g. -inf = log10 of an exact zero (truncated BPTT)
+        if isinstance(values, list) and None in values:
+            nonfinite.append(f"arrays.{name}")
     if nonfinite:
         data["nonfinite"] = nonfinite
     return data
@@ -350,7 +354,7 @@ class RunManager:
                 raise RunNotFound(
                     f"run {run_id} finished and was evicted from the store (the server keeps the "
                     f"{self.settings.store_max_runs} most recently used finished runs, up to "
-                    f"{self.settings.store_max_bytes / 2**20:.0f} MiB); start it again")
+                    f"{self.settings.store_max_bytes / 2**20:.3g} MiB); start it again")
         raise RunNotFound(f"no run with id {run_id} (unknown, or evicted long ago)")
 
     def _on_finish(self, run: Run) -> None:

@@ -246,6 +246,17 @@ def test_finished_runs_are_evicted_lru_then_404():
         stop_live_server(live)
 
 
+def test_finished_runs_are_evicted_by_bytes_too():
+    live = start_live_server(Settings(store_max_runs=100, store_max_bytes=1))  # no finished run fits
+    try:
+        run_id = start(live.url, [SMALL])
+        assert read_all(live.url, run_id)[-1][1] == "done"  # a client reading the run gets all of it
+        response = wait_for(lambda: (r := httpx.get(f"{live.url}/api/runs/{run_id}")).status_code == 404 and r, 5)
+        assert "evicted" in response.json()["message"] and "MiB" in response.json()["message"]
+    finally:
+        stop_live_server(live)
+
+
 def test_profile_and_gradcheck(server):
     response = httpx.post(f"{server.url}/api/profile", json={"activation": "sigmoid", "seq_len": 30,
                                                             "hidden_size": 16, "batch_size": 4})

@@ -3,17 +3,21 @@ preset's event stream. Timing *targets* are measured in tests/bench/bench_servic
 behavioural bounds (health never blocks for a second) that fail when training runs on the event loop."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 
 import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from threadpoolctl import threadpool_info
 
 from app.main import create_app
 from app.presets import DEFAULT_PRESET
+from app.runs import record_every, step_to_json
 from app.settings import Settings
+from rnncore import Config, StepRecord, TimestepArrays
 from tests.conftest import start_live_server, stop_live_server
 
 
@@ -85,3 +89,38 @@ def test_delete_stops_a_long_step_at_once(server):
     assert deleted == {"id": run_id, "status": "cancelled", "lane_status": ["cancelled"]}
     assert elapsed < 1.0 and not run._worker.process.is_alive()
     assert [line for line in tail if line.startswith("event:")][-2:] == ["event: lane_done", "event: done"]
+
+
+def _record(**overrides) -> StepRecord:
+    T = 5
+    arrays = TimestepArrays(log10_grad_norm_per_step=np.array([-np.inf, -np.inf, -3.14159, -2.0, -1.0]),
+                            log10_weight_grad_per_step=np.linspace(-4, -1, T),
+                            log10_input_grad_per_step=np.array([np.nan, 1, 2, 3, 4.00049]),
+                            log10_bound_per_step=np.linspace(-6, -1, T), dtype_underflow_steps=2)
+    fields = dict(step=7, loss=0.5, metric=0.25, grad_norm=float("inf"), grad_norm_clipped=1.0, clipped=True,
+                  sigma_max=1.5, spectral_radius=None, gamma=1.0, arrays=arrays)
+    return StepRecord(**{**fields, **overrides})
+
+
+def test_non_finite_numbers_are_null_and_flagged():
+    data = step_to_json(1, _record())
+    wire = json.dumps(data, allow_nan=False)  # raises on NaN/Infinity
+    assert json.loads(wire) == data
+    assert data["grad_norm"] is None and data["spectral_radius"] is None and data["loss"] == 0.5
+    arrays = data["arrays"]
+    assert arrays["log10_grad_norm_per_step"] == [None, None, -3.142, -2.0, -1.0]  # 3 decimals
+    assert arrays["log10_input_grad_per_step"] == [None, 1.0, 2.0, 3.0, 4.0]
+    assert arrays["dtype_underflow_steps"] == 2 and arrays["gate_mean_per_step"] is None
+    # flagged by name; spectral_radius None means "not computed on this step", not non-finite
+    assert data["nonfinite"] == ["grad_norm", "arrays.log10_grad_norm_per_step", "arrays.log10_input_grad_per_step"]
+    clean = step_to_json(0, _record(grad_norm=2.0, arrays=None))
+    assert "nonfinite" not in clean and clean["arrays"] is None and clean["grad_norm"] == 2.0
+
+
+@pytest.mark.parametrize("max_arrays", [1, 10, 200, 500])
+@pytest.mark.parametrize("steps", [1, 2, 199, 200, 201, 500, 1999, 20000])
+def test_record_stride_bounds_the_arrays_per_lane(steps, max_arrays):
+    k = record_every(Config(steps=steps), max_arrays)
+    with_arrays = [s for s in range(steps) if s % k == 0 or s == steps - 1]  # what the trainer records
+    assert len(with_arrays) <= max_arrays + 1
+    assert k == 1 or len(with_arrays) >= max_arrays // 2  # and not needlessly sparse

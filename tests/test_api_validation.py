@@ -154,6 +154,47 @@ def test_presets_are_valid_and_fit_the_work_cap(client):
     assert presets == PRESETS
 
 
+def _differing(preset: dict) -> dict:
+    """field -> per-lane values, for the fields that differ between the preset's lanes."""
+    configs = [Config(**lane).to_dict() for lane in preset["lanes"]]
+    return {k: [c[k] for c in configs] for k in configs[0] if len({repr(c[k]) for c in configs}) > 1}
+
+
+def test_presets_compare_what_issue_4_asks_for():
+    by_id = {p["id"]: p for p in PRESETS}
+    configs = {pid: [Config(**lane) for lane in p["lanes"]] for pid, p in by_id.items()}
+    assert _differing(by_id["activations"]) == {"activation": ["sigmoid", "tanh", "relu"]}  # same radius
+    assert _differing(by_id["spectral-radius"]) == {"spectral_radius": [0.9, 1.1]}
+    assert all(c.activation == "tanh" for c in configs["spectral-radius"])
+    assert _differing(by_id["relu-clipping"]) == {"clip": ["none", "norm"]}
+    assert all(c.activation == "relu" and c.spectral_radius > 1 for c in configs["relu-clipping"])
+    assert set(_differing(by_id["value-vs-norm-clipping"])) <= {"clip", "clip_threshold"}
+    assert [c.clip for c in configs["value-vs-norm-clipping"]] == ["value", "norm"]
+    assert _differing(by_id["truncated-bptt"]) == {"truncate": [None, 10]}
+    assert all(c.seq_len >= 50 for c in configs["truncated-bptt"])  # long compared with k = 10
+    assert _differing(by_id["sequence-length"])["seq_len"][0] < _differing(by_id["sequence-length"])["seq_len"][1]
+    assert all(c.task == "recall" for c in configs["sequence-length"])
+
+
+def test_openapi_documents_examples_and_error_shapes(client):
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["schemas"]["RunRequest"]["examples"][0]["lanes"]
+    post = schema["paths"]["/api/runs"]["post"]
+    assert {"201", "400", "422", "429"} <= set(post["responses"])
+    assert post["responses"]["429"]["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+    events = schema["paths"]["/api/runs/{run_id}/events"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    assert events["schema"]["properties"]["event"]["enum"] == ["run", "step", "lane_done", "done"]
+    assert "event: step" in events["example"]
+    for path in ("/api/profile", "/api/gradcheck"):
+        assert schema["components"]["schemas"][path.split("/")[-1].capitalize() + "Request"]["examples"]
+
+
+def test_an_unreadable_body_is_a_400_with_a_message(client):
+    response = client.post("/api/runs", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("body: the request body could not be read")
+
+
 @pytest.mark.parametrize("lanes, labels", [
     ([{"activation": "sigmoid"}, {"activation": "relu"}], ["sigmoid", "relu"]),
     ([{"clip": "norm", "clip_threshold": 1.0}, {"clip": "none"}], ["clip 1.0", "no clip"]),
