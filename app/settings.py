@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     gradcheck_max_seq_len: int = Field(50, ge=2)  # /api/gradcheck accepts only small configs
     gradcheck_max_hidden_size: int = Field(32, ge=1)
     gradcheck_max_batch_size: int = Field(16, ge=1)
-    blas_threads: int = Field(1, ge=1)  # OpenBLAS threads per BLAS call; runs train in parallel threads
+    blas_threads: int = Field(1, ge=1)  # BLAS threads per process; runs train in parallel processes
     worker_nice: int = Field(10, ge=0, le=19)  # OS niceness of training worker processes (server stays at 0)
 
 
