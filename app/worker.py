@@ -22,11 +22,41 @@ from __future__ import annotations
 import asyncio
 import json
 import multiprocessing
+import multiprocessing.context
 import os
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import spawn
 from multiprocessing.connection import Connection
 
-_CONTEXT = multiprocessing.get_context("forkserver")
+
+class _WorkerProcess(multiprocessing.context.ForkServerProcess):
+    """A forkserver process named ``rnnlab-...``, so ``_preparation_data`` knows it is ours."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.name.startswith("rnnlab-"):
+            self.name = f"rnnlab-{self.name}"
+
+
+class _WorkerContext(multiprocessing.context.ForkServerContext):
+    Process = _WorkerProcess
+
+
+_parent_preparation_data = spawn.get_preparation_data
+
+
+def _preparation_data(name: str) -> dict:
+    """Our workers never re-import the parent's ``__main__`` (multiprocessing's default): it may be
+    ``<stdin>``, a notebook, or a script that starts a server when imported."""
+    data = _parent_preparation_data(name)
+    if name.startswith("rnnlab-"):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+spawn.get_preparation_data = _preparation_data
+_CONTEXT = _WorkerContext()
 _CONTEXT.set_forkserver_preload(["numpy", "rnncore", "app.runs", "app.blas"])  # what serve() imports
 
 
@@ -158,7 +188,7 @@ class EnginePool:
         return await asyncio.wrap_future(self._pool.submit(fn, *args))
 
     def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)  # wait=False leaves a noisy atexit hook
 
 
 def warm_up() -> None:

@@ -4,8 +4,11 @@ behavioural bounds (health never blocks for a second) that fail when training ru
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -124,3 +127,22 @@ def test_record_stride_bounds_the_arrays_per_lane(steps, max_arrays):
     with_arrays = [s for s in range(steps) if s % k == 0 or s == steps - 1]  # what the trainer records
     assert len(with_arrays) <= max_arrays + 1
     assert k == 1 or len(with_arrays) >= max_arrays // 2  # and not needlessly sparse
+
+
+STDIN_SCRIPT = """
+import httpx
+from tests.conftest import start_live_server, stop_live_server
+live = start_live_server()
+run = httpx.post(live.url + "/api/runs", json={"lanes": [{"seq_len": 6, "hidden_size": 4, "steps": 3}]}).json()
+body = httpx.get(live.url + run["events_url"], timeout=30).text
+print(body.strip().splitlines()[-1])
+live.app.state.runs.shutdown()
+stop_live_server(live)
+"""
+
+
+def test_workers_start_whatever_the_main_module_is():
+    """Worker processes must not re-import the parent's __main__ (here <stdin>, which cannot be)."""
+    out = subprocess.run([sys.executable, "-"], input=STDIN_SCRIPT, capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.stdout.strip() == 'data: {"status":"done","lanes":["done"]}', out.stderr[-2000:]
