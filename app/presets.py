@@ -89,14 +89,18 @@ PRESETS: list[dict] = [
         "id": "cells",
         "title": "RNN vs LSTM vs GRU on a long dependency",
         "explanation": (
-            "Gated cells add a path through time that is (close to) additive: the LSTM cell state "
-            "c_t = f_t * c_{t-1} + i_t * g_t passes the gradient back multiplied by the forget gate f_t "
-            "instead of by W_h and f'. With f_t near 1 (forget bias +1) the gradient reaching early "
-            "timesteps decays far less than in the vanilla tanh RNN; the GRU's update gate z_t plays the "
-            "same role. Compare the curves at t=0 and the loss on the adding task with T=100."),
-        "lanes": [{"cell": "rnn", "task": "adding", "seq_len": 100, "steps": 300},
-                  {"cell": "lstm", "task": "adding", "seq_len": 100, "steps": 300},
-                  {"cell": "gru", "task": "adding", "seq_len": 100, "steps": 300}],
+            "temporal_order with T=100: an A or B near t=10-19 and another near t=40-49 among distractors; "
+            "the order (AA, AB, BA, BB) is asked at t=99 (chance 25%). Same budget for the three cells "
+            "(H=32, 1000 Adam steps at lr 0.003, norm clipping 1.0, seed 0). Measured with this seed "
+            "(batch accuracy, mean of the last 50 steps): tanh RNN 25% (chance), LSTM 100% (above 90% "
+            "by step ~400), GRU 25% (chance). At initialisation the gradient from t=99 reaches t=10 about "
+            "5 orders of magnitude smaller in the RNN and 12 in the GRU (its update gate starts at z ~ 0.5), "
+            "while the LSTM's cell-state gradient ||dL/dc_t||, multiplied back only by the forget gate "
+            "(bias +1: f ~ 0.73), loses about 2. The rescue is not automatic: with seed 1 the LSTM also "
+            "stays at chance for 1000 steps, with lr 0.01 all three do, and on recall (T=100, lr 0.01) "
+            "the RNN reaches ~72% while the LSTM stays at chance."),
+        "lanes": [{"cell": cell, "task": "temporal_order", "seq_len": 100, "hidden_size": 32, "steps": 1000,
+                   "learning_rate": 0.003, "seed": 0} for cell in ("rnn", "lstm", "gru")],
     },
 ]
 

@@ -298,3 +298,22 @@ def _dh(hidden, every):
     if not every:
         dh[:-1] = 0.0
     return dh
+
+
+@pytest.mark.slow
+def test_cells_preset_reproduces_the_accuracies_its_explanation_states():
+    """The "RNN vs LSTM vs GRU" preset quotes measured accuracies for its seed (mean batch accuracy over the
+    last 50 steps): RNN and GRU at chance (25%), LSTM 100%. Deterministic, so a change in the engine that
+    makes the text false fails here (~30 s: three full lanes)."""
+    from app.presets import PRESETS
+
+    preset = next(p for p in PRESETS if p["id"] == "cells")
+    final = {}
+    for lane in preset["lanes"]:
+        config = Config(**lane)
+        trainer = train(config, record_every=config.steps)
+        accuracy = [r.metric for r in trainer]
+        assert trainer.status == "done"
+        final[config.cell] = float(np.mean(accuracy[-50:]))
+    assert "RNN 25%" in preset["explanation"] and "LSTM 100%" in preset["explanation"]
+    assert final["rnn"] < 0.3 and final["gru"] < 0.3 and final["lstm"] > 0.99, final

@@ -8,7 +8,9 @@ Shapes: X (L, B, D); h_t (B, H); gate blocks of width H in the order [r, z, n].
     n = tanh(ax_n + r * ah_n)                (= tanh(W_in x + b_in + r * (W_hn h + b_hn)))
     h_t = (1 - z) * n + z * h_{t-1}          h_{-1} = 0
 
-z is the update gate: z near 1 copies h_{t-1} forward (and the gradient back) unchanged.
+z is the update gate: z near 1 copies h_{t-1} forward (and the gradient back) unchanged; the records'
+``gate_mean_per_step`` is the mean of z_t over batch and units. At init (b = 0) z ~ 1/2, so the copy
+path alone halves the gradient per step back; there is no bias trick for it here (as in PyTorch).
 
 Backward, dh_t = dL/dh_t (total), g_t the loss's direct dL/dh_t:
 

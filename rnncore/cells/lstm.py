@@ -17,7 +17,8 @@ hold in PyTorch after ``retain_grad()``), g_t the loss's direct dL/dh_t:
     dW_x = sum_t x_t^T da_t,  dW_h = sum_t h_{t-1}^T da_t,  db = sum_t sum_batch da_t
 
 The forget gate multiplies the cell-state path by f at every step, so with f near 1 (``forget_bias``
-+1, the common trick) dL/dc_t decays slowly: the path the LSTM keeps open.
++1, the common trick) dL/dc_t decays slowly: the path the LSTM keeps open. The records carry
+``log10_cell_grad_norm_per_step`` = log10 ||dL/dc_t|| and ``gate_mean_per_step`` = mean of f_t.
 
 Exact log scale: dh_t and the carried f_{t+1} * dc_{t+1} live in one array ``carry`` (2, B, H) with one
 shared exponent, so both log10 norms are exact far outside the dtype's range (their ratio changes by one

@@ -1,0 +1,159 @@
+"""LSTM and GRU rows of the engine benchmark: ms per training step of rnncore (forward + backward + all
+per-timestep diagnostics, incl. ||dL/dc_t|| and gate means + norm clip + Adam) next to PyTorch CPU in the
+same process:
+
+(a) torch.nn.LSTMCell / GRUCell unrolled in Python with ``retain_grad()`` on every state (h_t, and c_t for
+    the LSTM): the code a user writes to get the per-timestep gradient norms rnncore reports;
+(b) fused torch.nn.LSTM / GRU (no per-timestep gradients).
+
+    python -m tests.bench.gated                       # both cells, the three shapes below
+    python -m tests.bench.gated --cells lstm --rounds 2
+
+Importing this module also registers the peers in ``tests.bench.peers.PEERS["lstm"|"gru"]``, so the main
+runner (``python -m tests.bench``) prints the same columns for the gated cells once it imports it.
+Same protocol as the main runner: task recall with num_classes = D - 1, loss at the last step, float32,
+clip norm 1.0, Adam 1e-3, record_every=1; ``--rounds`` interleaved rounds, best round's mean per engine.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+import numpy as np
+import torch
+
+from rnncore import Config, train
+from rnncore.tasks import sample
+
+from .peers import PEERS, _tensors
+
+SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
+
+
+def cell_unrolled(cell_name: str):
+    """Peer (a) for ``cell_name``: torch.nn.LSTMCell / GRUCell unrolled with retain_grad() on every state."""
+    lstm = cell_name == "lstm"
+
+    def factory(batch, hidden_size: int):
+        inputs, targets = _tensors(batch)
+        L, B, D = inputs.shape
+        cell = (torch.nn.LSTMCell if lstm else torch.nn.GRUCell)(D, hidden_size)
+        head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
+        params = list(cell.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=1e-3)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            h, c = torch.zeros(B, hidden_size), torch.zeros(B, hidden_size)
+            hs, cs = [], []
+            for t in range(L):
+                if lstm:
+                    h, c = cell(inputs[t], (h, c))
+                    c.retain_grad()
+                    cs.append(c)
+                else:
+                    h = cell(inputs[t], h)
+                h.retain_grad()
+                hs.append(h)
+            loss = torch.nn.functional.cross_entropy(head(h), targets)
+            loss.backward()
+            norms = [torch.stack([s.grad for s in states]).flatten(1).norm(dim=1) for states in (hs, cs) if states]
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            return float(loss.detach()), norms
+
+        return step
+
+    return factory
+
+
+def fused(cell_name: str):
+    """Peer (b) for ``cell_name``: fused torch.nn.LSTM / GRU."""
+
+    def factory(batch, hidden_size: int):
+        inputs, targets = _tensors(batch)
+        D = inputs.shape[2]
+        net = (torch.nn.LSTM if cell_name == "lstm" else torch.nn.GRU)(D, hidden_size)
+        head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
+        params = list(net.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=1e-3)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            out, _ = net(inputs)
+            loss = torch.nn.functional.cross_entropy(head(out[-1]), targets)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            return float(loss.detach())
+
+        return step
+
+    return factory
+
+
+for _cell, _title in (("lstm", "LSTM"), ("gru", "GRU")):
+    PEERS[_cell] = [(f"(a) torch {_title}Cell+retain_grad", cell_unrolled(_cell)),
+                    (f"(b) torch nn.{_title} fused", fused(_cell))]
+
+
+def _engine_step(cell: str, B: int, T: int, D: int, H: int):
+    config = Config(cell=cell, task="recall", num_classes=D - 1, seq_len=T, hidden_size=H, batch_size=B,
+                    dtype="float32", clip="norm", clip_threshold=1.0, optimizer="adam", steps=20000)
+    trainer = train(config, record_every=1)
+    return config, (lambda: next(trainer))
+
+
+def _time(step, seconds: float, min_steps: int = 2) -> float:
+    """Mean ms per call over at least ``seconds`` (after one warm-up call)."""
+    step()
+    n, start = 0, time.perf_counter()
+    while n < min_steps or time.perf_counter() - start < seconds:
+        step()
+        n += 1
+    return (time.perf_counter() - start) / n * 1e3
+
+
+def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
+    """One dict per (cell, shape): rnncore_ms, cell_loop_ms (a), fused_ms (b) and the ratios
+    vs_cell_loop = (a) / rnncore and vs_fused = (b) / rnncore (> 1: rnncore is faster)."""
+    out = []
+    for cell in cells:
+        for B, T, D, H in shapes:
+            config, ours = _engine_step(cell, B, T, D, H)
+            batch = sample(config, np.random.default_rng(0))
+            steps = [ours] + [factory(batch, H) for _, factory in PEERS[cell]]
+            best = [float("inf")] * len(steps)
+            for _ in range(rounds):  # interleaved, so background load hits all engines alike
+                for i, step in enumerate(steps):
+                    best[i] = min(best[i], _time(step, seconds))
+            out.append({"cell": cell, "shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1],
+                        "fused_ms": best[2], "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0]})
+    return out
+
+
+def format_rows(results: list[dict]) -> str:
+    lines = [f"{'cell':5} {'(B, T, D, H)':>20} {'rnncore ms':>11} {'(a) cell ms':>12} {'x':>6} "
+             f"{'(b) fused ms':>13} {'x':>6}"]
+    for r in results:
+        lines.append(f"{r['cell']:5} {str(r['shape']):>20} {r['rnncore_ms']:11.2f} {r['cell_loop_ms']:12.2f} "
+                     f"{r['vs_cell_loop']:6.2f} {r['fused_ms']:13.2f} {r['vs_fused']:6.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.gated")
+    parser.add_argument("--cells", default="lstm,gru")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
+    args = parser.parse_args(argv)
+    threads = next((int(os.environ[v]) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+                    if os.environ.get(v, "").isdigit()), os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    print(f"threads: {threads}; torch {torch.__version__}, numpy {np.__version__}; x = peer ms / rnncore ms")
+    print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
