@@ -67,8 +67,13 @@ def gamma(config) -> float:
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states
-    (L+1, B, H) with [0] = h_{-1} = 0, gates (L, B, 3H) = [r, z, n], their derivatives dgates (w.r.t.
-    a_r, a_z, a_n = ax_n + r * ah_n) and ah_n (L, B, H). ``frozen``: as for the RNN."""
+    (L+1, B, H) with [0] = h_{-1} = 0, gates (L, B, 3H) = [r, z, n], and the local derivatives the
+    backward loop multiplies by, formed here for all t at once (' = derivative w.r.t. the gate's
+    pre-activation, a_n = ax_n + r * ah_n):
+
+        factors = [(1-z) n' ah_n r',  (h_{t-1} - n) z',  (1-z) n']   (L, B, 3H)
+
+    so that dax_t = [dh_t, dh_t, dh_t] * factors_t. ``frozen``: as for the RNN."""
     W_x, W_h, b_x, b_h = params["W_x"], params["W_h"], params["b_x"], params["b_h"]
     L, B, D = X.shape
     H = W_h.shape[0]
@@ -102,19 +107,23 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
         states[t + 1] += n
     scale = np.full(3 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks r, z; 1 on the tanh block n
     scale[2 * H:] = 1.0
-    dgates = derivatives_inplace(pre, scale)
-    return states[1:], {"X": X, "states": states, "gates": gates, "dgates": dgates, "ah_n": ah_n}
+    factors = derivatives_inplace(pre, scale)  # [r', z', n'], then times their partners:
+    r, z, n = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:]
+    factors[..., 2 * H:] *= 1.0 - z
+    factors[..., :H] *= ah_n
+    factors[..., :H] *= factors[..., 2 * H:]
+    factors[..., H:2 * H] *= states[:-1] - n
+    return states[1:], {"X": X, "states": states, "gates": gates, "factors": factors}
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
              workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
     """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent).
 
-    Stores the scaled dax_t = [da_r, da_z, da_n] and dah_t = [da_r, da_z, r * da_n]; the weight gradients
-    are formed after the loop in four GEMM-sized products over all L*B rows."""
+    Stores the scaled dax_t = [da_r, da_z, da_n]; dah_t = [da_r, da_z, r * da_n] is formed per step for
+    dh_{t-1} and again, at true scale, after the loop for dW_h and db_h (GEMMs over all L*B rows)."""
     W_x, W_h = params["W_x"], params["W_h"]
-    X, states, gates, dgates, ah_n = cache["X"], cache["states"], cache["gates"], cache["dgates"], cache["ah_n"]
-    h_prevs = states[:-1]
+    X, states, gates, factors = cache["X"], cache["states"], cache["gates"], cache["factors"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
@@ -122,11 +131,11 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
     dax = buffer(workspace, "dax", (L, B, 3 * H), dtype)  # scaled dL/d(ax_t)
-    dah = buffer(workspace, "dah", (L, B, 3 * H), dtype)  # scaled dL/d(ah_t)
+    dax_blocks, factor_blocks = dax.reshape(L, B, 3, H), factors.reshape(L, B, 3, H)  # views
     n2, exponents = np.zeros(L), np.zeros(L, dtype=np.int64)
     scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
     scaled[...] = 0.0
-    carried = buffer(workspace, "carried", (B, H), dtype)
+    carried, dah = buffer(workspace, "carried", (B, H), dtype), buffer(workspace, "dah", (B, 3 * H), dtype)
     for t in range(L - 1, -1, -1):
         if loss_every or t == L - 1:
             scaled, exponent = add_unscaled(scaled, exponent, dh_loss[t])
@@ -135,38 +144,41 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
             scaled, exponent, sq, was_clipped = clip_to(scaled, exponent, sq, tau)
             clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
-        gate, da = gates[t], dax[t]
-        r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
-        np.multiply(scaled, z, out=carried)  # dh_t * z: the copy path into h_{t-1}
-        np.subtract(scaled, carried, out=da[:, 2 * H:])  # da_n <- dh * (1 - z)
-        da[:, 2 * H:] *= dgates[t][:, 2 * H:]
-        np.multiply(da[:, 2 * H:], ah_n[t], out=da[:, :H])  # da_r <- da_n * ah_n
-        np.subtract(h_prevs[t], n, out=da[:, H:2 * H])  # da_z <- dh * (h_{t-1} - n)
-        da[:, H:2 * H] *= scaled
-        da[:, :2 * H] *= dgates[t][:, :2 * H]
-        dah[t, :, :2 * H] = da[:, :2 * H]
-        np.multiply(da[:, 2 * H:], r, out=dah[t, :, 2 * H:])
+        np.multiply(factor_blocks[t], scaled[:, None, :], out=dax_blocks[t])  # [da_r, da_z, da_n]
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
-                dax[:t], dah[:t] = 0.0, 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+                dax[:t] = 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
                 break
             scaled[...], exponent = 0.0, 0
         else:
-            np.matmul(dah[t], W_h_T, out=scaled)
-            scaled += carried
-    flat_dax = to_true_scale(dax, exponents).reshape(L * B, 3 * H)
-    flat_dah = to_true_scale(dah, exponents).reshape(L * B, 3 * H)
+            dah[:, :2 * H] = dax[t, :, :2 * H]
+            np.multiply(dax[t, :, 2 * H:], gates[t, :, :H], out=dah[:, 2 * H:])  # r * da_n
+            np.multiply(scaled, gates[t, :, H:2 * H], out=carried)  # dh_t * z: the copy path
+            np.matmul(dah, W_h_T, out=scaled)
+            scaled += carried  # dh_{t-1} (before the loss's own g_{t-1})
+    true_dax = to_true_scale(dax, exponents)
+    true_dah = _dah(true_dax, gates, buffer(workspace, "true_dah", (L, B, 3 * H), dtype))
+    flat_dax, flat_dah = true_dax.reshape(L * B, 3 * H), true_dah.reshape(L * B, 3 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
-             "W_h": h_prevs.reshape(L * B, H).T @ flat_dah,
+             "W_h": states[:-1].reshape(L * B, H).T @ flat_dah,
              "b_x": flat_dax.sum(axis=0),
              "b_h": flat_dah.sum(axis=0)}
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:
         result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, h_prevs, dah, dax, exponents, W_x)
+        scaled_dah = true_dah if true_dax is dax else _dah(dax, gates, np.empty_like(dax))
+        timestep_diagnostics(result, states[:-1], scaled_dah, dax, exponents, W_x)
     return grads, result
+
+
+def _dah(dax: np.ndarray, gates: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """dL/d(ah_t) = [da_r, da_z, r * da_n] for all t, from dax (L, B, 3H) and gates [r, z, n]."""
+    H = gates.shape[2] // 3
+    out[..., :2 * H] = dax[..., :2 * H]
+    np.multiply(dax[..., 2 * H:], gates[..., :H], out=out[..., 2 * H:])
+    return out
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]

@@ -98,8 +98,14 @@ def derivatives_inplace(a: np.ndarray, scale) -> np.ndarray:
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states,
-    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (L, B, 4H), their derivatives dgates, tanh_c
-    and dtanh_c = tanh'(c_t) (L, B, H). ``frozen``: as for the RNN, with both h and c frozen at cuts."""
+    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (L, B, 4H), and the local derivatives the
+    backward loop multiplies by, formed here for all t at once:
+
+        factors = [g i', c_{t-1} f', i g', tanh(c_t) o']  (L, B, 4H)   (' = derivative w.r.t. that
+        dc_dh   = o tanh'(c_t)                            (L, B, H)     gate's pre-activation)
+
+    so that da_t = [dc_t, dc_t, dc_t, dh_t] * factors_t and dc_t = f_{t+1} dc_{t+1} + dh_t * dc_dh_t.
+    ``frozen``: as for the RNN, with both h and c frozen at cuts."""
     W_x, W_h, b = params["W_x"], params["W_h"], params["b"]
     L, B, D = X.shape
     H = W_h.shape[0]
@@ -130,13 +136,17 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
         np.multiply(o, tanh_c[t], out=states[t + 1])
     scale = np.full(4 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks, 1 on the tanh block g
     scale[2 * H:3 * H] = 1.0
-    dgates = derivatives_inplace(pre, scale)
-    dtanh_c = buffer(workspace, "dtanh_c", (L, B, H), dtype)
-    dtanh_c[...] = cells[1:]
-    derivatives_inplace(dtanh_c, 1.0)
-    cache = {"X": X, "states": states, "cells": cells, "gates": gates, "dgates": dgates, "tanh_c": tanh_c,
-             "dtanh_c": dtanh_c}
-    return states[1:], cache
+    factors = derivatives_inplace(pre, scale)  # [i', f', g', o'], then times their partners:
+    factors[..., :H] *= gates[..., 2 * H:3 * H]
+    factors[..., H:2 * H] *= cells[:-1]
+    factors[..., 2 * H:3 * H] *= gates[..., :H]
+    factors[..., 3 * H:] *= tanh_c
+    dc_dh = buffer(workspace, "dc_dh", (L, B, H), dtype)
+    dc_dh[...] = cells[1:]
+    derivatives_inplace(dc_dh, 1.0)
+    dc_dh *= gates[..., 3 * H:]
+    return states[1:], {"X": X, "states": states, "cells": cells, "gates": gates, "factors": factors,
+                        "dc_dh": dc_dh}
 
 
 def _add_loss_gradient(carry: np.ndarray, exponent: int, term: np.ndarray) -> tuple[np.ndarray, int]:
@@ -158,8 +168,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     ``carry`` (2, B, H) = [dh_t, f_{t+1} dc_{t+1}] * 2**exponent; the scaled da_t are stored and the
     weight gradients formed after the loop in three GEMMs over all L*B rows."""
     W_x, W_h = params["W_x"], params["W_h"]
-    X, states, cells, gates, dgates = cache["X"], cache["states"], cache["cells"], cache["gates"], cache["dgates"]
-    tanh_c, dtanh_c = cache["tanh_c"], cache["dtanh_c"]
+    X, states, gates, factors, dc_dh = cache["X"], cache["states"], cache["gates"], cache["factors"], cache["dc_dh"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
@@ -167,6 +176,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
     delta = buffer(workspace, "delta", (L, B, 4 * H), dtype)  # scaled dL/da_t
+    delta_blocks, factor_blocks = delta.reshape(L, B, 4, H), factors.reshape(L, B, 4, H)  # views
     n2_h, n2_c, exponents = np.zeros(L), np.zeros(L), np.zeros(L, dtype=np.int64)
     carry, exponent, clipped = buffer(workspace, "carry", (2, B, H), dtype), 0, 0
     carry[...] = 0.0
@@ -178,17 +188,12 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         if tau is not None:
             carry, exponent, sq, was_clipped = clip_to(carry, exponent, sq, tau)
             clipped += was_clipped
-        dh, gate, da = carry[0], gates[t], delta[t]
-        n2_h[t], exponents[t] = sqnorm(dh), exponent
-        np.multiply(dh, gate[:, 3 * H:], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t * o_t * tanh'(c_t)
-        dc *= dtanh_c[t]
+        dh = carry[0]
+        np.multiply(dh, dc_dh[t], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t o_t tanh'(c_t)
         dc += carry[1]
-        n2_c[t] = sqnorm(dc)
-        np.multiply(dc, gate[:, 2 * H:3 * H], out=da[:, :H])  # da_i <- dc * g
-        np.multiply(dc, cells[t], out=da[:, H:2 * H])  # da_f <- dc * c_{t-1}
-        np.multiply(dc, gate[:, :H], out=da[:, 2 * H:3 * H])  # da_g <- dc * i
-        np.multiply(dh, tanh_c[t], out=da[:, 3 * H:])  # da_o <- dh * tanh(c_t)
-        da *= dgates[t]  # times sigmoid' / tanh' of each gate's pre-activation
+        n2_h[t], n2_c[t], exponents[t] = sqnorm(dh), sqnorm(dc), exponent
+        np.multiply(factor_blocks[t, :, :3], dc[:, None, :], out=delta_blocks[t, :, :3])  # da_i, da_f, da_g
+        np.multiply(factor_blocks[t, :, 3], dh, out=delta_blocks[t, :, 3])  # da_o
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
@@ -197,8 +202,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
                 break
             carry[...], exponent = 0.0, 0
         else:
-            np.matmul(da, W_h_T, out=carry[0])
-            np.multiply(dc, gate[:, H:2 * H], out=carry[1])
+            np.matmul(delta[t], W_h_T, out=carry[0])  # dh_{t-1} (before the loss's own g_{t-1})
+            np.multiply(dc, gates[t, :, H:2 * H], out=carry[1])  # f_t dc_t
     true_delta = to_true_scale(delta, exponents).reshape(L * B, 4 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
              "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
