@@ -81,30 +81,32 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     pre = buffer(workspace, "pre", (L, B, 3 * H), dtype)  # ax_t for all t; becomes [a_r, a_z, a_n]
     np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, 3 * H))
     pre += b_x
+    pre[..., :2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
+    b_hn = b_h[2 * H:]
     gates = buffer(workspace, "gates", (L, B, 3 * H), dtype)
     ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     states[0] = 0.0
     ah = buffer(workspace, "ah", (B, 3 * H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
-    for t in range(L):
-        h_prev = frozen["states"][t] if t in cuts else states[t]
-        a, gate = pre[t], gates[t]
-        if t > 0:
-            np.matmul(h_prev, W_h, out=ah)
-            ah += b_h
-        else:  # h_{-1} = 0
-            ah[...] = b_h
-        a[:, :2 * H] += ah[:, :2 * H]
-        sigmoid(a[:, :2 * H], gate[:, :2 * H])
-        r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
-        ah_n[t] = ah[:, 2 * H:]
-        np.multiply(r, ah_n[t], out=n)
-        a[:, 2 * H:] += n
-        np.tanh(a[:, 2 * H:], out=n)
-        np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
-        states[t + 1] *= z
-        states[t + 1] += n
+    with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
+        for t in range(L):
+            h_prev = frozen["states"][t] if t in cuts else states[t]
+            a, gate = pre[t], gates[t]
+            if t > 0:  # h_{-1} = 0 contributes b_h only
+                np.matmul(h_prev, W_h, out=ah)
+                a[:, :2 * H] += ah[:, :2 * H]
+                np.add(ah[:, 2 * H:], b_hn, out=ah_n[t])
+            else:
+                ah_n[t] = b_hn
+            sigmoid(a[:, :2 * H], gate[:, :2 * H])
+            r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
+            np.multiply(r, ah_n[t], out=n)
+            a[:, 2 * H:] += n
+            np.tanh(a[:, 2 * H:], out=n)
+            np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
+            states[t + 1] *= z
+            states[t + 1] += n
     scale = np.full(3 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks r, z; 1 on the tanh block n
     scale[2 * H:] = 1.0
     factors = derivatives_inplace(pre, scale)  # [r', z', n'], then times their partners:

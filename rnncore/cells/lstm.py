@@ -75,10 +75,10 @@ def buffer(workspace, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
 
 
 def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
-    """out = 1 / (1 + exp(-a)), full relative precision for a << 0 (exp overflowing gives the true ~0)."""
+    """out = 1 / (1 + exp(-a)), full relative precision for a << 0. exp overflowing gives the true ~0;
+    callers silence that warning once around their time loop (``np.errstate(over="ignore")``)."""
     np.negative(a, out=out)
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
+    np.exp(out, out=out)
     out += 1.0
     np.reciprocal(out, out=out)
 
@@ -121,19 +121,20 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     recurrent = buffer(workspace, "recurrent", (B, 4 * H), dtype)
     new_input = buffer(workspace, "new_input", (B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
-    for t in range(L):
-        a, gate = pre[t], gates[t]
-        if t > 0:  # h_{-1} = 0 contributes nothing
-            np.matmul(frozen["states"][t] if t in cuts else states[t], W_h, out=recurrent)
-            a += recurrent
-        sigmoid(a, gate)  # all four blocks; the g block is then overwritten with tanh
-        np.tanh(a[:, 2 * H:3 * H], out=gate[:, 2 * H:3 * H])
-        i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
-        np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
-        np.multiply(i, g, out=new_input)
-        cells[t + 1] += new_input
-        np.tanh(cells[t + 1], out=tanh_c[t])
-        np.multiply(o, tanh_c[t], out=states[t + 1])
+    with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
+        for t in range(L):
+            a, gate = pre[t], gates[t]
+            if t > 0:  # h_{-1} = 0 contributes nothing
+                np.matmul(frozen["states"][t] if t in cuts else states[t], W_h, out=recurrent)
+                a += recurrent
+            sigmoid(a, gate)  # all four blocks; the g block is then overwritten with tanh
+            np.tanh(a[:, 2 * H:3 * H], out=gate[:, 2 * H:3 * H])
+            i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
+            np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
+            np.multiply(i, g, out=new_input)
+            cells[t + 1] += new_input
+            np.tanh(cells[t + 1], out=tanh_c[t])
+            np.multiply(o, tanh_c[t], out=states[t + 1])
     scale = np.full(4 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks, 1 on the tanh block g
     scale[2 * H:3 * H] = 1.0
     factors = derivatives_inplace(pre, scale)  # [i', f', g', o'], then times their partners:
