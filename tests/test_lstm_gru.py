@@ -120,6 +120,51 @@ def test_matches_pytorch_autograd_including_every_timestep_norm(cell, case):
         assert np.all(np.isfinite(back.log10_grad_norm_per_step[-k:]))
 
 
+def per_step_recurrent_weight_grads(model: Model, batch) -> np.ndarray:
+    """||dL/dW_h^(t)|| for every t, where step t uses its own copy W_h^(t) of W_h (torch autograd, the
+    equations written out with torch ops): exactly timestep t's contribution h_{t-1}^T delta_t to dW_h."""
+    cfg, P = model.config, model.params
+    H = cfg.hidden_size
+    X = as_t(batch.inputs)
+    L, B, _ = X.shape
+    copies = [as_t(P["W_h"]).requires_grad_() for _ in range(L)]
+    h, c = torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, H, dtype=torch.float64)
+    hs = []
+    for t in range(L):
+        if cuts_gradient(t, L, cfg.truncate):
+            h, c = h.detach(), c.detach()
+        if cfg.cell == "lstm":
+            a = X[t] @ as_t(P["W_x"]) + h @ copies[t] + as_t(P["b"])
+            i, f, o = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 3 * H:])
+            c = f * c + i * torch.tanh(a[:, 2 * H:3 * H])
+            h = o * torch.tanh(c)
+        else:
+            ax, ah = X[t] @ as_t(P["W_x"]) + as_t(P["b_x"]), h @ copies[t] + as_t(P["b_h"])
+            r, z = torch.sigmoid(ax[:, :H] + ah[:, :H]), torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
+            n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
+            h = (1 - z) * n + z * h
+        hs.append(h)
+    y = (torch.stack(hs) if cfg.target_mode == "every" else hs[-1]) @ as_t(P["W_o"]) + as_t(P["c"])
+    y = y.reshape(-1, y.shape[-1])
+    if model.info.loss_name == "mse":
+        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
+    else:
+        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
+    loss.backward()
+    return np.array([0.0 if w.grad is None else float(w.grad.norm()) for w in copies])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("case", [CASES[i] for i in (0, 3, 6, 7)], ids=[CASE_IDS[i] for i in (0, 3, 6, 7)])
+def test_per_timestep_weight_gradient_contributions_match_autograd(cell, case):
+    model = Model(Config(cell=cell, **SMALL).replace(**case))
+    batch = model.batch()
+    back = model.loss_and_grads(batch)[3]
+    expected = per_step_recurrent_weight_grads(model, batch)
+    assert expected[0] == 0.0 and np.isneginf(back.log10_weight_grad_per_step[0])  # h_{-1} = 0
+    np.testing.assert_allclose(10.0 ** back.log10_weight_grad_per_step, expected, rtol=1e-5, atol=0)
+
+
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
 @pytest.mark.parametrize("case", [CASES[i] for i in (0, 1, 3, 4, 6, 7)], ids=[CASE_IDS[i] for i in (0, 1, 3, 4, 6, 7)])
 def test_gradients_match_finite_differences(cell, case):
