@@ -184,7 +184,7 @@ async function runPreview() {
       // {config, task_info, record}: the record has the shape of a `step` event's data
       const body = result.value || {};
       const record = body.record || body;
-      preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null });
+      preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null, taskInfo: body.task_info || null });
     } else if (result.reason instanceof ApiError && result.reason.status === 422) {
       errors.push(...fieldErrors(result.reason, i));
     } else if (result.reason && result.reason.name !== "AbortError") {
@@ -243,6 +243,7 @@ async function startRun() {
   }
   state.runId = created.id;
   document.body.dataset.runId = created.id;
+  delete document.body.dataset.runStatus;
   setExportLinks(created.id);
   const labels = laneLabels(lanes, state.options.fields);
   charts.reset(lanes.map((config, i) => newLane(i, config, labels[i])), created.id);
@@ -291,10 +292,10 @@ function finishRun(status) {
   for (const lane of charts.lanes) {
     if (lane.status === "running" || lane.status === "waiting") lane.status = status === "cancelled" ? "cancelled" : lane.status;
   }
-  document.body.dataset.runStatus = status;
   setRunning(false);
-  charts.flushAll();
   renderProgress();
+  // the run's status is published once the charts show the final data (tests wait on it)
+  charts.settle().then(() => { document.body.dataset.runStatus = status; });
 }
 
 function onDone(data) {
@@ -438,7 +439,8 @@ function mountCliffPanelLazily() {
 // --- start ----------------------------------------------------------------------------------------
 async function main() {
   charts = new Charts({
-    flow: $("chart-flow"), profile: $("chart-profile"), loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"),
+    flow: $("chart-flow"), saliency: $("chart-saliency"), profile: $("chart-profile"), gates: $("chart-gates"),
+    loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"),
   });
   let options;
   let presets;

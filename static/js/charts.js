@@ -5,11 +5,23 @@
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 
 const Plotly = window.Plotly;
-const MAX_HEAT_ROWS = 240; // heatmap rows kept per lane: older rows are thinned 2:1 when it fills up
+const MAX_HEAT_ROWS = 128; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
 const GRID = "#e5e7eb";
-const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", ticks: "outside", tickcolor: "#9ca3af", automargin: true };
-const MIN_INTERVAL = { flow: 350, profile: 200, loss: 150, norm: 150, weight: 250 };
+const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", ticks: "outside", tickcolor: "#9ca3af",
+  // fixed margins and no tick-label overflow checks: both measure text (getBBox) on every redraw
+  automargin: false, ticklabeloverflow: "allow" };
+// Least time between two redraws of one chart while a run streams (ms): a few updates a second look live
+// and leave the main thread mostly idle (each redraw is a full Plotly layout of that chart).
+const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900 };
+
+// An empty WebGL trace drawn before any run: the chart's WebGL context is then created while the page
+// loads, not in the middle of a streaming run (creating it is one of the longest single steps).
+// It has two invisible points so that the line and marker shaders are compiled then too.
+const GL_WARMUP = {
+  type: "scattergl", mode: "lines+markers", x: [0, 1], y: [1, 1], showlegend: false, hoverinfo: "skip",
+  line: { color: "rgba(0,0,0,0)" }, marker: { color: "rgba(0,0,0,0)" },
+};
 
 function plotConfig(name) {
   return {
@@ -48,6 +60,12 @@ function emptyNote(text) {
   return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
 }
 
+// The step axis spans the whole run from the start, so curves grow left to right as training goes.
+function stepRange(lanes) {
+  const steps = Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
+  return [0, Math.max(steps - 1, 1)];
+}
+
 export function newLane(index, config, label) {
   return {
     index,
@@ -60,7 +78,7 @@ export function newLane(index, config, label) {
     totalSteps: config.steps,
     steps: [], loss: [], metric: [], gradNorm: [], gradNormClipped: [],
     clipX: [], clipY: [],
-    heatY: [], heatZ: [], heatStride: 1, heatSeen: 0,
+    heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
     latest: null, latestStep: null,
     lastStep: -1,
     status: "waiting", divergedAt: null, reason: null,
@@ -69,7 +87,7 @@ export function newLane(index, config, label) {
 
 export class Charts {
   constructor(divs) {
-    this.divs = divs; // {flow, profile, loss, norm, weight}
+    this.divs = divs; // {flow, saliency, profile, gates, loss, norm, weight}
     this.lanes = [];
     this.preview = null; // [{label, config, arrays}] from POST /api/profile, shown before a run
     this.dirty = new Set();
@@ -77,6 +95,7 @@ export class Charts {
     this.frame = null;
     this.revision = 0;
     this.drawn = new Set();
+    this.settling = null; // resolve function of settle(), while a final redraw is pending
   }
 
   get titleOf() {
@@ -91,7 +110,15 @@ export class Charts {
 
   setPreview(preview) {
     this.preview = preview;
-    this.markDirty("profile", "weight", "flow");
+    // Empty lanes for the current settings: before a run the charts already have their final axes,
+    // legends and WebGL contexts (drawn while the page is idle), so Run only adds data to them.
+    this.planned = preview.map((p, i) => Object.assign(newLane(i, p.config, p.label), { taskInfo: p.taskInfo || null }));
+    this.markAll();
+  }
+
+  // The lanes the charts show: the run's, or before any run the planned (empty) ones.
+  get shown() {
+    return this.lanes.length ? this.lanes : this.planned || [];
   }
 
   // --- events ---------------------------------------------------------------------------------
@@ -113,28 +140,29 @@ export class Charts {
       lane.latest = { ...data.arrays, sigma_max: data.sigma_max, gamma: data.gamma, spectral_radius: data.spectral_radius };
       lane.latestStep = data.step;
       this.addHeatRow(lane, data.step, data.arrays.log10_grad_norm_per_step);
-      this.markDirty("flow", "profile", "weight");
+      this.markDirty("flow", "saliency", "profile", "gates", "weight");
     }
     this.markDirty("loss", "norm");
   }
 
+  // Rows sit on a uniform grid of training steps (0, s, 2s, ...), so Plotly paints each heatmap as one
+  // small image that the browser scales (its fast "pixelated" path) instead of one rectangle per cell.
+  // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles.
   addHeatRow(lane, step, row) {
     if (!row) return;
-    if (lane.heatPendingLast) {
-      // the previous row was shown only because it was the newest; the new one replaces it
-      lane.heatY.pop();
-      lane.heatZ.pop();
-      lane.heatPendingLast = false;
+    for (const v of row) {
+      if (v === null) continue;
+      if (v < lane.heatMin) lane.heatMin = v;
+      if (v > lane.heatMax) lane.heatMax = v;
     }
-    const onStride = lane.heatSeen % lane.heatStride === 0;
-    lane.heatSeen += 1;
+    const spacing = lane.recordEvery * lane.heatStride;
+    if (step % spacing !== 0) return; // off the grid (e.g. a last step): chart 2 shows it
     lane.heatY.push(step);
     lane.heatZ.push(row);
-    if (!onStride) lane.heatPendingLast = true;
     if (lane.heatY.length > MAX_HEAT_ROWS) {
-      const keep = (_, i, all) => i % 2 === 0 || i === all.length - 1;
-      lane.heatY = lane.heatY.filter(keep);
-      lane.heatZ = lane.heatZ.filter(keep);
+      const keep = lane.heatY.map((y) => y % (2 * spacing) === 0);
+      lane.heatY = lane.heatY.filter((_, i) => keep[i]);
+      lane.heatZ = lane.heatZ.filter((_, i) => keep[i]);
       lane.heatStride *= 2;
     }
   }
@@ -144,14 +172,13 @@ export class Charts {
     if (!lane) return;
     lane.status = data.status;
     lane.reason = data.reason;
-    lane.heatPendingLast = false; // the final row stays
     if (data.status === "diverged") lane.divergedAt = data.step;
     this.markDirty("norm", "loss");
   }
 
   // --- scheduling -------------------------------------------------------------------------------
   markAll() {
-    this.markDirty("flow", "profile", "loss", "norm", "weight");
+    this.markDirty(...Object.keys(MIN_INTERVAL));
   }
 
   markDirty(...names) {
@@ -163,36 +190,58 @@ export class Charts {
     if (this.frame === null) this.frame = requestAnimationFrame(() => this.flush());
   }
 
+  // One chart per animation frame: a Plotly redraw is the unit of main-thread work, so no single task
+  // grows with the number of charts. Among the charts whose interval has elapsed, the one that has waited
+  // longest goes first; the rest wait for the next frames.
   flush() {
     this.frame = null;
     const now = performance.now();
-    let pending = false;
-    for (const name of [...this.dirty]) {
-      if (!this.drawn.has(name) || now - (this.lastDraw[name] || 0) >= MIN_INTERVAL[name]) {
-        this.dirty.delete(name);
-        this.lastDraw[name] = now;
-        this.draw(name);
-        this.drawn.add(name);
-        if (performance.now() - now > 40) { pending = this.dirty.size > 0; break; } // leave the rest for the next frame
-      } else {
-        pending = true;
-      }
+    let next = null;
+    for (const name of this.dirty) {
+      const due = !this.drawn.has(name) || this.settling || now - (this.lastDraw[name] || 0) >= MIN_INTERVAL[name];
+      if (due && (next === null || (this.lastDraw[name] || 0) < (this.lastDraw[next] || 0))) next = name;
     }
-    if (pending || this.dirty.size) this.schedule();
+    if (next !== null) {
+      this.dirty.delete(next);
+      this.lastDraw[next] = now;
+      try {
+        this.draw(next);
+      } catch (err) {
+        console.error(`chart ${next} failed to draw`, err); // reported, and the other charts go on
+      }
+      this.drawn.add(next);
+    }
+    if (this.dirty.size) this.schedule();
+    else if (this.settling) {
+      const resolve = this.settling;
+      this.settling = null;
+      resolve();
+    }
   }
 
-  // Draw everything now (tests and the final state after `done`).
-  flushAll() {
-    for (const name of ["flow", "profile", "loss", "norm", "weight"]) this.draw(name);
-    this.dirty.clear();
+  // Draw every chart once more with the final data (after `done`), still one per frame; resolves when
+  // the figures on the page are final.
+  settle() {
+    return new Promise((resolve) => {
+      const previous = this.settling;
+      this.settling = () => { if (previous) previous(); resolve(); };
+      this.markAll();
+    });
   }
 
   draw(name) {
     this.revision += 1;
     const figure = this[`${name}Figure`]();
+    const div = this.divs[name];
+    if (!div) return;
+    if (figure.visible === false) { // e.g. no gated lane: the strip is hidden, not drawn empty
+      div.hidden = true;
+      return;
+    }
+    div.hidden = false;
     figure.layout.datarevision = this.revision;
     figure.layout.uirevision = this.uirevision || "preview";
-    Plotly.react(this.divs[name], figure.data, figure.layout, plotConfig(name));
+    Plotly.react(div, figure.data, figure.layout, plotConfig(name));
   }
 
   // --- figures ----------------------------------------------------------------------------------
@@ -211,7 +260,7 @@ export class Charts {
   }
 
   flowFigure() {
-    const lanes = this.lanes.length ? this.lanes : [];
+    const lanes = this.shown;
     const n = Math.max(lanes.length, 1);
     const gap = 0.05;
     const width = (1 - gap * (n - 1)) / n;
@@ -230,14 +279,9 @@ export class Charts {
     const data = [];
     let zmin = Infinity;
     let zmax = -Infinity;
-    for (const lane of lanes) {
-      for (const row of lane.heatZ) {
-        for (const v of row) {
-          if (v === null) continue;
-          if (v < zmin) zmin = v;
-          if (v > zmax) zmax = v;
-        }
-      }
+    for (const lane of lanes) { // running extremes, kept per lane as rows arrive
+      zmin = Math.min(zmin, lane.heatMin);
+      zmax = Math.max(zmax, lane.heatMax);
     }
     if (zmin <= zmax) {
       if (zmin === zmax) { zmin -= 0.5; zmax += 0.5; }
@@ -248,18 +292,14 @@ export class Charts {
       const x0 = i * (width + gap);
       const heatX = `x${i + 1}`;
       const heatY = `y${i + 1}`;
-      const salX = `x${i + 1 + n}`;
-      const salY = `y${i + 1 + n}`;
       const T = lane.config.seq_len;
       const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/^y/, "yaxis").replace(/axis1$/, "axis");
-      layout[axisKey(heatX)] = { ...AXIS, domain: [x0, x0 + width], anchor: heatY, showticklabels: false, range: [-0.5, T - 0.5], ticks: "" };
+      layout[axisKey(heatX)] = { ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], title: { text: "timestep t", standoff: 4 } };
       layout[axisKey(heatY)] = {
-        ...AXIS, domain: [0.34, 1], anchor: heatX, title: { text: i === 0 ? "training step" : "", standoff: 6 },
+        ...AXIS, domain: [0, 1], anchor: heatX, title: { text: i === 0 ? "training step" : "", standoff: 6 },
         // fixed to the whole run, so the picture fills up row by row as training goes
         range: [-0.5, Math.max(lane.totalSteps, 1) - 0.5],
       };
-      layout[axisKey(salX)] = { ...AXIS, domain: [x0, x0 + width], anchor: salY, matches: heatX, title: { text: "timestep t", standoff: 4 } };
-      layout[axisKey(salY)] = { ...AXIS, domain: [0, 0.25], anchor: salX, title: { text: i === 0 ? "saliency" : "", standoff: 6 }, nticks: 3 };
       layout.annotations.push({
         text: `<b>${lane.name}</b> · ${lane.label}`, xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
@@ -268,13 +308,6 @@ export class Charts {
         type: "heatmap", name: `${lane.name} · ${lane.label}`, x: timesteps(T), y: lane.heatY.slice(), z: lane.heatZ.slice(),
         coloraxis: "coloraxis", xaxis: heatX, yaxis: heatY, xgap: 0, ygap: 0,
         hovertemplate: `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`,
-      });
-      const latest = lane.latest;
-      const saliency = latest ? (latest.input_saliency || latest.log10_input_grad_per_step) : null;
-      data.push({
-        type: "scatter", mode: "lines", name: `${lane.name} saliency`, x: timesteps(T), y: saliency || [],
-        xaxis: salX, yaxis: salY, line: { color: lane.color, width: 1.4 }, connectgaps: false,
-        hovertemplate: `lane ${lane.name}, step ${lane.latestStep ?? "–"}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
       });
       if (!lane.heatY.length) {
         layout.annotations.push({
@@ -288,6 +321,58 @@ export class Charts {
       hideAxes(layout);
     }
     return { data, layout };
+  }
+
+  // Input saliency of one sequence: log10 ||dL/dx_t|| for the batch's first example (which inputs the
+  // network actually listens to), lanes overlaid, next to the heatmap.
+  saliencyFigure() {
+    const data = [];
+    const sources = this.sources();
+    for (const { lane, arrays, step } of sources) {
+      if (!arrays) continue;
+      const saliency = arrays.input_saliency || arrays.log10_input_grad_per_step;
+      if (!saliency) continue;
+      const name = `${lane.name} · ${lane.label}`;
+      data.push({
+        type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency,
+        line: { color: lane.color, width: 1.5 }, connectgaps: false,
+        hovertemplate: `${name}${step === null ? "" : `, step ${step}`}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
+      });
+    }
+    const layout = baseLayout({
+      margin: { l: 64, r: 24, t: 10, b: 40 },
+      showlegend: false,
+      xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
+      yaxis: { ...AXIS, title: { text: "log10 ‖∂L/∂x<sub>t</sub>‖" }, nticks: 4 },
+      annotations: data.length ? [{
+        text: "input saliency of one sequence", xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right",
+        yanchor: "top", showarrow: false, font: { size: 11, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.8)",
+      }] : emptyNote("Loading the preview…"),
+    });
+    if (!data.length) hideAxes(layout);
+    return { data, layout };
+  }
+
+  // Gated cells: the mean forget gate f_t (LSTM) or update gate z_t (GRU) per timestep. Values near 1
+  // keep the cell's additive path open, which is why ||dL/dc_t|| decays slowly. Hidden for RNN-only runs.
+  gatesFigure() {
+    const data = [];
+    for (const { lane, arrays } of this.sources()) {
+      if (!arrays || !arrays.gate_mean_per_step) continue;
+      const gate = lane.config.cell === "gru" ? "update gate z<sub>t</sub>" : "forget gate f<sub>t</sub>";
+      const name = `${lane.name} · ${lane.label}: ${gate}`;
+      data.push({
+        type: "scatter", mode: "lines", name, x: timesteps(arrays.gate_mean_per_step.length), y: arrays.gate_mean_per_step,
+        line: { color: lane.color, width: 1.6 },
+        hovertemplate: `${lane.name} mean ${gate.replace(/<[^>]+>/g, "")}<br>t = %{x}<br>%{y:.3f}<extra></extra>`,
+      });
+    }
+    const layout = baseLayout({
+      margin: { l: 64, r: 20, t: 28, b: 40 },
+      xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
+      yaxis: { ...AXIS, title: { text: "mean gate" }, range: [0, 1.02], nticks: 5 },
+    });
+    return { data, layout, visible: data.length > 0 };
   }
 
   profileFigure() {
@@ -306,6 +391,7 @@ export class Charts {
       if (arrays.log10_bound_per_step) {
         data.push({
           type: "scatter", mode: "lines", name: `${lane.name} bound (γσ<sub>max</sub>)<sup>T−1−t</sup>`, legendgroup: lane.name,
+          showlegend: false,
           x, y: arrays.log10_bound_per_step, line: { color: lane.color, width: 1.4, dash: "dash" }, opacity: 0.8,
           hovertemplate: `${lane.name} Pascanu bound<br>t = %{x}<br>log10 = %{y:.2f}<extra></extra>`,
         });
@@ -339,11 +425,11 @@ export class Charts {
     const data = [];
     const shapes = [];
     const annotations = [];
-    const infos = this.lanes.map((lane) => lane.taskInfo).filter(Boolean);
+    const infos = this.shown.map((lane) => lane.taskInfo).filter(Boolean);
     const metricName = infos.length ? infos[0].metric_name : "metric";
     const lossName = infos.length ? infos[0].loss_name : "loss";
     const metricIsAccuracy = metricName === "accuracy";
-    for (const lane of this.lanes) {
+    for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       data.push({
         type: "scattergl", mode: "lines", name, legendgroup: lane.name, x: lane.steps, y: lane.loss,
@@ -358,7 +444,7 @@ export class Charts {
     }
     // chance baselines: one line per distinct value (lanes on the same task share it)
     const seen = new Map();
-    this.lanes.forEach((lane) => {
+    this.shown.forEach((lane) => {
       if (!lane.taskInfo) return;
       for (const [key, axis] of [["chance_loss", "y"], ["chance_metric", "y2"]]) {
         const value = lane.taskInfo[key];
@@ -372,7 +458,7 @@ export class Charts {
           y: value, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#6b7280" } });
       }
     });
-    for (const lane of this.lanes) {
+    for (const lane of this.shown) {
       if (lane.divergedAt === null) continue;
       shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
         line: { color: "#dc2626", width: 1.5, dash: "dot" } });
@@ -384,7 +470,12 @@ export class Charts {
         range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName } },
       shapes, annotations,
     });
+    layout.xaxis.range = stepRange(this.shown);
     if (!this.lanes.length) {
+      layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
+      data.push(GL_WARMUP);
+    }
+    if (!this.shown.length) {
       layout.annotations = emptyNote("Loss and task metric per step appear here when you press Run.");
       hideAxes(layout);
     }
@@ -395,22 +486,22 @@ export class Charts {
     const data = [];
     const shapes = [];
     const annotations = [];
-    for (const lane of this.lanes) {
+    for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const clips = lane.config.clip !== "none";
       data.push({
-        type: "scattergl", mode: "lines", name: `${name}: ‖g‖ before clipping`, legendgroup: lane.name,
+        type: "scattergl", mode: "lines", name, legendgroup: lane.name,
         x: lane.steps, y: lane.gradNorm, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
       if (clips) {
         data.push({
-          type: "scattergl", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name,
+          type: "scattergl", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
           x: lane.steps, y: lane.gradNormClipped, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
         data.push({
-          type: "scattergl", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name,
+          type: "scattergl", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name, showlegend: false,
           x: lane.clipX, y: lane.clipY, marker: { color: lane.color, size: 5, symbol: "x-thin-open", line: { width: 1.2, color: lane.color } },
           hovertemplate: `${name}<br>clipped at step %{x}<br>‖g‖ = %{y:.3g}<extra></extra>`,
         });
@@ -437,7 +528,12 @@ export class Charts {
       yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" }, exponentformat: "power" },
       shapes, annotations,
     });
+    layout.xaxis.range = stepRange(this.shown);
     if (!this.lanes.length) {
+      layout.annotations.push(...emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run."));
+      data.push(GL_WARMUP);
+    }
+    if (!this.shown.length) {
       layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");
       hideAxes(layout);
     }
