@@ -15,13 +15,18 @@ const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", 
 // and leave the main thread mostly idle (each redraw is a full Plotly layout of that chart).
 const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900 };
 
-// An empty WebGL trace drawn before any run: the chart's WebGL context is then created while the page
-// loads, not in the middle of a streaming run (creating it is one of the longest single steps).
-// It has two invisible points so that the line and marker shaders are compiled then too.
-const GL_WARMUP = {
-  type: "scattergl", mode: "lines+markers", x: [0, 1], y: [1, 1], showlegend: false, hoverinfo: "skip",
-  line: { color: "rgba(0,0,0,0)" }, marker: { color: "rgba(0,0,0,0)" },
-};
+// Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
+// tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
+// thousand points redraw in tens of milliseconds (Plotly simplifies the path to the pixel grid).
+// At most this many "clipped" markers per lane are drawn (evenly thinned): SVG markers cost one element
+// each, and a lane clipped on every one of 2000 steps would otherwise redraw 2000 of them.
+const MAX_CLIP_MARKERS = 250;
+
+function thinned(xs, ys, cap) {
+  if (xs.length <= cap) return [xs, ys];
+  const keep = (_, i) => i % Math.ceil(xs.length / cap) === 0;
+  return [xs.filter(keep), ys.filter(keep)];
+}
 
 function plotConfig(name) {
   return {
@@ -111,7 +116,7 @@ export class Charts {
   setPreview(preview) {
     this.preview = preview;
     // Empty lanes for the current settings: before a run the charts already have their final axes,
-    // legends and WebGL contexts (drawn while the page is idle), so Run only adds data to them.
+    // and legends (drawn while the page is idle), so Run only adds data to them.
     this.planned = preview.map((p, i) => Object.assign(newLane(i, p.config, p.label), { taskInfo: p.taskInfo || null }));
     this.markAll();
   }
@@ -398,7 +403,7 @@ export class Charts {
       }
       if (arrays.log10_cell_grad_norm_per_step) {
         data.push({
-          type: "scatter", mode: "lines", name: `${lane.name} ‖∂L/∂c<sub>t</sub>‖ (cell)`, legendgroup: lane.name,
+          type: "scatter", mode: "lines", name: `${name}: ‖∂L/∂c<sub>t</sub>‖ (cell state)`, legendgroup: lane.name,
           x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
           hovertemplate: `${lane.name} cell state<br>t = %{x}<br>log10 ‖∂L/∂c_t‖ = %{y:.2f}<extra></extra>`,
         });
@@ -432,12 +437,12 @@ export class Charts {
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scattergl", mode: "lines", name, legendgroup: lane.name, x: lane.steps, y: lane.loss,
+        type: "scatter", mode: "lines", name, legendgroup: lane.name, x: lane.steps, y: lane.loss,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
       });
       data.push({
-        type: "scattergl", mode: "lines", name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
+        type: "scatter", mode: "lines", name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
         x: lane.steps, y: lane.metric, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
       });
@@ -473,7 +478,6 @@ export class Charts {
     layout.xaxis.range = stepRange(this.shown);
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
-      data.push(GL_WARMUP);
     }
     if (!this.shown.length) {
       layout.annotations = emptyNote("Loss and task metric per step appear here when you press Run.");
@@ -490,19 +494,20 @@ export class Charts {
       const name = `${lane.name} · ${lane.label}`;
       const clips = lane.config.clip !== "none";
       data.push({
-        type: "scattergl", mode: "lines", name, legendgroup: lane.name,
+        type: "scatter", mode: "lines", name, legendgroup: lane.name,
         x: lane.steps, y: lane.gradNorm, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
       if (clips) {
+        const [clipX, clipY] = thinned(lane.clipX, lane.clipY, MAX_CLIP_MARKERS);
         data.push({
-          type: "scattergl", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
+          type: "scatter", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
           x: lane.steps, y: lane.gradNormClipped, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
         data.push({
-          type: "scattergl", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name, showlegend: false,
-          x: lane.clipX, y: lane.clipY, marker: { color: lane.color, size: 5, symbol: "x-thin-open", line: { width: 1.2, color: lane.color } },
+          type: "scatter", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name, showlegend: false,
+          x: clipX, y: clipY, marker: { color: lane.color, size: 5, symbol: "x-thin-open", line: { width: 1.2, color: lane.color } },
           hovertemplate: `${name}<br>clipped at step %{x}<br>‖g‖ = %{y:.3g}<extra></extra>`,
         });
       }
@@ -531,7 +536,6 @@ export class Charts {
     layout.xaxis.range = stepRange(this.shown);
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run."));
-      data.push(GL_WARMUP);
     }
     if (!this.shown.length) {
       layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");

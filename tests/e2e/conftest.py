@@ -55,8 +55,15 @@ def _is_local(url: str) -> bool:
     return parts.scheme in ("data", "blob", "about") or parts.hostname in ("127.0.0.1",)
 
 
+# Chromium does not always log a blocked eval (e.g. a library that catches it and degrades quietly):
+# report every Content-Security-Policy violation as a console error, so page_log sees it.
+REPORT_CSP_VIOLATIONS = """document.addEventListener('securitypolicyviolation', (e) => console.error(
+    `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || 'inline code'}`));"""
+
+
 @pytest.fixture
 def page_log(page) -> PageLog:
+    page.add_init_script(REPORT_CSP_VIOLATIONS)
     log = PageLog()
     page.on("console", lambda msg: log.console_errors.append(msg.text) if msg.type == "error" else None)
     page.on("pageerror", lambda exc: log.page_errors.append(str(exc)))

@@ -71,6 +71,14 @@ def lane_statuses(page) -> dict[str, str]:
         .map((li) => [li.querySelector('.status-label').textContent, li.dataset.status]))""")
 
 
+def assert_charts_drawn(page) -> None:
+    """Every visible chart has a Plotly SVG and no fallback message (e.g. "WebGL is not supported")."""
+    charts = page.evaluate("""() => [...document.querySelectorAll('.chart[data-chart]')].filter((d) => !d.hidden)
+        .map((d) => ({id: d.id, svg: !!d.querySelector('.main-svg'), text: d.textContent}))""")
+    for chart in charts:
+        assert chart["svg"] and "not supported" not in chart["text"], chart["id"]
+
+
 def control_values(page) -> dict[str, str]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
         '#lane-editor input, #lane-editor select, #preset')].map((el) => [el.id, el.value]))""")
@@ -91,6 +99,7 @@ def test_page_loads_clean_and_offline(dashboard, page_log):
     # no inline script, Plotly served by the app itself
     scripts = page.evaluate("() => [...document.scripts].map((s) => s.src || 'INLINE')")
     assert "INLINE" not in scripts and any("/vendor/plotly.min.js" in s for s in scripts)
+    assert_charts_drawn(page)
     snap(page, "dashboard-loaded")
     assert page_log.problems() == []
 
@@ -119,6 +128,7 @@ def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log)
     profile = {t["name"].split(" · ", 1)[1]: t for t in traces(page, "profile") if " · " in t["name"]}
     assert profile["sigmoid"]["y"][1] == pytest.approx(sigmoid_h1, abs=1e-3)
     assert all(status == "done" for status in lane_statuses(page).values())
+    assert_charts_drawn(page)
     snap(page, "sigmoid-vs-relu")
     assert page_log.problems() == []
 
@@ -139,6 +149,7 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     assert max(finite) > 10 * threshold  # the unclipped lane explodes
     assert len(after) == 60 and max(after) <= threshold * (1 + 1e-5)  # float32 rounding of tau * g / ||g||
     assert page.locator("#chart-norm").get_by_text(re.compile(r"threshold τ = 1")).count() == 1
+    assert_charts_drawn(page)
     snap(page, "exploding-clipping")
     assert page_log.problems() == []
 
@@ -272,3 +283,44 @@ def test_heatmap_colour_scale_is_shared(dashboard):
     zs = [v for t in traces(page, "flow") if t["type"] == "heatmap" for row in t["z"] for v in row
           if v is not None and math.isfinite(v)]
     assert layout["cmin"] <= min(zs) and layout["cmax"] >= max(zs)
+
+
+def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, page_log):
+    page = dashboard()
+    cells = [p for p in presets(page) if {"rnn", "lstm", "gru"} <= {lane.get("cell", "rnn") for lane in p["lanes"]}]
+    if not cells:
+        pytest.skip("no preset with rnn, lstm and gru lanes in GET /api/presets (issue 6 adds it)")
+    preset = cells[0]
+    choose_preset(page, preset["id"])
+    for lane in range(lane_count(page)):
+        set_field(page, lane, "steps", "30")  # the preset trains longer; the page's behaviour is the same
+    assert run_and_wait(page) == "done"
+    heatmaps = [t for t in traces(page, "flow") if t["type"] == "heatmap"]
+    assert len(heatmaps) == len(preset["lanes"]) and all(len(t["z"]) == 30 for t in heatmaps)
+    profile = traces(page, "profile")
+    cell_state = [t for t in profile if "∂L/∂c" in t["name"]]
+    assert len(cell_state) == 1 and "LSTM" in cell_state[0]["name"]  # ||dL/dc_t||: LSTM only
+    assert len(cell_state[0]["y"]) == preset["lanes"][0].get("seq_len", 100)
+    gates = traces(page, "gates")
+    assert page.locator("#chart-gates").is_visible()
+    assert sorted("forget gate" in t["name"] for t in gates) == [False, True]  # LSTM f_t and GRU z_t
+    assert all(0 < v < 1 for t in gates for v in t["y"])
+    saliency = traces(page, "saliency")
+    assert len(saliency) == len(preset["lanes"]) and all(len(t["y"]) == len(t["x"]) > 0 for t in saliency)
+    assert set(lane_statuses(page).values()) == {"done"}
+    assert_charts_drawn(page)
+    snap(page, "rnn-lstm-gru")
+    assert page_log.problems() == []
+
+
+def test_saliency_strip_draws_before_and_after_a_run(dashboard, page_log):
+    page = dashboard("lanes=2&A.steps=5&A.hidden_size=8&A.seq_len=30&B.steps=5&B.hidden_size=8&B.seq_len=30"
+                     "&B.task=recall")
+    page.wait_for_function("() => (document.getElementById('chart-saliency').data || []).length === 2",
+                           timeout=30_000)
+    assert not page.locator("#chart-gates").is_visible()  # no gated lane: no gate strip
+    assert run_and_wait(page) == "done"
+    saliency = traces(page, "saliency")
+    assert [len(t["y"]) for t in saliency] == [30, 30]
+    assert all(v is None or math.isfinite(v) for t in saliency for v in t["y"])
+    assert page_log.problems() == []
