@@ -15,11 +15,12 @@ import numpy as np
 
 
 def global_norm(grads: dict[str, np.ndarray]) -> float:
-    """sqrt(sum of squares over all parameters), accumulated in float64 (overflow-safe for float32)."""
+    """sqrt(sum of squares over all parameters), accumulated in float64 (overflow-safe for float32;
+    einsum casts in small blocks instead of copying the whole array to float64)."""
     total = 0.0
     for g in grads.values():
-        flat = g.reshape(-1).astype(np.float64, copy=False)
-        total += float(np.dot(flat, flat))
+        flat = g.reshape(-1)
+        total += float(np.einsum("i,i->", flat, flat, dtype=np.float64))
     return math.sqrt(total)
 
 
@@ -44,7 +45,8 @@ def clip_gradients(grads: dict[str, np.ndarray], mode: str, tau: float) -> tuple
 
 
 class Optimizer:
-    """Stateful update rule over a dict of parameters (updated in place)."""
+    """Stateful update rule over a dict of parameters (updated in place, no temporaries: a scratch
+    array per parameter holds the intermediate terms)."""
 
     def __init__(self, kind: str, learning_rate: float, momentum: float = 0.9,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
@@ -56,19 +58,30 @@ class Optimizer:
         self.t += 1
         for name, p in params.items():
             g = grads[name]
+            st = self.state.setdefault(name, {"scratch": np.empty_like(p)})
+            scratch = st["scratch"]
             if self.kind == "sgd":
-                p -= self.lr * g
+                np.multiply(g, self.lr, out=scratch)
+                p -= scratch
             elif self.kind == "momentum":
-                v = self.state.setdefault(name, {"v": np.zeros_like(p)})["v"]
+                v = st.setdefault("v", np.zeros_like(p))
                 v *= self.mu
                 v += g
-                p -= self.lr * v
+                np.multiply(v, self.lr, out=scratch)
+                p -= scratch
             else:
                 b1, b2 = self.betas
-                st = self.state.setdefault(name, {"m": np.zeros_like(p), "s": np.zeros_like(p)})
-                st["m"] *= b1
-                st["m"] += (1 - b1) * g
-                st["s"] *= b2
-                st["s"] += (1 - b2) * (g * g)
+                m, s = st.setdefault("m", np.zeros_like(p)), st.setdefault("s", np.zeros_like(p))
+                m *= b1
+                np.multiply(g, 1 - b1, out=scratch)
+                m += scratch
+                s *= b2
+                np.multiply(g, g, out=scratch)
+                scratch *= 1 - b2
+                s += scratch
                 step_size = self.lr * math.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-                p -= step_size * st["m"] / (np.sqrt(st["s"]) + self.eps * math.sqrt(1 - b2**self.t))
+                np.sqrt(s, out=scratch)  # sqrt(s_hat) + eps, times sqrt(1 - b2^k)
+                scratch += self.eps * math.sqrt(1 - b2**self.t)
+                np.divide(m, scratch, out=scratch)
+                scratch *= step_size
+                p -= scratch

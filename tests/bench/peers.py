@@ -1,0 +1,69 @@
+"""PyTorch peers for the engine benchmark: one full training step each (forward, loss, backward, clip,
+Adam), on the same shapes and data as rnncore.
+
+A peer is ``factory(batch: rnncore.tasks.Batch, hidden_size) -> step()``; ``step()`` runs one training
+step. :data:`PEERS` maps a cell name to its peers as (label, factory); the LSTM/GRU benchmarks add
+``PEERS["lstm"] = [...]`` (e.g. in tests/bench/peers_lstm.py, imported by ``__main__`` if present).
+"""
+from __future__ import annotations
+
+import torch
+
+
+def _tensors(batch):
+    inputs = torch.from_numpy(batch.inputs.astype("float32"))
+    targets = torch.from_numpy(batch.targets.reshape(-1).astype("int64"))
+    return inputs, targets
+
+
+def rnncell_unrolled(batch, hidden_size: int):
+    """(a) torch.nn.RNNCell unrolled in Python with h.retain_grad() at every step: what a user writes to
+    get ||dL/dh_t|| for every t from PyTorch."""
+    inputs, targets = _tensors(batch)
+    L, B, D = inputs.shape
+    cell = torch.nn.RNNCell(D, hidden_size, nonlinearity="tanh")
+    head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
+    params = list(cell.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        h, states = torch.zeros(B, hidden_size), []
+        for t in range(L):
+            h = cell(inputs[t], h)
+            h.retain_grad()
+            states.append(h)
+        loss = torch.nn.functional.cross_entropy(head(h), targets)
+        loss.backward()
+        grad_norm_per_step = torch.stack([s.grad for s in states]).flatten(1).norm(dim=1)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return float(loss.detach()), grad_norm_per_step
+
+    return step
+
+
+def rnn_fused(batch, hidden_size: int):
+    """(b) fused torch.nn.RNN (no per-timestep gradients)."""
+    inputs, targets = _tensors(batch)
+    L, B, D = inputs.shape
+    rnn = torch.nn.RNN(D, hidden_size, nonlinearity="tanh")
+    head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-3)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        out, _ = rnn(inputs)
+        loss = torch.nn.functional.cross_entropy(head(out[-1]), targets)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return float(loss.detach())
+
+    return step
+
+
+PEERS = {
+    "rnn": [("(a) torch RNNCell+retain_grad", rnncell_unrolled), ("(b) torch nn.RNN fused", rnn_fused)],
+}
