@@ -9,9 +9,9 @@ import pytest
 
 from rnncore import Config, ConfigError, gradcheck, profile, task_info, train
 from rnncore.cells import CELLS, cuts_gradient, get_cell
-from rnncore.optim import clip_gradients, global_norm
+from rnncore.optim import Optimizer, clip_gradients, global_norm
 from rnncore.tasks import sample
-from rnncore.trainer import Model
+from rnncore.trainer import Model, spectral_every
 
 torch = pytest.importorskip("torch")
 
@@ -296,3 +296,119 @@ def test_chance_baselines_match_the_best_memoryless_predictor(case):
     _, accuracy = _memoryless_predictor(y, X, metric_steps, y2, X2)
     assert loss == pytest.approx(info.chance_loss, rel=0.03)
     assert accuracy == pytest.approx(info.chance_metric, rel=0.1)
+
+
+def torch_per_timestep(model: Model, batch):
+    """Autograd (float64) of the RNN written with explicit pre-activations a_t: per t, ||dL/dx_t|| and
+    the recurrent weight contribution ||h_{t-1}^T dL/da_t||."""
+    cfg, P = model.config, model.params
+    as_t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
+    W_x, W_h, b, W_o, c = (as_t(P[k]) for k in ("W_x", "W_h", "b", "W_o", "c"))
+    X = as_t(batch.inputs).requires_grad_()
+    L, B, _ = X.shape
+    f = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "relu": torch.relu, "linear": lambda a: a}[cfg.activation]
+    h, prevs, pres, states = torch.zeros(B, W_h.shape[0], dtype=torch.float64), [], [], []
+    for t in range(L):
+        h_in = h.detach() if cuts_gradient(t, L, cfg.truncate) else h
+        a = X[t] @ W_x + h_in @ W_h + b
+        a.retain_grad()
+        prevs.append(h_in)
+        pres.append(a)
+        h = f(a)
+        states.append(h)
+    every = cfg.target_mode == "every"
+    y = ((torch.stack(states) if every else states[-1]) @ W_o + c).reshape(-1, W_o.shape[1])
+    if model.info.loss_name == "mse":
+        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
+    else:
+        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)))
+    loss.backward()
+    weight = [float((p.detach().T @ a.grad).norm()) if a.grad is not None else 0.0
+              for p, a in zip(prevs, pres, strict=True)]
+    return np.array(weight), X.grad.flatten(1).norm(dim=1).numpy(), X.grad[:, 0].norm(dim=1).numpy()
+
+
+@pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
+@pytest.mark.parametrize("case", [dict(task="adding"), dict(task="recall", target="every", truncate=4),
+                                  dict(task="adding", truncate=5)],
+                         ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_weight_and_input_gradient_per_timestep_match_pytorch(activation, case):
+    model = Model(Config(activation=activation, **SMALL).replace(**case))
+    batch = model.batch()
+    back = model.loss_and_grads(batch)[3]
+    weight, input_grad, saliency = torch_per_timestep(model, batch)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(back.log10_weight_grad_per_step, np.log10(weight), atol=1e-9)
+        np.testing.assert_allclose(back.log10_input_grad_per_step, np.log10(input_grad), atol=1e-9)
+        np.testing.assert_allclose(back.input_saliency, np.log10(saliency), atol=1e-9)
+
+
+@pytest.mark.parametrize(("B", "H", "G"), [(2, 9, 9), (6, 4, 4), (3, 5, 20), (8, 6, 24)])
+def test_weight_contribution_norms_both_forms(B, H, G):
+    from rnncore.cells.rnn import weight_contribution_sqnorms
+    rng = np.random.default_rng(B * H)
+    h_prev, delta = rng.standard_normal((7, B, H)), rng.standard_normal((7, B, G))
+    direct = [np.sum((h_prev[t].T @ delta[t]) ** 2) for t in range(7)]
+    np.testing.assert_allclose(weight_contribution_sqnorms(h_prev, delta), direct, rtol=1e-12)
+
+
+def test_activation_derivative_keeps_precision_in_saturation():
+    from rnncore.cells.rnn import _derivative_inplace
+    a = np.array([0.0, 0.7, -3.0, 20.0, -40.0, 300.0])
+    e2, e1 = np.exp(-2 * np.abs(a)), np.exp(-np.abs(a))
+    np.testing.assert_allclose(_derivative_inplace("tanh", a.copy()), 4 * e2 / (1 + e2) ** 2, rtol=1e-14)
+    np.testing.assert_allclose(_derivative_inplace("sigmoid", a.copy()), e1 / (1 + e1) ** 2, rtol=1e-14)
+    assert _derivative_inplace("tanh", a.copy())[-1] > 0  # 1 - tanh(300)^2 would be exactly 0
+    np.testing.assert_array_equal(_derivative_inplace("relu", a.copy()), a > 0)
+    assert _derivative_inplace("linear", a.copy()) is None
+
+
+@pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
+def test_optimizers_match_torch_optim(kind):
+    rng = np.random.default_rng(0)
+    params = {"W": rng.standard_normal((3, 4)), "b": rng.standard_normal(4)}
+    ours = Optimizer(kind, 0.05, momentum=0.8)
+    theirs = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in params.items()}
+    opt = {"sgd": lambda p: torch.optim.SGD(p, lr=0.05),
+           "momentum": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8),
+           "adam": lambda p: torch.optim.Adam(p, lr=0.05)}[kind](list(theirs.values()))
+    for _ in range(6):
+        grads = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+        ours.step(params, grads)
+        for k, g in grads.items():
+            theirs[k].grad = torch.tensor(g)
+        opt.step()
+    for k in params:
+        np.testing.assert_allclose(params[k], theirs[k].detach().numpy(), rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("case", [dict(truncate=4), dict(target="every", truncate=3), dict(clip="per_timestep",
+                                  clip_threshold=0.01), dict(activation="sigmoid", seq_len=200)],
+                         ids=lambda c: "-".join(f"{k}={v}" for k, v in c.items()))
+def test_reused_workspace_gives_the_same_records_as_fresh_buffers(case):
+    """Training reuses one set of buffers across steps; a trainer without it must agree bit for bit
+    (truncation leaves rows unreached, sigmoid at T=200 renormalises so exponents are nonzero)."""
+    config = Config(seq_len=30, hidden_size=6, batch_size=3, steps=4, clip="none").replace(**case)
+    fresh = train(config)
+    fresh.model.workspace = None
+    for a, b in zip(train(config), fresh, strict=True):
+        assert (a.loss, a.grad_norm, a.grad_norm_clipped) == (b.loss, b.grad_norm, b.grad_norm_clipped)
+        for name in ("log10_grad_norm_per_step", "log10_weight_grad_per_step", "log10_input_grad_per_step"):
+            np.testing.assert_array_equal(getattr(a.arrays, name), getattr(b.arrays, name))
+    if case.get("activation") == "sigmoid":
+        assert a.arrays.log10_grad_norm_per_step[0] < -30  # the scaled copy was renormalised
+
+
+def test_spectral_radius_on_its_cadence_and_exact():
+    config = Config(seq_len=10, hidden_size=8, batch_size=2, steps=30, learning_rate=0.01)
+    every = spectral_every(config)
+    assert 1 < every < 30
+    trainer, steps = train(config), []
+    while trainer.step < config.steps:
+        W_before = trainer.params["W_h"].astype(np.float64)  # the record describes W_h before its update
+        record = next(trainer)
+        if record.spectral_radius is not None:
+            steps.append(record.step)
+            assert record.spectral_radius == pytest.approx(np.max(np.abs(np.linalg.eigvals(W_before))), rel=1e-12)
+    assert steps[0] == 0 and steps[-1] == config.steps - 1
+    assert all(later - earlier == every for earlier, later in zip(steps[:-2], steps[1:-1], strict=True))
