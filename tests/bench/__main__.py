@@ -107,9 +107,9 @@ def _spectral_ms(trainer) -> float:
     return min(_time(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
 
 
-def rnn_rows(rounds: int, seconds: float) -> list[dict]:
+def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
     results = []
-    for B, T, D, H in SHAPES:
+    for B, T, D, H in shapes:
         config = bench_config(B, T, D, H)
         trainer = train(config, record_every=1)
         batch = sample(config, np.random.default_rng(0))  # same shapes and task for the peers
@@ -150,6 +150,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
+    parser.add_argument("--shapes", default=None, help="comma-separated indices into SHAPES (default: all)")
     args = parser.parse_args(argv)
     threads = args.threads or blas_threads()
     with threadpool_limits(limits=threads, user_api="blas"):
@@ -164,12 +165,15 @@ def run(args, threads: int) -> None:
           f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}")
     before = matmul_gflops()
     cells = args.cells.split(",")
-    results = rnn_rows(args.rounds, args.seconds) if "rnn" in cells else []
+    shapes = SHAPES if args.shapes is None else [SHAPES[int(i)] for i in args.shapes.split(",")]
+    results = rnn_rows(args.rounds, args.seconds, shapes) if "rnn" in cells else []
     after = matmul_gflops()
     peak = max(*before, *after)
     print(f"float32 matmul 2048^3 (before / after the engine rows): numpy {before[0]:.1f} / {after[0]:.1f} "
           f"GFLOP/s, torch {before[1]:.1f} / {after[1]:.1f} GFLOP/s; machine peak used: {peak:.1f} GFLOP/s")
-    if results:
+    if results and shapes != SHAPES:
+        print(markdown(results, peak))
+    elif results:
         print(f"\ncell rnn, float32 tanh, all diagnostics on; x = peer ms / rnncore ms (> 1: rnncore faster); "
               f"spectral radius every {', '.join(str(r['spectral_every']) for r in results)} steps\n")
         print(markdown(results, peak))
