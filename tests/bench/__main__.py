@@ -12,7 +12,8 @@ an eigendecomposition at most every k steps); rnncore's ms = its steps without t
 + the eigendecomposition's measured ms / k (its exact amortised cost, without timing k steps).
 Peers (tests/bench/peers.py): (a) torch.nn.RNNCell unrolled in Python with h.retain_grad() at every
 step, (b) fused torch.nn.RNN. Each engine is timed for ``--rounds`` interleaved rounds (background load
-hits all of them alike) and the best round's mean is reported; x = peer ms / rnncore ms.
+hits all of them alike); per engine the best round's median ms per step is reported; x = peer ms /
+rnncore ms.
 Threads: NumPy's BLAS (threadpoolctl) and torch.set_num_threads get the same number.
 """
 from __future__ import annotations
@@ -78,18 +79,20 @@ def bench_config(B: int, T: int, D: int, H: int, cell: str = "rnn") -> Config:
                   steps=20000)
 
 
-def _time(step, seconds: float, min_steps: int = 2) -> float:
-    """Mean ms per call over at least ``seconds`` (after one warm-up call)."""
+def _time(step, seconds: float, min_steps: int = 3) -> float:
+    """Median ms per call over at least ``seconds`` (after one warm-up call): the median of one round
+    ignores short bursts of background load, the best of the rounds ignores loaded rounds."""
     step()
-    n, start = 0, time.perf_counter()
-    while n < min_steps or time.perf_counter() - start < seconds:
+    times: list[float] = []
+    while len(times) < min_steps or sum(times) < seconds:
+        start = time.perf_counter()
         step()
-        n += 1
-    return (time.perf_counter() - start) / n * 1e3
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)) * 1e3
 
 
-def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int = 2) -> float:
-    """rnncore's mean ms per step over the steps without a spectral radius, + its amortised share."""
+def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int = 3) -> float:
+    """rnncore's median ms per step over the steps without a spectral radius, + its amortised share."""
     next(trainer)
     times: list[float] = []
     while len(times) < min_steps or sum(times) < seconds:
@@ -97,7 +100,7 @@ def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int 
         record = next(trainer)
         if record.spectral_radius is None:
             times.append(time.perf_counter() - start)
-    return sum(times) / len(times) * 1e3 + spectral_share
+    return float(np.median(times)) * 1e3 + spectral_share
 
 
 def _spectral_ms(trainer) -> float:
@@ -147,8 +150,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.bench")
     default_cells = ",".join(c for c in CELLS if c == "rnn" or (gated is not None and c in PEERS))
     parser.add_argument("--cells", default=default_cells)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=0.4, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
     parser.add_argument("--shapes", default=None, help="comma-separated indices into SHAPES (default: all)")
     args = parser.parse_args(argv)
