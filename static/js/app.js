@@ -427,13 +427,22 @@ function mountCliffPanelLazily() {
     .catch((err) => {
       container.replaceChildren(el("p", { class: "form-error", text: `The loss-surface panel failed to load: ${err.message}` }));
     });
+  // Loaded when scrolled near, or a few seconds after the page is ready (so it is there when a user
+  // scrolls down or takes a full-page screenshot), whichever comes first.
+  let started = false;
+  const start = () => {
+    if (started) return;
+    started = true;
+    observer.disconnect();
+    load();
+  };
   const observer = new IntersectionObserver((entries) => {
-    if (entries.some((e) => e.isIntersecting)) {
-      observer.disconnect();
-      load();
-    }
+    if (entries.some((e) => e.isIntersecting)) start();
   }, { rootMargin: "400px" });
   observer.observe(container);
+  // not while a run streams: drawing the surface then would compete with the live charts
+  const startWhenIdle = () => (state.running ? setTimeout(startWhenIdle, 2000) : start());
+  setTimeout(startWhenIdle, 2500);
 }
 
 // --- start ----------------------------------------------------------------------------------------

@@ -18,13 +18,15 @@ const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss
 // Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
 // tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
 // thousand points redraw in tens of milliseconds (Plotly simplifies the path to the pixel grid).
-// At most this many "clipped" markers per lane are drawn (evenly thinned): SVG markers cost one element
-// each, and a lane clipped on every one of 2000 steps would otherwise redraw 2000 of them.
-const MAX_CLIP_MARKERS = 250;
+// At most this many "clipped" markers per lane are drawn (evenly thinned): each SVG marker is one DOM
+// element re-created on every redraw, and a lane clipped on all of 2000 steps would make that the
+// slowest part of the page. The legend line says how many steps were clipped in all.
+const MAX_CLIP_MARKERS = 120;
 
 function thinned(xs, ys, cap) {
   if (xs.length <= cap) return [xs, ys];
-  const keep = (_, i) => i % Math.ceil(xs.length / cap) === 0;
+  const every = Math.ceil(xs.length / cap);
+  const keep = (_, i) => i % every === 0;
   return [xs.filter(keep), ys.filter(keep)];
 }
 
@@ -63,6 +65,20 @@ function hideAxes(layout) {
 
 function emptyNote(text) {
   return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
+}
+
+// Log axes: label only powers of ten when the data spans more than a decade (Plotly's default also
+// labels 2, 5 between them, which crowds a short axis), else 1-2-5.
+function logTicks(values) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const v of values) {
+    if (!(v > 0) || !Number.isFinite(v)) continue;
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  const decades = high > low ? Math.log10(high / low) : 0;
+  return { exponentformat: "power", dtick: decades > 1.5 ? 1 : "D2" };
 }
 
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
@@ -267,7 +283,7 @@ export class Charts {
   flowFigure() {
     const lanes = this.shown;
     const n = Math.max(lanes.length, 1);
-    const gap = 0.05;
+    const gap = 0.035;
     const width = (1 - gap * (n - 1)) / n;
     const layout = baseLayout({
       margin: { l: 64, r: 24, t: 30, b: 48 },
@@ -293,18 +309,19 @@ export class Charts {
       layout.coloraxis.cmin = zmin;
       layout.coloraxis.cmax = zmax;
     }
+    // One shared y axis (training step) for all lanes: fewer axes to draw on every update, and the rows
+    // of different lanes line up. It spans the longest run, so the picture fills up as training goes.
+    layout.yaxis = {
+      ...AXIS, domain: [0, 1], anchor: "x", title: { text: "training step", standoff: 6 },
+      range: [-0.5, Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1)) - 0.5],
+    };
     lanes.forEach((lane, i) => {
       const x0 = i * (width + gap);
       const heatX = `x${i + 1}`;
-      const heatY = `y${i + 1}`;
+      const heatY = "y";
       const T = lane.config.seq_len;
-      const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/^y/, "yaxis").replace(/axis1$/, "axis");
+      const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
       layout[axisKey(heatX)] = { ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], title: { text: "timestep t", standoff: 4 } };
-      layout[axisKey(heatY)] = {
-        ...AXIS, domain: [0, 1], anchor: heatX, title: { text: i === 0 ? "training step" : "", standoff: 6 },
-        // fixed to the whole run, so the picture fills up row by row as training goes
-        range: [-0.5, Math.max(lane.totalSteps, 1) - 0.5],
-      };
       layout.annotations.push({
         text: `<b>${lane.name}</b> · ${lane.label}`, xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
@@ -316,7 +333,7 @@ export class Charts {
       });
       if (!lane.heatY.length) {
         layout.annotations.push({
-          text: "rows appear here as training runs", xref: `${heatX} domain`, yref: `${heatY} domain`, x: 0.5, y: 0.5,
+          text: "rows appear here<br>as training runs", xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
           showarrow: false, font: { size: 12, color: "#6b7280" },
         });
       }
@@ -348,11 +365,8 @@ export class Charts {
       margin: { l: 64, r: 24, t: 10, b: 40 },
       showlegend: false,
       xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
-      yaxis: { ...AXIS, title: { text: "log10 ‖∂L/∂x<sub>t</sub>‖" }, nticks: 4 },
-      annotations: data.length ? [{
-        text: "input saliency of one sequence", xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right",
-        yanchor: "top", showarrow: false, font: { size: 11, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.8)",
-      }] : emptyNote("Loading the preview…"),
+      yaxis: { ...AXIS, title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
+      annotations: data.length ? [] : emptyNote("Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
     return { data, layout };
@@ -459,8 +473,10 @@ export class Charts {
         seen.set(id, [lane.name]);
         shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
           line: { color: "#6b7280", width: 1.2, dash: "dash" } });
+        const logAxis = axis === "y" || !metricIsAccuracy; // annotations on a log axis take log10 positions
         annotations.push({ text: `chance ${Number(value).toPrecision(3)}`, xref: "x domain", x: 1, xanchor: "right", yref: axis,
-          y: value, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#6b7280" } });
+          y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#6b7280" },
+          bgcolor: "rgba(255,255,255,0.85)" });
       }
     });
     for (const lane of this.shown) {
@@ -470,9 +486,10 @@ export class Charts {
     }
     const layout = baseLayout({
       xaxis: { ...AXIS, anchor: "y2", title: { text: "training step" } },
-      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, exponentformat: "power" },
+      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, ...logTicks(this.shown.flatMap((l) => l.loss)) },
       yaxis2: { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
-        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName } },
+        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
+        ...(metricIsAccuracy ? {} : logTicks(this.shown.flatMap((l) => l.metric))) },
       shapes, annotations,
     });
     layout.xaxis.range = stepRange(this.shown);
@@ -516,8 +533,8 @@ export class Charts {
         if (!shapes.some((s) => s.tau === tau)) {
           shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau, tau,
             line: { color: "#111827", width: 1.2, dash: "dash" } });
-          annotations.push({ text: `threshold τ = ${tau}`, xref: "paper", x: 0, xanchor: "left", yref: "y", y: Math.log10(tau),
-            yanchor: "bottom", showarrow: false, font: { size: 10, color: "#111827" } });
+          annotations.push({ text: `threshold τ = ${tau}`, xref: "paper", x: 1, xanchor: "right", yref: "y", y: Math.log10(tau),
+            yanchor: "bottom", showarrow: false, bgcolor: "rgba(255,255,255,0.85)", font: { size: 10, color: "#111827" } });
         }
       }
       if (lane.divergedAt !== null) {
@@ -530,7 +547,8 @@ export class Charts {
     for (const shape of shapes) delete shape.tau;
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "training step" } },
-      yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" }, exponentformat: "power" },
+      yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" },
+        ...logTicks(this.shown.flatMap((l) => l.gradNorm)) },
       shapes, annotations,
     });
     layout.xaxis.range = stepRange(this.shown);
