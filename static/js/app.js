@@ -193,7 +193,12 @@ async function runPreview() {
   });
   editor.showErrors(errors);
   showRunError(errors.map(describe));
-  if (preview.length === lanes.length) charts.setPreview(preview);
+  if (preview.length === lanes.length) {
+    charts.setPreviewNote(null);
+    charts.setPreview(preview);
+  } else if (errors.length) {
+    charts.setPreviewNote("No preview: fix the setting marked in red on the left.");
+  }
 }
 
 // --- the run --------------------------------------------------------------------------------------
@@ -239,6 +244,7 @@ async function startRun() {
   } catch (err) {
     setRunning(false);
     showApiError(err);
+    if (err instanceof ApiError && err.status === 422) schedulePreview(); // the preview then says why it is missing
     return;
   }
   state.runId = created.id;

@@ -137,6 +137,14 @@ export class Charts {
     this.markAll();
   }
 
+  // Why there is no preview (e.g. a setting the API rejects); cleared by the next good preview.
+  setPreviewNote(text) {
+    if (this.previewNote === text) return;
+    this.previewNote = text;
+    if (text) this.preview = null;
+    this.markDirty("profile", "saliency", "weight");
+  }
+
   // The lanes the charts show: the run's, or before any run the planned (empty) ones.
   get shown() {
     return this.lanes.length ? this.lanes : this.planned || [];
@@ -366,7 +374,7 @@ export class Charts {
       showlegend: false,
       xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
       yaxis: { ...AXIS, title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
-      annotations: data.length ? [] : emptyNote("Loading the preview…"),
+      annotations: data.length ? [] : emptyNote(this.previewNote || "Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
     return { data, layout };
@@ -432,7 +440,7 @@ export class Charts {
         text: preview ? "at initialisation (preview of the current settings)" : `latest snapshot · ${steps.join(" · ")}`,
         xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right", yanchor: "bottom", showarrow: false,
         font: { size: 11, color: "#6b7280" },
-      }] : emptyNote("Loading the preview…"),
+      }] : emptyNote(this.previewNote || "Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
     if (data.length) layout.legend = { ...layout.legend, y: 1.1 };
@@ -584,7 +592,7 @@ export class Charts {
       annotations: data.length ? [{
         text: preview ? "at initialisation (preview)" : "latest snapshot", xref: "paper", yref: "paper", x: 1, y: 1,
         xanchor: "right", yanchor: "bottom", showarrow: false, font: { size: 11, color: "#6b7280" },
-      }] : emptyNote("Loading the preview…"),
+      }] : emptyNote(this.previewNote || "Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
     layout.margin = { ...layout.margin, t: 40 };

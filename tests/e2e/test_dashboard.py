@@ -301,6 +301,9 @@ def test_422_is_shown_next_to_the_control(dashboard, page_log):
     assert page.locator("#lane1-seq_len").get_attribute("aria-invalid") == "true"
     assert "Lane B · seq_len" in page.locator("#run-error").text_content()
     assert page.evaluate("() => document.body.dataset.runId") is None  # nothing started
+    # the instant preview says why it is missing instead of spinning
+    page.wait_for_function("() => document.getElementById('chart-profile').textContent.includes('No preview')",
+                           timeout=20_000)
     snap(page, "error-422")
     # fixing the value clears the message
     set_field(page, 1, "seq_len", "100")
