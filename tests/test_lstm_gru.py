@@ -14,15 +14,13 @@ from rnncore.trainer import Model
 
 torch = pytest.importorskip("torch")
 
+from tests.torch_reference import as_t, readout_loss  # noqa: E402  (after the skip)
+
 SMALL = dict(seq_len=11, hidden_size=5, batch_size=3, dtype="float64", seed=7)
 CASES = [dict(task="adding"), dict(task="adding", target="every"), dict(task="recall"),
          dict(task="recall", target="every"), dict(task="temporal_order"), dict(task="copy", seq_len=3),
          dict(task="adding", truncate=4), dict(task="recall", target="every", truncate=3)]
 CASE_IDS = ["-".join(f"{k}={v}" for k, v in case.items()) for case in CASES]
-
-
-def as_t(a):
-    return torch.tensor(np.asarray(a), dtype=torch.float64)
 
 
 def torch_cell(model: Model):
@@ -69,13 +67,7 @@ def torch_reference(model: Model, batch):
             h = cell(X[t], h)
         h.retain_grad()
         hs.append(h)
-    every = cfg.target_mode == "every"
-    y = (torch.stack(hs) if every else hs[-1]) @ W_o + c
-    y = y.reshape(-1, y.shape[-1])
-    if model.info.loss_name == "mse":
-        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
-    else:
-        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
+    loss = readout_loss(model, batch, hs, W_o, c)
     loss.backward()
     grads = {"W_x": cell.weight_ih.grad.T, "W_h": cell.weight_hh.grad.T, "W_o": W_o.grad, "c": c.grad}
     if lstm:
@@ -144,13 +136,7 @@ def per_step_recurrent_weight_grads(model: Model, batch) -> np.ndarray:
             n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
             h = (1 - z) * n + z * h
         hs.append(h)
-    y = (torch.stack(hs) if cfg.target_mode == "every" else hs[-1]) @ as_t(P["W_o"]) + as_t(P["c"])
-    y = y.reshape(-1, y.shape[-1])
-    if model.info.loss_name == "mse":
-        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
-    else:
-        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
-    loss.backward()
+    readout_loss(model, batch, hs, as_t(P["W_o"]), as_t(P["c"])).backward()
     return np.array([0.0 if w.grad is None else float(w.grad.norm()) for w in copies])
 
 

@@ -15,6 +15,8 @@ from rnncore.trainer import Model, spectral_every
 
 torch = pytest.importorskip("torch")
 
+from tests.torch_reference import as_t, readout_loss  # noqa: E402  (after the skip)
+
 SMALL = dict(seq_len=12, hidden_size=7, batch_size=4, dtype="float64", seed=5)
 
 
@@ -24,7 +26,6 @@ def torch_reference(model: Model, batch):
     tanh/relu use torch.nn.RNNCell with weight_ih = W_x^T, weight_hh = W_h^T, bias_ih = b, bias_hh = 0;
     sigmoid/linear (which RNNCell lacks) the same equation written with torch ops."""
     cfg, P = model.config, model.params
-    as_t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     W_o, c = as_t(P["W_o"]).requires_grad_(), as_t(P["c"]).requires_grad_()
     X = as_t(batch.inputs)
     L, B, D = X.shape
@@ -47,13 +48,7 @@ def torch_reference(model: Model, batch):
         h = step(X[t], h_in)
         h.retain_grad()
         states.append(h)
-    every = cfg.target_mode == "every"
-    y = (torch.stack(states) if every else states[-1]) @ W_o + c
-    y = y.reshape(-1, y.shape[-1])
-    if model.info.loss_name == "mse":
-        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
-    else:
-        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)), reduction="mean")
+    loss = readout_loss(model, batch, states, W_o, c)
     loss.backward()
     if cfg.activation in ("tanh", "relu"):
         grads = {"W_x": cell.weight_ih.grad.T, "W_h": cell.weight_hh.grad.T, "b": cell.bias_ih.grad}
@@ -302,7 +297,6 @@ def torch_per_timestep(model: Model, batch):
     """Autograd (float64) of the RNN written with explicit pre-activations a_t: per t, ||dL/dx_t|| and
     the recurrent weight contribution ||h_{t-1}^T dL/da_t||."""
     cfg, P = model.config, model.params
-    as_t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float64)  # noqa: E731
     W_x, W_h, b, W_o, c = (as_t(P[k]) for k in ("W_x", "W_h", "b", "W_o", "c"))
     X = as_t(batch.inputs).requires_grad_()
     L, B, _ = X.shape
@@ -316,13 +310,7 @@ def torch_per_timestep(model: Model, batch):
         pres.append(a)
         h = f(a)
         states.append(h)
-    every = cfg.target_mode == "every"
-    y = ((torch.stack(states) if every else states[-1]) @ W_o + c).reshape(-1, W_o.shape[1])
-    if model.info.loss_name == "mse":
-        loss = ((y - as_t(batch.targets).reshape(y.shape)) ** 2).sum() / y.shape[0]
-    else:
-        loss = torch.nn.functional.cross_entropy(y, torch.tensor(batch.targets.reshape(-1)))
-    loss.backward()
+    readout_loss(model, batch, states, W_o, c).backward()
     weight = [float((p.detach().T @ a.grad).norm()) if a.grad is not None else 0.0
               for p, a in zip(prevs, pres, strict=True)]
     return np.array(weight), X.grad.flatten(1).norm(dim=1).numpy(), X.grad[:, 0].norm(dim=1).numpy()
