@@ -40,18 +40,37 @@ def renormalise(scaled: np.ndarray, exponent: int, n2: float) -> tuple[np.ndarra
     return scaled, exponent + k, sqnorm(scaled)
 
 
-def add_unscaled(scaled: np.ndarray, exponent: int, term: np.ndarray) -> tuple[np.ndarray, int]:
-    """Return (scaled', exponent') representing ``scaled * 2**exponent + term`` (term at true scale).
+def add_unscaled(scaled: np.ndarray, exponent: int, term: np.ndarray, part: int | None = None
+                 ) -> tuple[np.ndarray, int]:
+    """Return (scaled', exponent') representing ``scaled * 2**exponent + term`` (term at true scale),
+    in place; with ``part``, ``term`` is added to ``scaled[part]`` only (the LSTM's (2, B, H) carry).
 
     Both parts are brought to the common exponent max(exponent, 0): the smaller one is shrunk (it may
     underflow, which only loses what is below the larger one's rounding), nothing is ever enlarged."""
+    target = scaled if part is None else scaled[part]
     if exponent == 0:
-        scaled += term
+        target += term
         return scaled, 0
     common = max(exponent, 0)
-    out = np.ldexp(scaled, exponent - common)
-    out += np.ldexp(term, -common) if common else term
-    return out, common
+    np.ldexp(scaled, exponent - common, out=scaled)
+    target += np.ldexp(term, -common) if common else term
+    return scaled, common
+
+
+def carry_step(scaled: np.ndarray, exponent: int, loss_term: np.ndarray | None, tau: float | None,
+               part: int | None = None) -> tuple[np.ndarray, int, float, bool]:
+    """The head of every cell's backward step t: (scaled, exponent, ||scaled||^2, clipped).
+
+    1. add the loss's direct gradient g_t (``loss_term``, true scale; None when there is none),
+    2. renormalise by a power of two if ||scaled||^2 left [2^-80, 2^80],
+    3. per-timestep clipping to norm ``tau`` (None: off).
+    ``part``: as in :func:`add_unscaled`."""
+    if loss_term is not None:
+        scaled, exponent = add_unscaled(scaled, exponent, loss_term, part)
+    scaled, exponent, n2 = renormalise(scaled, exponent, sqnorm(scaled))
+    if tau is None:
+        return scaled, exponent, n2, False
+    return clip_to(scaled, exponent, n2, tau)
 
 
 def clip_to(scaled: np.ndarray, exponent: int, n2: float, tau: float) -> tuple[np.ndarray, int, float, bool]:

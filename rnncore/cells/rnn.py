@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import add_unscaled, clip_to, log10_norms, renormalise, sqnorm, to_true_scale
+from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
 from .base import CellBackward, Workspace, buffer, cuts_gradient, glorot, recurrent_init
 
 NAME = "rnn"
@@ -141,12 +141,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
     scaled[...] = 0.0
     for t in range(L - 1, -1, -1):
-        if loss_every or t == L - 1:
-            scaled, exponent = add_unscaled(scaled, exponent, dh_loss[t])
-        scaled, exponent, sq = renormalise(scaled, exponent, sqnorm(scaled))
-        if tau is not None:
-            scaled, exponent, sq, was_clipped = clip_to(scaled, exponent, sq, tau)
-            clipped += was_clipped
+        loss_term = dh_loss[t] if loss_every or t == L - 1 else None
+        scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)
+        clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
         if fprime is None:
             delta[t] = scaled
