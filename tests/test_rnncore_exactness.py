@@ -331,12 +331,14 @@ def test_weight_and_input_gradient_per_timestep_match_pytorch(activation, case):
         np.testing.assert_allclose(back.input_saliency, np.log10(saliency), atol=1e-9)
 
 
-@pytest.mark.parametrize(("B", "H", "G"), [(2, 9, 9), (6, 4, 4), (3, 5, 20), (8, 6, 24)])
-def test_weight_contribution_norms_both_forms(B, H, G):
+# Direct and Gram forms; the Gram form with a copied chunk (B <= 32) over several chunks, without (B > 32).
+@pytest.mark.parametrize(("L", "B", "H", "G"), [(7, 2, 9, 9), (7, 6, 4, 4), (7, 3, 5, 20), (7, 8, 6, 24),
+                                                (70, 8, 256, 256), (50, 16, 64, 256), (45, 40, 128, 512)])
+def test_weight_contribution_norms_both_forms(L, B, H, G):
     from rnncore.cells.rnn import weight_contribution_sqnorms
     rng = np.random.default_rng(B * H)
-    h_prev, delta = rng.standard_normal((7, B, H)), rng.standard_normal((7, B, G))
-    direct = [np.sum((h_prev[t].T @ delta[t]) ** 2) for t in range(7)]
+    h_prev, delta = rng.standard_normal((L, B, H)), rng.standard_normal((L, B, G))
+    direct = [np.sum((h_prev[t].T @ delta[t]) ** 2) for t in range(L)]
     np.testing.assert_allclose(weight_contribution_sqnorms(h_prev, delta), direct, rtol=1e-12)
 
 
