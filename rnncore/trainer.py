@@ -115,16 +115,16 @@ def spectral_every(config: Config) -> int:
     """Minimum number of steps between two spectral radius computations.
 
     ``np.linalg.eigvals`` of a general (H, H) matrix (Hessenberg reduction + QR iterations) takes about
-    30 + H^3 / 500 microseconds here (0.8 ms at H=64, 6 ms at 128, 250 ms at 512), a training step about
-    500 + 15 T + 6 T B H^2 / 1e5 (fixed and per-timestep Python overhead + matrix products). Computing
-    it at most every k = ceil(eig / (2.5% of a step)) steps keeps it under ~2.5% of the training time
-    (k = 8 for the defaults T=100, B=32, H=64; 105 at T=100, B=64, H=512). It is reported on the array
-    steps where it was computed (always step 0 and the last step) and None on the others. sigma_max is
-    cheap (warm-started power iteration) and reported every step."""
+    30 + H^3 / 500 microseconds here (0.6 ms at H=64, 4 ms at 128, 240 ms at 512, measured), a training
+    step about 500 + 15 T + 6 T B H^2 / 1e5 (fixed and per-timestep Python overhead + matrix products).
+    Computing it at most every k = ceil(eig / (1% of a step)) steps keeps it under ~1% of the training
+    time (k = 20 for the defaults T=100, B=32, H=64; 262 at T=100, B=64, H=512). It is reported on the
+    array steps where it was computed (always step 0 and the last step) and None on the others.
+    sigma_max is cheap (warm-started power iteration) and reported every step."""
     T, B, H = tasks.sequence_length(config), config.batch_size, config.hidden_size
     eig_us = 30 + H**3 / 500
     step_us = 500 + 15 * T + 6 * T * B * H**2 / 1e5
-    return max(1, math.ceil(eig_us / (0.025 * step_us)))
+    return max(1, math.ceil(eig_us / (0.01 * step_us)))
 
 
 def _arrays(back: CellBackward, gamma: float, sigma: float, dtype) -> TimestepArrays:
