@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import add_unscaled, clip_to, log10_norms, renormalise, sqnorm, to_true_scale
-from .base import CellBackward, cuts_gradient, glorot, recurrent_init
-from .lstm import buffer, derivatives_inplace, sigmoid, timestep_diagnostics
+from ..logscale import carry_step, log10_norms, to_true_scale
+from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
+from .lstm import derivatives_inplace, sigmoid, timestep_diagnostics
 
 NAME = "gru"
 GATES = ("r", "z", "n")
@@ -139,12 +139,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     scaled[...] = 0.0
     carried, dah = buffer(workspace, "carried", (B, H), dtype), buffer(workspace, "dah", (B, 3 * H), dtype)
     for t in range(L - 1, -1, -1):
-        if loss_every or t == L - 1:
-            scaled, exponent = add_unscaled(scaled, exponent, dh_loss[t])
-        scaled, exponent, sq = renormalise(scaled, exponent, sqnorm(scaled))
-        if tau is not None:
-            scaled, exponent, sq, was_clipped = clip_to(scaled, exponent, sq, tau)
-            clipped += was_clipped
+        loss_term = dh_loss[t] if loss_every or t == L - 1 else None
+        scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)
+        clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
         np.multiply(factor_blocks[t], scaled[:, None, :], out=dax_blocks[t])  # [da_r, da_z, da_n]
         if t == 0:

@@ -36,8 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import clip_to, log10_norms, renormalise, sqnorm, to_true_scale
-from .base import CellBackward, cuts_gradient, glorot, recurrent_init
+from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
+from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
 NAME = "lstm"
@@ -67,11 +67,6 @@ def recurrent_weight(params: dict) -> np.ndarray:
 def gamma(config) -> float:
     """max |tanh'| = 1."""
     return 1.0
-
-
-def buffer(workspace, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """``workspace.empty(name, shape, dtype)`` (the same memory every training step), else ``np.empty``."""
-    return np.empty(shape, dtype=dtype) if workspace is None else workspace.empty(name, shape, dtype)
 
 
 def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
@@ -150,18 +145,6 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
                         "dc_dh": dc_dh}
 
 
-def _add_loss_gradient(carry: np.ndarray, exponent: int, term: np.ndarray) -> tuple[np.ndarray, int]:
-    """carry[0] += term (true scale) with the pair brought to the common exponent max(exponent, 0), as
-    :func:`rnncore.logscale.add_unscaled` does for a single array."""
-    if exponent == 0:
-        carry[0] += term
-        return carry, 0
-    common = max(exponent, 0)
-    carry = np.ldexp(carry, exponent - common)
-    carry[0] += np.ldexp(term, -common) if common else term
-    return carry, common
-
-
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
              workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
     """BPTT with exact log-scale records of ||dL/dh_t|| and ||dL/dc_t|| (module docstring: equations).
@@ -183,12 +166,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     carry[...] = 0.0
     dc = buffer(workspace, "dc", (B, H), dtype)
     for t in range(L - 1, -1, -1):
-        if loss_every or t == L - 1:
-            carry, exponent = _add_loss_gradient(carry, exponent, dh_loss[t])
-        carry, exponent, sq = renormalise(carry, exponent, sqnorm(carry))
-        if tau is not None:
-            carry, exponent, sq, was_clipped = clip_to(carry, exponent, sq, tau)
-            clipped += was_clipped
+        loss_term = dh_loss[t] if loss_every or t == L - 1 else None  # g_t joins dh_t = carry[0]
+        carry, exponent, _, was_clipped = carry_step(carry, exponent, loss_term, tau, part=0)
+        clipped += was_clipped
         dh = carry[0]
         np.multiply(dh, dc_dh[t], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t o_t tanh'(c_t)
         dc += carry[1]
