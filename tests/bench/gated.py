@@ -12,21 +12,24 @@ same process:
 Importing this module also registers the peers in ``tests.bench.peers.PEERS["lstm"|"gru"]``, so the main
 runner (``python -m tests.bench``) prints the same columns for the gated cells once it imports it.
 Same protocol as the main runner: task recall with num_classes = D - 1, loss at the last step, float32,
-clip norm 1.0, Adam 1e-3, record_every=1; ``--rounds`` interleaved rounds, best round's mean per engine.
+clip norm 1.0, Adam 1e-3, record_every=1; ``--rounds`` interleaved rounds, per engine the best round's
+median ms per step (``peers.time_step``); rnncore's ms + its spectral radius's amortised share; numpy's
+BLAS (threadpoolctl) and torch get the same number of threads (``--threads``, default BLAS's).
 """
 from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from rnncore import Config, train
 from rnncore.tasks import sample
+from rnncore.trainer import spectral_every, spectral_radius
 
-from .peers import PEERS, _tensors
+from .peers import PEERS, _tensors, time_step
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
 
@@ -99,20 +102,15 @@ for _cell, _title in (("lstm", "LSTM"), ("gru", "GRU")):
 
 
 def _engine_step(cell: str, B: int, T: int, D: int, H: int):
+    """(config, step, spectral_share_ms): one rnncore training step per call, and the amortised ms of the
+    spectral radius, which the engine computes every ``spectral_every`` steps only (so the median of a
+    round never sees it): best-of-3 ms of one eigvals / that interval, added to rnncore's ms."""
     config = Config(cell=cell, task="recall", num_classes=D - 1, seq_len=T, hidden_size=H, batch_size=B,
                     dtype="float32", clip="norm", clip_threshold=1.0, optimizer="adam", steps=20000)
     trainer = train(config, record_every=1)
-    return config, (lambda: next(trainer))
-
-
-def _time(step, seconds: float, min_steps: int = 2) -> float:
-    """Mean ms per call over at least ``seconds`` (after one warm-up call)."""
-    step()
-    n, start = 0, time.perf_counter()
-    while n < min_steps or time.perf_counter() - start < seconds:
-        step()
-        n += 1
-    return (time.perf_counter() - start) / n * 1e3
+    W = trainer.model.cell.recurrent_weight(trainer.params)
+    eig_ms = min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
+    return config, (lambda: next(trainer)), eig_ms / spectral_every(config)
 
 
 def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
@@ -121,13 +119,14 @@ def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float =
     out = []
     for cell in cells:
         for B, T, D, H in shapes:
-            config, ours = _engine_step(cell, B, T, D, H)
+            config, ours, spectral_share = _engine_step(cell, B, T, D, H)
             batch = sample(config, np.random.default_rng(0))
             steps = [ours] + [factory(batch, H) for _, factory in PEERS[cell]]
             best = [float("inf")] * len(steps)
             for _ in range(rounds):  # interleaved, so background load hits all engines alike
                 for i, step in enumerate(steps):
-                    best[i] = min(best[i], _time(step, seconds))
+                    best[i] = min(best[i], time_step(step, seconds))
+            best[0] += spectral_share
             out.append({"cell": cell, "shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1],
                         "fused_ms": best[2], "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0]})
     return out
@@ -147,12 +146,18 @@ def main(argv=None) -> None:
     parser.add_argument("--cells", default="lstm,gru")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
+    parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
     args = parser.parse_args(argv)
-    threads = next((int(os.environ[v]) for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
-                    if os.environ.get(v, "").isdigit()), os.cpu_count() or 1)
-    torch.set_num_threads(threads)
-    print(f"threads: {threads}; torch {torch.__version__}, numpy {np.__version__}; x = peer ms / rnncore ms")
-    print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds)))
+    threads = args.threads or max([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] or [1])
+    with threadpool_limits(limits=threads, user_api="blas"):
+        torch.set_num_threads(threads)
+        load = os.getloadavg()
+        print(f"threads: numpy BLAS {threads}, torch {torch.get_num_threads()}; load average {load[0]:.2f} "
+              f"{load[1]:.2f} {load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; "
+              f"x = peer ms / rnncore ms")
+        print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds)))
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 
 
 if __name__ == "__main__":

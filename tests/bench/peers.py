@@ -7,7 +7,23 @@ step. :data:`PEERS` maps a cell name to its peers as (label, factory); the LSTM/
 """
 from __future__ import annotations
 
+import statistics
+import time
+
 import torch
+
+
+def time_step(step, seconds: float, min_steps: int = 3) -> float:
+    """Median ms per call of ``step()`` over at least ``seconds`` and ``min_steps`` calls (after one
+    warm-up call). Callers run several interleaved rounds per engine and keep the best round: the
+    median of a round ignores short bursts of background load, the best round ignores loaded rounds."""
+    step()
+    times: list[float] = []
+    while len(times) < min_steps or sum(times) < seconds:
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
 
 
 def _tensors(batch):
