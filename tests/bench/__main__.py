@@ -32,7 +32,7 @@ from rnncore.cells import CELLS
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
-from .peers import PEERS
+from .peers import PEERS, time_step
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
     from . import gated
@@ -79,18 +79,6 @@ def bench_config(B: int, T: int, D: int, H: int, cell: str = "rnn") -> Config:
                   steps=20000)
 
 
-def _time(step, seconds: float, min_steps: int = 3) -> float:
-    """Median ms per call over at least ``seconds`` (after one warm-up call): the median of one round
-    ignores short bursts of background load, the best of the rounds ignores loaded rounds."""
-    step()
-    times: list[float] = []
-    while len(times) < min_steps or sum(times) < seconds:
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
-
-
 def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int = 3) -> float:
     """rnncore's median ms per step over the steps without a spectral radius, + its amortised share."""
     next(trainer)
@@ -107,7 +95,7 @@ def _spectral_ms(trainer) -> float:
     """Best-of-3 ms of one spectral radius (eigvals of W_h); the engine does it every k steps, so
     rnncore's ms per step = ms of a step without it + this / k (exact amortisation, short runs)."""
     W = trainer.model.cell.recurrent_weight(trainer.params)
-    return min(_time(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
+    return min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
 
 
 def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
@@ -119,7 +107,7 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
         every = spectral_every(config)
         spectral_share = _spectral_ms(trainer) / every
         engines = [partial(_time_engine, trainer, seconds, spectral_share)]
-        engines += [partial(_time, factory(batch, H), seconds) for _, factory in PEERS["rnn"]]
+        engines += [partial(time_step, factory(batch, H), seconds) for _, factory in PEERS["rnn"]]
         best = [float("inf")] * len(engines)
         for _ in range(rounds):
             for i, measure in enumerate(engines):
