@@ -35,7 +35,7 @@ import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
 from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
-from .lstm import derivatives_inplace, sigmoid, timestep_diagnostics
+from .lstm import chunk_length, derivatives, sigmoid, timestep_diagnostics
 
 NAME = "gru"
 GATES = ("r", "z", "n")
@@ -68,8 +68,8 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states
     (L+1, B, H) with [0] = h_{-1} = 0, gates (L, B, 3H) = [r, z, n], and the local derivatives the
-    backward loop multiplies by, formed here for all t at once (' = derivative w.r.t. the gate's
-    pre-activation, a_n = ax_n + r * ah_n):
+    backward loop multiplies by, formed per cache-sized chunk of timesteps right after the chunk's steps
+    (' = derivative w.r.t. the gate's pre-activation, a_n = ax_n + r * ah_n):
 
         factors = [(1-z) n' ah_n r',  (h_{t-1} - n) z',  (1-z) n']   (L, B, 3H)
 
@@ -78,19 +78,25 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
-    pre = buffer(workspace, "pre", (L, B, 3 * H), dtype)  # ax_t for all t; becomes [a_r, a_z, a_n]
-    np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, 3 * H))
-    pre += b_x
-    pre[..., :2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
+    pre = buffer(workspace, "pre", (L, B, 3 * H), dtype)  # ax_t; becomes [a_r, a_z, a_n], then the factors
+    bias = b_x.copy()
+    bias[:2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
     b_hn = b_h[2 * H:]
     gates = buffer(workspace, "gates", (L, B, 3 * H), dtype)
     ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     states[0] = 0.0
     ah = buffer(workspace, "ah", (B, 3 * H), dtype)
+    scale = np.full(3 * H, 0.5, dtype=dtype)  # derivative scales: 1/2 on the sigmoid blocks r, z; 1 on n
+    scale[2 * H:] = 1.0
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
+    chunk = chunk_length(B, 3 * H, dtype)  # cache-sized chunks of timesteps, as in the LSTM's forward
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
+            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps in one GEMM
+                span = slice(t, min(t + chunk, L))
+                np.matmul(X[span].reshape(-1, D), W_x, out=pre[span].reshape(-1, 3 * H))
+                pre[span] += bias
             h_prev = frozen["states"][t] if t in cuts else states[t]
             a, gate = pre[t], gates[t]
             if t > 0:  # h_{-1} = 0 contributes b_h only
@@ -107,15 +113,21 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
             states[t + 1] *= z
             states[t + 1] += n
-    scale = np.full(3 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks r, z; 1 on the tanh block n
-    scale[2 * H:] = 1.0
-    factors = derivatives_inplace(pre, scale)  # [r', z', n'], then times their partners:
-    r, z, n = gates[..., :H], gates[..., H:2 * H], gates[..., 2 * H:]
-    factors[..., 2 * H:] *= 1.0 - z
-    factors[..., :H] *= ah_n
-    factors[..., :H] *= factors[..., 2 * H:]
-    factors[..., H:2 * H] *= states[:-1] - n
-    return states[1:], {"X": X, "states": states, "gates": gates, "factors": factors}
+            if t + 1 == span.stop:
+                _local_derivatives(span, pre, gates, ah_n, states, scale)
+    return states[1:], {"X": X, "states": states, "gates": gates, "factors": pre}
+
+
+def _local_derivatives(span: slice, pre, gates, ah_n, states, scale) -> None:
+    """The factors (in place of pre) for the timesteps in ``span`` (equations: :func:`forward`)."""
+    H = ah_n.shape[2]
+    factors, gate = derivatives(pre[span], scale, out=pre[span]), gates[span]  # [r', z', n'], times:
+    z, n = gate[..., H:2 * H], gate[..., 2 * H:]
+    dn = factors[..., 2 * H:]
+    dn *= 1.0 - z  # (1-z) n'
+    factors[..., :H] *= ah_n[span]
+    factors[..., :H] *= dn  # (1-z) n' ah_n r'
+    factors[..., H:2 * H] *= states[span] - n  # (h_{t-1} - n) z'  (states[t] = h_{t-1})
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,

@@ -78,23 +78,37 @@ def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
     np.reciprocal(out, out=out)
 
 
-def derivatives_inplace(a: np.ndarray, scale) -> np.ndarray:
-    """Overwrite pre-activations ``a`` with (scale / cosh(scale * a))^2: scale 1/2 gives sigmoid'(a),
-    scale 1 gives tanh'(a). Unlike s(1-s) or 1-tanh^2 this keeps full relative precision in saturation;
-    cosh overflowing gives 0 only where the true value is below the dtype's range anyway."""
-    a *= scale
+def derivatives(a: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
+    """out = (scale / cosh(scale * a))^2: scale 1/2 gives sigmoid'(a), scale 1 gives tanh'(a) (``out`` may
+    be ``a``). Unlike s(1-s) or 1-tanh^2 this keeps full relative precision in saturation; cosh
+    overflowing gives 0 only where the true value is below the dtype's range anyway."""
+    if np.ndim(scale) or scale != 1.0:
+        np.multiply(a, scale, out=out)
+        a = out
     with np.errstate(over="ignore"):
-        np.cosh(a, out=a)
-    np.divide(scale, a, out=a)
-    np.square(a, out=a)
-    return a
+        np.cosh(a, out=out)
+    np.divide(scale, out, out=out)
+    np.square(out, out=out)
+    return out
+
+
+# Timesteps per chunk: the chunk's (k, B, 4H) pre-activations, gates and cell states stay in the L2 cache
+# (1 MiB per core here) from the input GEMM through the recurrence to the local derivatives, instead
+# of three passes over (L, B, 4H) arrays from main memory (measured: 2-3 ms of a 28 ms forward at
+# (B, T, H) = (32, 200, 128)).
+CHUNK_BYTES = 1 << 18
+
+
+def chunk_length(B: int, width: int, dtype) -> int:
+    """Timesteps per cache-sized chunk for gate arrays of shape (B, width)."""
+    return max(1, CHUNK_BYTES // (B * width * np.dtype(dtype).itemsize))
 
 
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states,
     cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (L, B, 4H), and the local derivatives the
-    backward loop multiplies by, formed here for all t at once:
+    backward loop multiplies by, formed per cache-sized chunk of timesteps right after the chunk's steps:
 
         factors = [g i', c_{t-1} f', i g', tanh(c_t) o']  (L, B, 4H)   (' = derivative w.r.t. that
         dc_dh   = o tanh'(c_t)                            (L, B, H)     gate's pre-activation)
@@ -105,19 +119,25 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
-    pre = buffer(workspace, "pre", (L, B, 4 * H), dtype)
-    np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, 4 * H))  # x_t W_x for all t in one GEMM
-    pre += b
+    pre = buffer(workspace, "pre", (L, B, 4 * H), dtype)  # a_t; becomes the factors, chunk by chunk
     gates = buffer(workspace, "gates", (L, B, 4 * H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     cells = buffer(workspace, "cells", (L + 1, B, H), dtype)
     states[0], cells[0] = 0.0, 0.0
     tanh_c = buffer(workspace, "tanh_c", (L, B, H), dtype)
+    dc_dh = buffer(workspace, "dc_dh", (L, B, H), dtype)
     recurrent = buffer(workspace, "recurrent", (B, 4 * H), dtype)
     new_input = buffer(workspace, "new_input", (B, H), dtype)
+    scale = np.full(4 * H, 0.5, dtype=dtype)  # derivative scales: 1/2 on the sigmoid blocks, 1 on g (tanh)
+    scale[2 * H:3 * H] = 1.0
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
+    chunk = chunk_length(B, 4 * H, dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
+            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps in one GEMM
+                span = slice(t, min(t + chunk, L))
+                np.matmul(X[span].reshape(-1, D), W_x, out=pre[span].reshape(-1, 4 * H))
+                pre[span] += b
             a, gate = pre[t], gates[t]
             if t > 0:  # h_{-1} = 0 contributes nothing
                 np.matmul(frozen["states"][t] if t in cuts else states[t], W_h, out=recurrent)
@@ -130,19 +150,22 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             cells[t + 1] += new_input
             np.tanh(cells[t + 1], out=tanh_c[t])
             np.multiply(o, tanh_c[t], out=states[t + 1])
-    scale = np.full(4 * H, 0.5, dtype=dtype)  # 1/2 on the sigmoid blocks, 1 on the tanh block g
-    scale[2 * H:3 * H] = 1.0
-    factors = derivatives_inplace(pre, scale)  # [i', f', g', o'], then times their partners:
-    factors[..., :H] *= gates[..., 2 * H:3 * H]
-    factors[..., H:2 * H] *= cells[:-1]
-    factors[..., 2 * H:3 * H] *= gates[..., :H]
-    factors[..., 3 * H:] *= tanh_c
-    dc_dh = buffer(workspace, "dc_dh", (L, B, H), dtype)
-    dc_dh[...] = cells[1:]
-    derivatives_inplace(dc_dh, 1.0)
-    dc_dh *= gates[..., 3 * H:]
-    return states[1:], {"X": X, "states": states, "cells": cells, "gates": gates, "factors": factors,
+            if t + 1 == span.stop:
+                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh, scale)
+    return states[1:], {"X": X, "states": states, "cells": cells, "gates": gates, "factors": pre,
                         "dc_dh": dc_dh}
+
+
+def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh, scale) -> None:
+    """factors (in place of pre) and dc_dh for the timesteps in ``span`` (equations: :func:`forward`)."""
+    H = cells.shape[2]
+    factors, gate = derivatives(pre[span], scale, out=pre[span]), gates[span]  # [i', f', g', o'], times:
+    factors[..., :H] *= gate[..., 2 * H:3 * H]  # g
+    factors[..., H:2 * H] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
+    factors[..., 2 * H:3 * H] *= gate[..., :H]  # i
+    factors[..., 3 * H:] *= tanh_c[span]
+    derivatives(cells[span.start + 1:span.stop + 1], 1.0, out=dc_dh[span])  # tanh'(c_t)
+    dc_dh[span] *= gate[..., 3 * H:]  # o
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
