@@ -25,6 +25,12 @@ shared exponent, so both log10 norms are exact far outside the dtype's range (th
 step's gate factors only, never compounding over time). Per-timestep clipping rescales that pair jointly
 when its norm exceeds tau. Truncation cuts both h_{t-1} and c_{t-1} (``h.detach(), c.detach()``).
 
+Memory layout (speed only; the parameters keep the layout above): the forward pass works gate-major, on
+``W_h4 = W_h.reshape(H, 4, H).transpose(1, 0, 2)`` (4, H, H) (block k = columns kH:(k+1)H) and arrays
+(4, L, B, H) whose [k, t] is gate k's contiguous (B, H) block at step t, so its elementwise numpy calls
+run on contiguous memory; the backward pass stores da_t in the column layout (L, B, 4H) of W_h, so that
+dh_{t-1} = da_t W_h^T is one GEMM per step and the weight gradients one GEMM each over all L*B rows.
+
 Mapping to ``torch.nn.LSTMCell(D, H)`` (row-vector vs column-vector convention, same gate order
 i, f, g, o): ``weight_ih = W_x.T`` (4H, D), ``weight_hh = W_h.T`` (4H, H), ``bias_ih + bias_hh = b``
 (e.g. bias_ih = b, bias_hh = 0).
@@ -104,76 +110,85 @@ def chunk_length(B: int, width: int, dtype) -> int:
     return max(1, CHUNK_BYTES // (B * width * np.dtype(dtype).itemsize))
 
 
+DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0, 0.5]).reshape(4, 1, 1, 1)  # sigmoid' for i, f, o; tanh' for g
+
+
+def gate_major(W: np.ndarray) -> np.ndarray:
+    """(rows, 4H) -> (4, rows, H) copy: block k = W[:, kH:(k+1)H] (torch's order i, f, g, o)."""
+    rows, width = W.reshape(-1, W.shape[-1]).shape
+    return np.ascontiguousarray(W.reshape(rows, 4, width // 4).transpose(1, 0, 2))
+
+
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states,
-    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (L, B, 4H), and the local derivatives the
-    backward loop multiplies by, formed per cache-sized chunk of timesteps right after the chunk's steps:
+    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (4, L, B, H) = [i, f, g, o], and the local
+    derivatives the backward loop multiplies by, formed per cache-sized chunk of timesteps right after
+    the chunk's steps (' = derivative w.r.t. that gate's pre-activation):
 
-        factors = [g i', c_{t-1} f', i g', tanh(c_t) o']  (L, B, 4H)   (' = derivative w.r.t. that
-        dc_dh   = o tanh'(c_t)                            (L, B, H)     gate's pre-activation)
+        factors = [g i', c_{t-1} f', i g', tanh(c_t) o']  (4, L, B, H)
+        dc_dh   = o tanh'(c_t)                            (L, B, H)
 
     so that da_t = [dc_t, dc_t, dc_t, dh_t] * factors_t and dc_t = f_{t+1} dc_{t+1} + dh_t * dc_dh_t.
     ``frozen``: as for the RNN, with both h and c frozen at cuts."""
-    W_x, W_h, b = params["W_x"], params["W_h"], params["b"]
     L, B, D = X.shape
-    H = W_h.shape[0]
-    dtype = W_h.dtype
-    pre = buffer(workspace, "pre", (L, B, 4 * H), dtype)  # a_t; becomes the factors, chunk by chunk
-    gates = buffer(workspace, "gates", (L, B, 4 * H), dtype)
+    H = params["W_h"].shape[0]
+    dtype = params["W_h"].dtype
+    W_x4, W_h4, b4 = gate_major(params["W_x"]), gate_major(params["W_h"]), gate_major(params["b"])
+    pre = buffer(workspace, "pre", (4, L, B, H), dtype)  # a_t; becomes the factors, chunk by chunk
+    gates = buffer(workspace, "gates", (4, L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     cells = buffer(workspace, "cells", (L + 1, B, H), dtype)
     states[0], cells[0] = 0.0, 0.0
     tanh_c = buffer(workspace, "tanh_c", (L, B, H), dtype)
     dc_dh = buffer(workspace, "dc_dh", (L, B, H), dtype)
-    recurrent = buffer(workspace, "recurrent", (B, 4 * H), dtype)
+    recurrent = buffer(workspace, "recurrent", (4, B, H), dtype)
     new_input = buffer(workspace, "new_input", (B, H), dtype)
-    scale = np.full(4 * H, 0.5, dtype=dtype)  # derivative scales: 1/2 on the sigmoid blocks, 1 on g (tanh)
-    scale[2 * H:3 * H] = 1.0
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 4 * H, dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
-            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps in one GEMM
+            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
                 span = slice(t, min(t + chunk, L))
-                np.matmul(X[span].reshape(-1, D), W_x, out=pre[span].reshape(-1, 4 * H))
-                pre[span] += b
-            a, gate = pre[t], gates[t]
+                np.matmul(X[span].reshape(-1, D), W_x4, out=pre[:, span].reshape(4, -1, H))
+                pre[:, span] += b4[:, None]
+            a, gate = pre[:, t], gates[:, t]
             if t > 0:  # h_{-1} = 0 contributes nothing
-                np.matmul(frozen["states"][t] if t in cuts else states[t], W_h, out=recurrent)
+                np.matmul(frozen["states"][t] if t in cuts else states[t], W_h4, out=recurrent)
                 a += recurrent
             sigmoid(a, gate)  # all four blocks; the g block is then overwritten with tanh
-            np.tanh(a[:, 2 * H:3 * H], out=gate[:, 2 * H:3 * H])
-            i, f, g, o = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:3 * H], gate[:, 3 * H:]
+            np.tanh(a[2], out=gate[2])
+            i, f, g, o = gate
             np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
             np.multiply(i, g, out=new_input)
             cells[t + 1] += new_input
             np.tanh(cells[t + 1], out=tanh_c[t])
             np.multiply(o, tanh_c[t], out=states[t + 1])
             if t + 1 == span.stop:
-                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh, scale)
+                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh)
     return states[1:], {"X": X, "states": states, "cells": cells, "gates": gates, "factors": pre,
                         "dc_dh": dc_dh}
 
 
-def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh, scale) -> None:
+def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh) -> None:
     """factors (in place of pre) and dc_dh for the timesteps in ``span`` (equations: :func:`forward`)."""
-    H = cells.shape[2]
-    factors, gate = derivatives(pre[span], scale, out=pre[span]), gates[span]  # [i', f', g', o'], times:
-    factors[..., :H] *= gate[..., 2 * H:3 * H]  # g
-    factors[..., H:2 * H] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
-    factors[..., 2 * H:3 * H] *= gate[..., :H]  # i
-    factors[..., 3 * H:] *= tanh_c[span]
+    factors, (i, _, g, o) = pre[:, span], gates[:, span]
+    derivatives(factors, DERIVATIVE_SCALE.astype(factors.dtype), out=factors)  # [i', f', g', o'], times:
+    factors[0] *= g
+    factors[1] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
+    factors[2] *= i
+    factors[3] *= tanh_c[span]
     derivatives(cells[span.start + 1:span.stop + 1], 1.0, out=dc_dh[span])  # tanh'(c_t)
-    dc_dh[span] *= gate[..., 3 * H:]  # o
+    dc_dh[span] *= o
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
              workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
     """BPTT with exact log-scale records of ||dL/dh_t|| and ||dL/dc_t|| (module docstring: equations).
 
-    ``carry`` (2, B, H) = [dh_t, f_{t+1} dc_{t+1}] * 2**exponent; the scaled da_t are stored and the
-    weight gradients formed after the loop in three GEMMs over all L*B rows."""
+    ``carry`` (2, B, H) = [dh_t, f_{t+1} dc_{t+1}] * 2**exponent; the scaled da_t are stored in the
+    parameters' column layout (L, B, 4H), so dh_{t-1} is one GEMM per step and the weight gradients three
+    GEMMs over all L*B rows after the loop."""
     W_x, W_h = params["W_x"], params["W_h"]
     X, states, gates, factors, dc_dh = cache["X"], cache["states"], cache["gates"], cache["factors"], cache["dc_dh"]
     L, B, D = X.shape
@@ -183,7 +198,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
     delta = buffer(workspace, "delta", (L, B, 4 * H), dtype)  # scaled dL/da_t
-    delta_blocks, factor_blocks = delta.reshape(L, B, 4, H), factors.reshape(L, B, 4, H)  # views
+    delta_blocks = delta.reshape(L, B, 4, H).transpose(2, 0, 1, 3)  # (4, L, B, H) view: [k, t] = gate k's da_t
     n2_h, n2_c, exponents = np.zeros(L), np.zeros(L), np.zeros(L, dtype=np.int64)
     carry, exponent, clipped = buffer(workspace, "carry", (2, B, H), dtype), 0, 0
     carry[...] = 0.0
@@ -196,8 +211,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         np.multiply(dh, dc_dh[t], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t o_t tanh'(c_t)
         dc += carry[1]
         n2_h[t], n2_c[t], exponents[t] = sqnorm(dh), sqnorm(dc), exponent
-        np.multiply(factor_blocks[t, :, :3], dc[:, None, :], out=delta_blocks[t, :, :3])  # da_i, da_f, da_g
-        np.multiply(factor_blocks[t, :, 3], dh, out=delta_blocks[t, :, 3])  # da_o
+        np.multiply(factors[:3, t], dc, out=delta_blocks[:3, t])  # da_i, da_f, da_g
+        np.multiply(factors[3, t], dh, out=delta_blocks[3, t])  # da_o
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
@@ -207,7 +222,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
             carry[...], exponent = 0.0, 0
         else:
             np.matmul(delta[t], W_h_T, out=carry[0])  # dh_{t-1} (before the loss's own g_{t-1})
-            np.multiply(dc, gates[t, :, H:2 * H], out=carry[1])  # f_t dc_t
+            np.multiply(dc, gates[1, t], out=carry[1])  # f_t dc_t
     true_delta = to_true_scale(delta, exponents).reshape(L * B, 4 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
              "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
@@ -215,7 +230,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2_h, exponents), clipped_timesteps=clipped)
     if diagnostics:
         result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
-        result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
+        result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
         timestep_diagnostics(result, states[:-1], delta, delta, exponents, W_x)
     return grads, result
 
