@@ -21,6 +21,10 @@ Backward, dh_t = dL/dh_t (total), g_t the loss's direct dL/dh_t:
     dh_{t-1} = g_{t-1} + dh_t * z + dah_t W_h^T
     dW_x = sum_t x_t^T dax_t,  db_x = sum dax_t,  dW_h = sum_t h_{t-1}^T dah_t,  db_h = sum dah_t
 
+Memory layout (speed only; the parameters keep the layout above): as in :mod:`rnncore.cells.lstm`, the
+forward pass works gate-major (W_h as (3, H, H) blocks, gates and factors (3, L, B, H)), the backward
+pass stores dax_t and dah_t in the column layout (L, B, 3H) of W_x and W_h.
+
 Truncation cuts both paths into h_{t-1} (the z * h_{t-1} copy and W_h), as ``h.detach()`` does.
 
 Mapping to ``torch.nn.GRUCell(D, H)`` (row-vector vs column-vector convention, same gate order r, z, n):
@@ -35,7 +39,7 @@ import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
 from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
-from .lstm import chunk_length, derivatives, sigmoid, timestep_diagnostics
+from .lstm import chunk_length, derivatives, gate_major, sigmoid, timestep_diagnostics
 
 NAME = "gru"
 GATES = ("r", "z", "n")
@@ -67,75 +71,76 @@ def gamma(config) -> float:
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states
-    (L+1, B, H) with [0] = h_{-1} = 0, gates (L, B, 3H) = [r, z, n], and the local derivatives the
+    (L+1, B, H) with [0] = h_{-1} = 0, gates (3, L, B, H) = [r, z, n], and the local derivatives the
     backward loop multiplies by, formed per cache-sized chunk of timesteps right after the chunk's steps
     (' = derivative w.r.t. the gate's pre-activation, a_n = ax_n + r * ah_n):
 
-        factors = [(1-z) n' ah_n r',  (h_{t-1} - n) z',  (1-z) n']   (L, B, 3H)
+        factors = [(1-z) n' ah_n r',  (h_{t-1} - n) z',  (1-z) n']   (3, L, B, H)
 
     so that dax_t = [dh_t, dh_t, dh_t] * factors_t. ``frozen``: as for the RNN."""
-    W_x, W_h, b_x, b_h = params["W_x"], params["W_h"], params["b_x"], params["b_h"]
     L, B, D = X.shape
-    H = W_h.shape[0]
-    dtype = W_h.dtype
-    pre = buffer(workspace, "pre", (L, B, 3 * H), dtype)  # ax_t; becomes [a_r, a_z, a_n], then the factors
+    H = params["W_h"].shape[0]
+    dtype = params["W_h"].dtype
+    b_x, b_h = params["b_x"], params["b_h"]
+    W_x3, W_h3 = gate_major(params["W_x"], 3), gate_major(params["W_h"], 3)
     bias = b_x.copy()
     bias[:2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
-    b_hn = b_h[2 * H:]
-    gates = buffer(workspace, "gates", (L, B, 3 * H), dtype)
+    bias3, b_hn = gate_major(bias, 3), b_h[2 * H:]
+    pre = buffer(workspace, "pre", (3, L, B, H), dtype)  # ax_t; becomes [a_r, a_z, a_n], then the factors
+    gates = buffer(workspace, "gates", (3, L, B, H), dtype)
     ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     states[0] = 0.0
-    ah = buffer(workspace, "ah", (B, 3 * H), dtype)
-    scale = np.full(3 * H, 0.5, dtype=dtype)  # derivative scales: 1/2 on the sigmoid blocks r, z; 1 on n
-    scale[2 * H:] = 1.0
+    ah = buffer(workspace, "ah", (3, B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 3 * H, dtype)  # cache-sized chunks of timesteps, as in the LSTM's forward
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
-            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps in one GEMM
+            if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
                 span = slice(t, min(t + chunk, L))
-                np.matmul(X[span].reshape(-1, D), W_x, out=pre[span].reshape(-1, 3 * H))
-                pre[span] += bias
+                np.matmul(X[span].reshape(-1, D), W_x3, out=pre[:, span].reshape(3, -1, H))
+                pre[:, span] += bias3[:, None]
             h_prev = frozen["states"][t] if t in cuts else states[t]
-            a, gate = pre[t], gates[t]
+            a, gate = pre[:, t], gates[:, t]
             if t > 0:  # h_{-1} = 0 contributes b_h only
-                np.matmul(h_prev, W_h, out=ah)
-                a[:, :2 * H] += ah[:, :2 * H]
-                np.add(ah[:, 2 * H:], b_hn, out=ah_n[t])
+                np.matmul(h_prev, W_h3, out=ah)
+                a[:2] += ah[:2]
+                np.add(ah[2], b_hn, out=ah_n[t])
             else:
                 ah_n[t] = b_hn
-            sigmoid(a[:, :2 * H], gate[:, :2 * H])
-            r, z, n = gate[:, :H], gate[:, H:2 * H], gate[:, 2 * H:]
+            sigmoid(a[:2], gate[:2])
+            r, z, n = gate
             np.multiply(r, ah_n[t], out=n)
-            a[:, 2 * H:] += n
-            np.tanh(a[:, 2 * H:], out=n)
+            a[2] += n
+            np.tanh(a[2], out=n)
             np.subtract(h_prev, n, out=states[t + 1])  # h_t = n + z * (h_{t-1} - n)
             states[t + 1] *= z
             states[t + 1] += n
             if t + 1 == span.stop:
-                _local_derivatives(span, pre, gates, ah_n, states, scale)
+                _local_derivatives(span, pre, gates, ah_n, states)
     return states[1:], {"X": X, "states": states, "gates": gates, "factors": pre}
 
 
-def _local_derivatives(span: slice, pre, gates, ah_n, states, scale) -> None:
+DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0]).reshape(3, 1, 1, 1)  # sigmoid' for r, z; tanh' for n
+
+
+def _local_derivatives(span: slice, pre, gates, ah_n, states) -> None:
     """The factors (in place of pre) for the timesteps in ``span`` (equations: :func:`forward`)."""
-    H = ah_n.shape[2]
-    factors, gate = derivatives(pre[span], scale, out=pre[span]), gates[span]  # [r', z', n'], times:
-    z, n = gate[..., H:2 * H], gate[..., 2 * H:]
-    dn = factors[..., 2 * H:]
-    dn *= 1.0 - z  # (1-z) n'
-    factors[..., :H] *= ah_n[span]
-    factors[..., :H] *= dn  # (1-z) n' ah_n r'
-    factors[..., H:2 * H] *= states[span] - n  # (h_{t-1} - n) z'  (states[t] = h_{t-1})
+    factors, (_, z, n) = pre[:, span], gates[:, span]
+    derivatives(factors, DERIVATIVE_SCALE.astype(factors.dtype), out=factors)  # [r', z', n'], times:
+    factors[2] *= 1.0 - z  # (1-z) n'
+    factors[0] *= ah_n[span]
+    factors[0] *= factors[2]  # (1-z) n' ah_n r'
+    factors[1] *= states[span] - n  # (h_{t-1} - n) z'  (states[t] = h_{t-1})
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
              workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
     """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent).
 
-    Stores the scaled dax_t = [da_r, da_z, da_n]; dah_t = [da_r, da_z, r * da_n] is formed per step for
-    dh_{t-1} and again, at true scale, after the loop for dW_h and db_h (GEMMs over all L*B rows)."""
+    Stores the scaled dax_t = [da_r, da_z, da_n] and dah_t = [da_r, da_z, r * da_n] (L, B, 3H): dah_t
+    gives dh_{t-1} (one GEMM per step); after the loop both give the weight gradients (GEMMs over all
+    L*B rows)."""
     W_x, W_h = params["W_x"], params["W_h"]
     X, states, gates, factors = cache["X"], cache["states"], cache["gates"], cache["factors"]
     L, B, D = X.shape
@@ -145,32 +150,33 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
     tau = config.clip_threshold if config.clip == "per_timestep" else None
     dax = buffer(workspace, "dax", (L, B, 3 * H), dtype)  # scaled dL/d(ax_t)
-    dax_blocks, factor_blocks = dax.reshape(L, B, 3, H), factors.reshape(L, B, 3, H)  # views
+    dah = buffer(workspace, "dah", (L, B, 3 * H), dtype)  # scaled dL/d(ah_t)
+    dax_blocks = dax.reshape(L, B, 3, H).transpose(2, 0, 1, 3)  # (3, L, B, H) views: [k, t] = gate k at t
+    dah_n = dah.reshape(L, B, 3, H)[:, :, 2]
     n2, exponents = np.zeros(L), np.zeros(L, dtype=np.int64)
     scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
     scaled[...] = 0.0
-    carried, dah = buffer(workspace, "carried", (B, H), dtype), buffer(workspace, "dah", (B, 3 * H), dtype)
+    carried = buffer(workspace, "carried", (B, H), dtype)
     for t in range(L - 1, -1, -1):
         loss_term = dh_loss[t] if loss_every or t == L - 1 else None
         scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)
         clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
-        np.multiply(factor_blocks[t], scaled[:, None, :], out=dax_blocks[t])  # [da_r, da_z, da_n]
+        np.multiply(factors[:, t], scaled, out=dax_blocks[:, t])  # [da_r, da_z, da_n]
+        dah[t, :, :2 * H] = dax[t, :, :2 * H]
+        np.multiply(dax_blocks[2, t], gates[0, t], out=dah_n[t])  # r * da_n
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
-                dax[:t] = 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+                dax[:t], dah[:t] = 0.0, 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
                 break
             scaled[...], exponent = 0.0, 0
         else:
-            dah[:, :2 * H] = dax[t, :, :2 * H]
-            np.multiply(dax[t, :, 2 * H:], gates[t, :, :H], out=dah[:, 2 * H:])  # r * da_n
-            np.multiply(scaled, gates[t, :, H:2 * H], out=carried)  # dh_t * z: the copy path
-            np.matmul(dah, W_h_T, out=scaled)
+            np.multiply(scaled, gates[1, t], out=carried)  # dh_t * z: the copy path
+            np.matmul(dah[t], W_h_T, out=scaled)
             scaled += carried  # dh_{t-1} (before the loss's own g_{t-1})
-    true_dax = to_true_scale(dax, exponents)
-    true_dah = _dah(true_dax, gates, buffer(workspace, "true_dah", (L, B, 3 * H), dtype))
+    true_dax, true_dah = to_true_scale(dax, exponents), to_true_scale(dah, exponents)
     flat_dax, flat_dah = true_dax.reshape(L * B, 3 * H), true_dah.reshape(L * B, 3 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
              "W_h": states[:-1].reshape(L * B, H).T @ flat_dah,
@@ -178,18 +184,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
              "b_h": flat_dah.sum(axis=0)}
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:
-        result.gate_mean_per_step = gates[:, :, H:2 * H].mean(axis=(1, 2), dtype=np.float64)
-        scaled_dah = true_dah if true_dax is dax else _dah(dax, gates, np.empty_like(dax))
-        timestep_diagnostics(result, states[:-1], scaled_dah, dax, exponents, W_x)
+        result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
+        timestep_diagnostics(result, states[:-1], dah, dax, exponents, W_x)
     return grads, result
-
-
-def _dah(dax: np.ndarray, gates: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """dL/d(ah_t) = [da_r, da_z, r * da_n] for all t, from dax (L, B, 3H) and gates [r, z, n]."""
-    H = gates.shape[2] // 3
-    out[..., :2 * H] = dax[..., :2 * H]
-    np.multiply(dax[..., 2 * H:], gates[..., :H], out=out[..., 2 * H:])
-    return out
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]

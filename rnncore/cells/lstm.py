@@ -113,10 +113,10 @@ def chunk_length(B: int, width: int, dtype) -> int:
 DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0, 0.5]).reshape(4, 1, 1, 1)  # sigmoid' for i, f, o; tanh' for g
 
 
-def gate_major(W: np.ndarray) -> np.ndarray:
-    """(rows, 4H) -> (4, rows, H) copy: block k = W[:, kH:(k+1)H] (torch's order i, f, g, o)."""
+def gate_major(W: np.ndarray, blocks: int = 4) -> np.ndarray:
+    """(rows, k H) or (k H,) -> (k, rows, H) copy: block j = W[:, jH:(j+1)H] (a bias gets rows = 1)."""
     rows, width = W.reshape(-1, W.shape[-1]).shape
-    return np.ascontiguousarray(W.reshape(rows, 4, width // 4).transpose(1, 0, 2))
+    return np.ascontiguousarray(W.reshape(rows, blocks, width // blocks).transpose(1, 0, 2))
 
 
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
