@@ -10,6 +10,7 @@ import pytest
 
 from rnncore import Config, gradcheck, profile, train
 from rnncore.cells import cuts_gradient
+from rnncore.cells import lstm as lstm_module
 from rnncore.trainer import Model
 
 torch = pytest.importorskip("torch")
@@ -285,6 +286,33 @@ def test_exploding_config_ends_diverged_with_intact_records(cell):
     assert str(trainer.diverged_at) in trainer.diverged_reason
     for r in records:
         _finite_jsonable(r, cell)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("steps", [1, 3])
+@pytest.mark.parametrize("case", [CASES[i] for i in (1, 7)], ids=[CASE_IDS[i] for i in (1, 7)])
+def test_cache_sized_chunks_of_timesteps_give_the_same_gradients(cell, steps, case, monkeypatch):
+    """The forward pass runs the input GEMM and the local derivatives per chunk of timesteps (sized for
+    the L2 cache: at these small shapes one chunk holds the whole sequence). Chunks of 1 and 3 steps
+    (11 = 3+3+3+2, boundaries off the truncation cuts) give the gradients and records of one chunk, and
+    finite differences (the frozen, truncated surrogate included) still agree."""
+    config = Config(cell=cell, **SMALL).replace(**case)
+    model = Model(config)
+    batch = model.batch()
+    whole = model.loss_and_grads(batch)
+    width = (4 if cell == "lstm" else 3) * SMALL["hidden_size"]
+    monkeypatch.setattr(lstm_module, "CHUNK_BYTES", steps * SMALL["batch_size"] * width * 8)
+    assert lstm_module.chunk_length(SMALL["batch_size"], width, np.float64) == steps
+    chunked = model.loss_and_grads(batch)
+    assert chunked[0] == pytest.approx(whole[0], rel=1e-14)
+    for name, grad in whole[2].items():
+        np.testing.assert_allclose(chunked[2][name], grad, rtol=1e-12, atol=1e-15, err_msg=name)
+    for name in ("log10_grad_norm_per_step", "log10_cell_grad_norm_per_step", "gate_mean_per_step",
+                 "log10_weight_grad_per_step", "log10_input_grad_per_step"):
+        if getattr(whole[3], name) is not None:
+            np.testing.assert_allclose(getattr(chunked[3], name), getattr(whole[3], name), rtol=1e-12, err_msg=name)
+    errors = gradcheck(Config(cell=cell, seq_len=9, hidden_size=4, batch_size=2, seed=3).replace(**case))
+    assert max(errors.values()) < 1e-6, errors
 
 
 class PoisonedWorkspace:
