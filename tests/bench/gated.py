@@ -6,6 +6,10 @@ same process:
     the LSTM): the code a user writes to get the per-timestep gradient norms rnncore reports;
 (b) fused torch.nn.LSTM / GRU (no per-timestep gradients).
 
+The column 'GEMMs ms' times rnncore's matrix products alone (same shapes and calls, no elementwise work):
+where it exceeds (b) / 1.5, the 1.5x target vs the fused kernels is out of reach for this engine at that
+shape, whatever its elementwise code does.
+
     python -m tests.bench.gated                       # both cells, the three shapes below
     python -m tests.bench.gated --cells lstm --rounds 2
 
@@ -113,31 +117,60 @@ def _engine_step(cell: str, B: int, T: int, D: int, H: int):
     return config, (lambda: next(trainer)), eig_ms / spectral_every(config)
 
 
+def gemm_floor(cell: str, B: int, T: int, D: int, H: int):
+    """A step() running only the matrix products of one rnncore training step, with the cell's shapes and
+    calls: per timestep the recurrent GEMM of the forward pass (h_{t-1} times the k gate blocks of W_h)
+    and of the backward pass (da_t W_h^T), then dW_h and dW_x over all T*B rows. What no elementwise
+    work can go below; its ms against (b) / 1.5 shows whether the 1.5x target is reachable at a shape."""
+    k = 4 if cell == "lstm" else 3
+    rng = np.random.default_rng(0)
+
+    def rand(*shape):
+        return rng.standard_normal(shape, dtype=np.float32)
+
+    h, W_blocks, per_gate = rand(B, H), rand(k, H, H), np.empty((k, B, H), np.float32)
+    da, W_T, dh = rand(B, k * H), rand(k * H, H), np.empty((B, H), np.float32)
+    states, X, delta = rand(T * B, H), rand(T * B, D), rand(T * B, k * H)
+
+    def step():
+        for _ in range(T):
+            np.matmul(h, W_blocks, out=per_gate)
+        for _ in range(T):
+            np.matmul(da, W_T, out=dh)
+        return states.T @ delta, X.T @ delta
+
+    return step
+
+
 def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
-    """One dict per (cell, shape): rnncore_ms, cell_loop_ms (a), fused_ms (b) and the ratios
-    vs_cell_loop = (a) / rnncore and vs_fused = (b) / rnncore (> 1: rnncore is faster)."""
+    """One dict per (cell, shape): rnncore_ms, cell_loop_ms (a), fused_ms (b), the ratios
+    vs_cell_loop = (a) / rnncore and vs_fused = (b) / rnncore (> 1: rnncore is faster) and gemm_ms, the
+    ms of rnncore's matrix products alone (:func:`gemm_floor`)."""
     out = []
     for cell in cells:
         for B, T, D, H in shapes:
             config, ours, spectral_share = _engine_step(cell, B, T, D, H)
             batch = sample(config, np.random.default_rng(0))
-            steps = [ours] + [factory(batch, H) for _, factory in PEERS[cell]]
+            steps = [ours] + [factory(batch, H) for _, factory in PEERS[cell]] + [gemm_floor(cell, B, T, D, H)]
             best = [float("inf")] * len(steps)
             for _ in range(rounds):  # interleaved, so background load hits all engines alike
                 for i, step in enumerate(steps):
                     best[i] = min(best[i], time_step(step, seconds))
             best[0] += spectral_share
             out.append({"cell": cell, "shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1],
-                        "fused_ms": best[2], "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0]})
+                        "fused_ms": best[2], "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0],
+                        "gemm_ms": best[3]})
     return out
 
 
 def format_rows(results: list[dict]) -> str:
+    """The table; 'GEMMs ms' = rnncore's matrix products alone, '(b)/1.5' = the ms the 1.5x target needs."""
     lines = [f"{'cell':5} {'(B, T, D, H)':>20} {'rnncore ms':>11} {'(a) cell ms':>12} {'x':>6} "
-             f"{'(b) fused ms':>13} {'x':>6}"]
+             f"{'(b) fused ms':>13} {'x':>6} {'GEMMs ms':>9} {'(b)/1.5':>8}"]
     for r in results:
         lines.append(f"{r['cell']:5} {str(r['shape']):>20} {r['rnncore_ms']:11.2f} {r['cell_loop_ms']:12.2f} "
-                     f"{r['vs_cell_loop']:6.2f} {r['fused_ms']:13.2f} {r['vs_fused']:6.2f}")
+                     f"{r['vs_cell_loop']:6.2f} {r['fused_ms']:13.2f} {r['vs_fused']:6.2f} {r['gemm_ms']:9.2f} "
+                     f"{r['fused_ms'] / 1.5:8.2f}")
     return "\n".join(lines)
 
 
