@@ -157,6 +157,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
     scaled[...] = 0.0
     carried = buffer(workspace, "carried", (B, H), dtype)
+    dx = buffer(workspace, "dx", (L, B, D), dtype) if diagnostics else None  # scaled dL/dx_t
+    W_x_T = np.ascontiguousarray(W_x.T)
     for t in range(L - 1, -1, -1):
         loss_term = dh_loss[t] if loss_every or t == L - 1 else None
         scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)
@@ -165,11 +167,15 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         np.multiply(factors[:, t], scaled, out=dax_blocks[:, t])  # [da_r, da_z, da_n]
         dah[t, :, :2 * H] = dax[t, :, :2 * H]
         np.multiply(dax_blocks[2, t], gates[0, t], out=dah_n[t])  # r * da_n
+        if dx is not None:  # dx_t = dax_t W_x^T now, while dax_t is in cache
+            np.matmul(dax[t], W_x_T, out=dx[t])
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
                 dax[:t], dah[:t] = 0.0, 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+                if dx is not None:
+                    dx[:t] = 0.0
                 break
             scaled[...], exponent = 0.0, 0
         else:
@@ -185,7 +191,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:
         result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, states[:-1], dah, dax, exponents, W_x)
+        timestep_diagnostics(result, states[:-1], dah, dx, exponents)
     return grads, result
 
 

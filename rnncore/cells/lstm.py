@@ -203,6 +203,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     carry, exponent, clipped = buffer(workspace, "carry", (2, B, H), dtype), 0, 0
     carry[...] = 0.0
     dc = buffer(workspace, "dc", (B, H), dtype)
+    dx = buffer(workspace, "dx", (L, B, D), dtype) if diagnostics else None  # scaled dL/dx_t
+    W_x_T = np.ascontiguousarray(W_x.T)
     for t in range(L - 1, -1, -1):
         loss_term = dh_loss[t] if loss_every or t == L - 1 else None  # g_t joins dh_t = carry[0]
         carry, exponent, _, was_clipped = carry_step(carry, exponent, loss_term, tau, part=0)
@@ -213,11 +215,15 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         n2_h[t], n2_c[t], exponents[t] = sqnorm(dh), sqnorm(dc), exponent
         np.multiply(factors[:3, t], dc, out=delta_blocks[:3, t])  # da_i, da_f, da_g
         np.multiply(factors[3, t], dh, out=delta_blocks[3, t])  # da_o
+        if dx is not None:  # dx_t = da_t W_x^T now, while da_t is in cache
+            np.matmul(delta[t], W_x_T, out=dx[t])
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
                 delta[:t] = 0.0  # nothing reaches step t-1 or earlier: their gradients stay exactly 0
+                if dx is not None:
+                    dx[:t] = 0.0
                 break
             carry[...], exponent = 0.0, 0
         else:
@@ -231,17 +237,15 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     if diagnostics:
         result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
         result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, states[:-1], delta, delta, exponents, W_x)
+        timestep_diagnostics(result, states[:-1], delta, dx, exponents)
     return grads, result
 
 
-def timestep_diagnostics(result: CellBackward, h_prev, delta_h, delta_x, exponents, W_x) -> None:
-    """Per timestep, log10, from scaled deltas (L, B, G) and their exponents: the recurrent weight
-    gradient's contribution ||h_{t-1}^T delta_h_t||, the input gradient ||dL/dx_t|| = ||delta_x_t W_x^T||
-    and its first example (saliency). delta_h = delta_x = dL/da_t for the LSTM; they differ for the GRU."""
-    L, B, G = delta_x.shape
+def timestep_diagnostics(result: CellBackward, h_prev, delta_h, dx, exponents) -> None:
+    """Per timestep, log10, from scaled arrays and their exponents: the recurrent weight gradient's
+    contribution ||h_{t-1}^T delta_h_t|| (delta_h (L, B, G) = dL/da_t for the LSTM, dL/d(ah_t) for the
+    GRU), the input gradient ||dL/dx_t|| from dx (L, B, D) and its first example (saliency)."""
     result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta_h), exponents)
-    dx = (delta_x.reshape(L * B, G) @ W_x.T).reshape(L, B, -1)  # scaled dL/dx_t
     result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64), exponents)
     result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64), exponents)
 
