@@ -28,8 +28,10 @@ when its norm exceeds tau. Truncation cuts both h_{t-1} and c_{t-1} (``h.detach(
 Memory layout (speed only; the parameters keep the layout above): the forward pass works gate-major, on
 ``W_h4 = W_h.reshape(H, 4, H).transpose(1, 0, 2)`` (4, H, H) (block k = columns kH:(k+1)H) and arrays
 (4, L, B, H) whose [k, t] is gate k's contiguous (B, H) block at step t, so its elementwise numpy calls
-run on contiguous memory; the backward pass stores da_t in the column layout (L, B, 4H) of W_h, so that
-dh_{t-1} = da_t W_h^T is one GEMM per step and the weight gradients one GEMM each over all L*B rows.
+run on contiguous memory (and at one BLAS thread the four (B, H) x (H, H) products run faster than one
+(B, H) x (H, 4H): 39 vs 56 us at B=32, H=128); the backward pass stores da_t in the column layout
+(L, B, 4H) of W_h, so that dh_{t-1} = da_t W_h^T is one GEMM per step and the weight gradients one GEMM
+each over all L*B rows.
 
 Mapping to ``torch.nn.LSTMCell(D, H)`` (row-vector vs column-vector convention, same gate order
 i, f, g, o): ``weight_ih = W_x.T`` (4H, D), ``weight_hh = W_h.T`` (4H, H), ``bias_ih + bias_hh = b``
@@ -98,10 +100,10 @@ def derivatives(a: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
     return out
 
 
-# Timesteps per chunk: the chunk's (k, B, 4H) pre-activations, gates and cell states stay in the L2 cache
-# (1 MiB per core here) from the input GEMM through the recurrence to the local derivatives, instead
-# of three passes over (L, B, 4H) arrays from main memory (measured: 2-3 ms of a 28 ms forward at
-# (B, T, H) = (32, 200, 128)).
+# Timesteps per chunk: a chunk's pre-activations, gates and cell states (k timesteps of (B, 4H) each) stay
+# in the L2 cache (1 MiB per core here) from the input GEMM through the recurrence to the local
+# derivatives, instead of three passes over (L, B, 4H) arrays from main memory (measured: 2-3 ms of a
+# 28 ms forward at (B, T, H) = (32, 200, 128)).
 CHUNK_BYTES = 1 << 18
 
 
