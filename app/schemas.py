@@ -67,7 +67,28 @@ class ProfileRequest(LaneConfig):  # type: ignore[misc, valid-type]
 
 class GradcheckRequest(LaneConfig):  # type: ignore[misc, valid-type]
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
-        {"seq_len": 10, "hidden_size": 8, "batch_size": 4, "dtype": "float64"}]})
+        {}, {"cell": "lstm", "task": "copy", "seq_len": 50}, {"activation": "relu", "truncate": 10}]})
+
+
+class GradcheckResult(BaseModel):
+    """What was verified and how well. Non-finite errors are null (and then ``passed`` is false)."""
+
+    config: dict[str, Any] = Field(description="The lane config as sent, defaults filled in.")
+    checked_config: dict[str, Any] = Field(
+        description="The config that was checked: the lane in float64, clip none, batch_size, seq_len, "
+                    "hidden_size and num_classes capped by limits.gradcheck.caps (truncate capped at seq_len).")
+    changed: dict[str, list[Any]] = Field(
+        description="Every field that differs between config and checked_config: [sent, checked].")
+    sequence_length: int = Field(description="Timesteps unrolled in the check (the copy task: seq_len + 20).")
+    method: str = Field(description="How the reference gradient was computed.")
+    eps: float = Field(description="Finite-difference step: (L(p + eps) - L(p - eps)) / (2 eps) per element.")
+    max_rel_error: dict[str, float | None] = Field(
+        description="Per parameter: max over elements of |analytic - numeric| / max(|analytic|, |numeric|, "
+                    "1e-3 max|analytic|).")
+    worst: float | None = Field(description="The largest of max_rel_error (null if any is non-finite).")
+    tolerance: float = Field(description="passed = worst < tolerance.")
+    passed: bool
+    elapsed_ms: float = Field(description="Wall time of the check in the worker process.")
 
 
 class RunCreated(BaseModel):

@@ -21,9 +21,7 @@ class Settings(BaseSettings):
     store_max_runs: int = Field(32, ge=1)  # finished runs kept (LRU), then 404
     store_max_bytes: int = Field(128 * 2**20, ge=1)  # approximate bytes of finished runs kept (LRU)
     sse_ping_seconds: float = Field(15.0, gt=0)  # keep-alive comment on idle event streams
-    gradcheck_max_seq_len: int = Field(50, ge=2)  # /api/gradcheck accepts only small configs
-    gradcheck_max_hidden_size: int = Field(32, ge=1)
-    gradcheck_max_batch_size: int = Field(16, ge=1)
+    gradcheck_max_pending: int = Field(4, ge=1)  # /api/gradcheck calls queued or computing; beyond: 429
     blas_threads: int = Field(1, ge=1)  # BLAS threads per process; runs train in parallel processes
     worker_nice: int = Field(10, ge=0, le=19)  # OS niceness of training worker processes (server stays at 0)
 

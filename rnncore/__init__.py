@@ -8,8 +8,8 @@ NumPy only: no web, no plotting. See README.md ("Python API") for a notebook wal
 """
 from .config import FIELDS, Config, ConfigError, FieldSpec
 from .records import StepRecord, TaskInfo, TimestepArrays
-from .trainer import Trainer, gradcheck, profile, task_info, train
+from .trainer import GRADCHECK_CAPS, Trainer, gradcheck, gradcheck_config, profile, task_info, train
 
-__all__ = ["FIELDS", "Config", "ConfigError", "FieldSpec", "StepRecord", "TaskInfo", "TimestepArrays",
-           "Trainer", "gradcheck", "profile", "task_info", "train"]
+__all__ = ["FIELDS", "GRADCHECK_CAPS", "Config", "ConfigError", "FieldSpec", "StepRecord", "TaskInfo",
+           "TimestepArrays", "Trainer", "gradcheck", "gradcheck_config", "profile", "task_info", "train"]
 __version__ = "0.1.0"

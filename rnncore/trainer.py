@@ -254,19 +254,27 @@ def profile(config: Config) -> StepRecord:
                       arrays=arrays)
 
 
-def gradcheck(config: Config, eps: float = 1e-5) -> dict[str, float]:
-    """Central finite differences (float64) vs the analytic gradient, per parameter.
-
-    Runs on a float64, clip-free copy of ``config`` capped by :data:`GRADCHECK_CAPS` (truncation is kept;
-    the finite differences then go through the truncated surrogate, see ``cells.forward(frozen=...)``).
-    Returns max over elements of |analytic - numeric| / max(|analytic|, |numeric|, 1e-3 * max|analytic|)
-    per parameter name: an element-wise relative error, floored at 1e-3 of the parameter's largest
-    gradient so that elements that are ~0 up to rounding do not dominate."""
+def gradcheck_config(config: Config) -> Config:
+    """The config :func:`gradcheck` actually checks: ``config`` in float64, without clipping (clipping is
+    not part of the gradient), sizes capped by :data:`GRADCHECK_CAPS`, ``truncate`` capped at the capped
+    ``seq_len``. Everything else (cell, activation, task, target, init, seed, ...) is kept."""
     small = config.validate().replace(
         dtype="float64", clip="none",
         **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
     if small.truncate is not None:
         small = small.replace(truncate=min(small.truncate, small.seq_len))
+    return small
+
+
+def gradcheck(config: Config, eps: float = 1e-5) -> dict[str, float]:
+    """Central finite differences (float64) vs the analytic gradient, per parameter.
+
+    Runs on :func:`gradcheck_config` (float64, clip-free, capped by :data:`GRADCHECK_CAPS`; truncation is
+    kept; the finite differences then go through the truncated surrogate, see ``cells.forward(frozen=...)``).
+    Returns max over elements of |analytic - numeric| / max(|analytic|, |numeric|, 1e-3 * max|analytic|)
+    per parameter name: an element-wise relative error, floored at 1e-3 of the parameter's largest
+    gradient so that elements that are ~0 up to rounding do not dominate."""
+    small = gradcheck_config(config)
     model = Model(small)
     batch = model.batch()
     _, _, grads, _, base_cache, _ = model.loss_and_grads(batch, diagnostics=False)

@@ -1,6 +1,8 @@
 """Request validation, /api/options, /api/presets and lane labels: everything derived from rnncore FIELDS."""
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -9,6 +11,7 @@ from app.main import create_app
 from app.presets import PRESETS
 from app.runs import state_values, work
 from app.settings import Settings
+from rnncore import GRADCHECK_CAPS, gradcheck, gradcheck_config
 from rnncore.config import FIELDS, TASK_TARGETS, Config
 
 
@@ -91,12 +94,56 @@ def test_memory_cap_names_the_fields_to_reduce(client):
     assert response.status_code == 422 and "too much" in response.json()["message"]
 
 
-def test_gradcheck_has_its_own_tighter_bounds(client):
-    response = client.post("/api/gradcheck", json={"seq_len": 200})
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_gradcheck_accepts_the_default_lane_shrinks_it_and_says_what_it_checked(client, cell):
+    response = client.post("/api/gradcheck", json={"cell": cell})  # batch 32, T 100, H 64, float32, clip norm
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["config"] == Config(cell=cell).to_dict()
+    checked = body["checked_config"]
+    assert checked == gradcheck_config(Config(cell=cell)).to_dict()
+    assert {k: checked[k] for k in ("dtype", "clip", "batch_size", "seq_len", "hidden_size", "num_classes")} == {
+        "dtype": "float64", "clip": "none", **GRADCHECK_CAPS}
+    assert checked["cell"] == cell and checked["seed"] == 0 and checked["task"] == "adding"
+    assert body["changed"] == {"batch_size": [32, 3], "seq_len": [100, 12], "hidden_size": [64, 6],
+                               "clip": ["norm", "none"], "dtype": ["float32", "float64"]}
+    assert body["sequence_length"] == 12 and body["eps"] == 1e-5 and body["tolerance"] == 1e-6
+    names = {"W_x", "W_h", "b_x", "b_h", "W_o", "c"} if cell == "gru" else {"W_x", "W_h", "b", "W_o", "c"}
+    assert set(body["max_rel_error"]) == names
+    assert body["worst"] == max(body["max_rel_error"].values()) < 1e-6 and body["passed"] is True
+    # the errors are rnncore's own for the checked copy (same seed, same data: deterministic)
+    assert body["max_rel_error"] == pytest.approx(gradcheck(Config(cell=cell)), rel=1e-2)  # BLAS rounding
+
+
+def test_gradcheck_of_the_copy_task_unrolls_seq_len_plus_20(client):
+    response = client.post("/api/gradcheck", json={"task": "copy", "seq_len": 300, "truncate": 50})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["checked_config"]["seq_len"] == 12 and body["checked_config"]["truncate"] == 12
+    assert body["sequence_length"] == 32 and body["passed"], body
+
+
+def test_gradcheck_rejects_an_invalid_lane_naming_the_field(client):
+    response = client.post("/api/gradcheck", json={"activation": "softplus"})
     assert response.status_code == 422
-    assert response.json()["message"].startswith("seq_len: gradcheck allows seq_len <= 50")
-    response = client.post("/api/gradcheck", json={"seq_len": 10, "hidden_size": 64})
-    assert response.status_code == 422 and "hidden_size" in response.json()["message"]
+    assert response.json()["message"].startswith("activation: "), response.json()
+    response = client.post("/api/gradcheck", json={"seq_len": 20, "truncate": 30})
+    assert response.status_code == 422 and response.json()["message"].startswith("truncate: ")
+    response = client.post("/api/gradcheck", json={"batch_size": 10_000})
+    assert response.status_code == 422 and response.json()["message"].startswith("batch_size: must be <= 256")
+
+
+def test_gradcheck_beyond_max_pending_is_a_429(client, monkeypatch):
+    """Two at once with room for one: one is computed, the other is told to retry."""
+    monkeypatch.setattr(client.app.state.settings, "gradcheck_max_pending", 1)
+    lane = {"cell": "lstm", "task": "copy"}  # ~0.5 s: the second request arrives while the first computes
+    with ThreadPoolExecutor(2) as pool:
+        responses = list(pool.map(lambda _: client.post("/api/gradcheck", json=lane), range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 429]
+    refused = next(r for r in responses if r.status_code == 429)
+    assert refused.headers["retry-after"] == "1" and "the limit is 1" in refused.json()["message"]
+    assert client.app.state.gradchecks_pending == 0
+    assert client.get("/api/options").json()["limits"]["gradcheck"]["caps"] == GRADCHECK_CAPS
 
 
 def test_profile_size_cap(client):

@@ -4,7 +4,9 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from app.presets import PRESETS
+from app.routers.engine import GRADCHECK_TOLERANCE
 from app.schemas import MAX_LANES, Options, Preset
+from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
 
 router = APIRouter(prefix="/api", tags=["options"])
@@ -14,7 +16,8 @@ router = APIRouter(prefix="/api", tags=["options"])
 def options(request: Request) -> dict:
     """Each field of a lane config: kind, default, choices or [minimum, maximum], nullable, a one-line
     description, the control group, a log-scale hint and when it applies (``applies_to``). ``limits``
-    carries the service's own bounds (lanes per run, total work cap, gradcheck sizes)."""
+    carries the service's own bounds (lanes per run, total work cap) and what /api/gradcheck checks (any
+    lane shrunk to ``gradcheck.caps``, in float64, without clipping, passed below ``gradcheck.tolerance``)."""
     s = request.app.state.settings
     return {
         "fields": [{**spec.as_dict(), "default": spec.default} for spec in FIELDS],  # keep null defaults
@@ -30,8 +33,8 @@ def options(request: Request) -> dict:
             "max_concurrent_runs": s.max_concurrent_runs,
             "max_arrays_per_lane": s.max_arrays_per_lane,
             "cancel_grace_seconds": s.cancel_grace_seconds,
-            "gradcheck": {"seq_len": s.gradcheck_max_seq_len, "hidden_size": s.gradcheck_max_hidden_size,
-                          "batch_size": s.gradcheck_max_batch_size},
+            "gradcheck": {"caps": dict(GRADCHECK_CAPS), "dtype": "float64", "clip": "none",
+                          "tolerance": GRADCHECK_TOLERANCE, "max_pending": s.gradcheck_max_pending},
         },
     }
 
