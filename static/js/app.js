@@ -5,6 +5,7 @@
 import { api, ApiError } from "./api.js";
 import { Charts, newLane } from "./charts.js";
 import { el, LANE_COLORS, LANE_NAMES, LaneEditor, laneLabels, SHORTCUTS } from "./controls.js";
+import { GradcheckPanel } from "./gradcheck.js";
 import { openRunStream } from "./stream.js";
 import { decodeState, encodeState } from "./urlstate.js";
 
@@ -27,6 +28,7 @@ const state = {
 
 let editor;
 let charts;
+let gradcheck;
 
 // --- errors ---------------------------------------------------------------------------------------
 function where(loc) {
@@ -96,6 +98,18 @@ function showApiError(err) {
   }
 }
 
+// A failed POST of one lane's config (/api/gradcheck): 422s are marked on that lane's field, as the
+// preview does; a 429 or anything else goes to the error box, as for a run.
+function showLaneApiError(err, lane) {
+  if (err instanceof ApiError && err.status === 422) {
+    const errors = fieldErrors(err, lane);
+    editor.showErrors(errors);
+    showRunError(errors.map(describe));
+  } else {
+    showApiError(err);
+  }
+}
+
 // --- URL state and presets ------------------------------------------------------------------------
 function presetById(id) {
   return state.presets.find((p) => p.id === id) || null;
@@ -134,6 +148,7 @@ function afterSettingsChange() {
   showPreset();
   renderShortcutTargets();
   $("add-lane").disabled = state.running || editor.lanes.length >= editor.maxLanes;
+  if (gradcheck) gradcheck.settingsChanged(editor.getLanes());
   schedulePreview();
 }
 
@@ -490,6 +505,11 @@ async function main() {
   const partials = fromUrl.lanes || base;
   editor.setLanes(partials.map((p, i) => ({ ...(base[i] || base[base.length - 1] || {}), ...p })));
 
+  gradcheck = new GradcheckPanel($("gradcheck-panel"), {
+    getLanes: () => editor.getLanes(),
+    limits: state.options.limits && state.options.limits.gradcheck,
+    onError: showLaneApiError,
+  });
   buildShortcuts();
   $("add-lane").addEventListener("click", () => editor.addLane());
   $("run").addEventListener("click", startRun);

@@ -561,7 +561,17 @@ export class Charts {
     });
     layout.xaxis.range = stepRange(this.shown);
     if (!this.lanes.length) {
-      layout.annotations.push(...emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run."));
+      // Idle: with only the τ lines to range on, a log axis centres the first τ, exactly where a centred
+      // note would sit; put the note most of a decade above the highest τ instead.
+      const note = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");
+      const logTaus = shapes.filter((s) => s.yref === "y").map((s) => Math.log10(s.y0));
+      if (logTaus.length) {
+        const low = Math.min(...logTaus);
+        const high = Math.max(...logTaus);
+        layout.yaxis.range = [low - 1, high + 1.6];
+        Object.assign(note[0], { yref: "y", y: high + 0.8 }); // a log axis takes log10 positions
+      }
+      layout.annotations.push(...note);
     }
     if (!this.shown.length) {
       layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");

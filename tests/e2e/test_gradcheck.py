@@ -1,0 +1,85 @@
+"""The "Verify gradients" panel in headless Chromium: what it shows is what POST /api/gradcheck answered
+(per-parameter errors, pass/fail, the shrunk float64 config), 422s land on the field, and the idle
+gradient-norm chart keeps its placeholder off the threshold line."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rnncore import GRADCHECK_CAPS
+from tests.e2e.conftest import snap
+
+pytestmark = pytest.mark.browser
+
+
+def gradcheck_answers(page) -> list[dict]:
+    """Collects the JSON of every /api/gradcheck response the page receives, in order."""
+    answers: list[dict] = []
+
+    def on_response(response):
+        if response.url.endswith("/api/gradcheck") and response.ok:
+            answers.append({"request": json.loads(response.request.post_data), "body": response.json()})
+
+    page.on("response", on_response)
+    return answers
+
+
+def test_verify_gradients_shows_what_the_api_checked(dashboard, page_log):
+    page = dashboard("lanes=2&B.cell=gru")  # lane A: every setting at its default (batch 32, T 100, H 64)
+    answers = gradcheck_answers(page)
+    page.click("#gradcheck")
+    page.wait_for_selector("#gradcheck-result[data-status='done']", timeout=20_000)
+    assert [a["request"]["cell"] for a in answers] == ["rnn", "gru"]
+    assert answers[0]["request"]["batch_size"] == 32 and answers[0]["request"]["seq_len"] == 100
+
+    for lane, answer in zip("AB", answers, strict=True):
+        body = answer["body"]
+        assert body["passed"] and max(body["max_rel_error"].values()) < 1e-6, body
+        assert {k: body["checked_config"][k] for k in GRADCHECK_CAPS} == GRADCHECK_CAPS
+        shown = page.locator(f"#gradcheck-result td[data-lane='{lane}'][data-param]")
+        cells = {shown.nth(i).get_attribute("data-param"): shown.nth(i) for i in range(shown.count())}
+        assert set(cells) == set(body["max_rel_error"])  # GRU: b_x, b_h instead of b
+        for name, value in body["max_rel_error"].items():
+            assert float(cells[name].get_attribute("data-error")) == value
+            assert cells[name].text_content() == f"{value:.1e}".replace("e-0", "e-")  # JS toExponential(1)
+        verdict = page.locator(f"#gradcheck-result td[data-verdict][data-lane='{lane}']")
+        assert verdict.text_content() == "✓ pass"
+
+    checked = page.locator("#gradcheck-result .gradcheck-checked").first.text_content()
+    c = answers[0]["body"]["checked_config"]
+    assert (f"checked in float64 on batch {c['batch_size']}, T {c['seq_len']}, hidden {c['hidden_size']} "
+            "against central finite differences") in checked, checked
+    assert "shrunk from batch 32, T 100, hidden 64" in checked and "clipping off" in checked
+    assert "every error < 1e-6" in page.locator("#gradcheck-result").text_content()
+    snap(page, "gradcheck")
+    snap(page, "gradcheck-panel", "#gradcheck-panel")
+
+    # a result for other settings is marked as outdated, not silently kept
+    page.select_option("#lane0-activation", "sigmoid")
+    page.wait_for_selector("#gradcheck-result.outdated .gradcheck-outdated:visible")
+    assert page_log.problems() == []
+
+
+def test_a_422_from_gradcheck_is_shown_on_the_field(dashboard, page_log):
+    page = dashboard("lanes=1&A.seq_len=5000")
+    page.click("#gradcheck")
+    page.wait_for_selector("#gradcheck-result[data-status='done']", timeout=20_000)
+    assert page.locator("td[data-verdict][data-lane='A']").text_content() == "not checked"
+    assert "seq_len" in page.locator("#gradcheck-result li.error").text_content()
+    assert "2000" in page.locator("#lane0-seq_len-error").text_content()
+    assert "Lane A · seq_len" in page.locator("#run-error").text_content()
+    # Chromium logs each 422 response as a failed resource load; nothing else may be logged
+    assert [p for p in page_log.problems() if "422" not in p] == []
+
+
+def test_idle_norm_chart_note_stays_off_the_threshold_label(dashboard, page_log):
+    page = dashboard("lanes=1")  # clip norm, τ = 1
+    chart = page.locator("#chart-norm")
+    note = chart.locator("g.annotation", has_text="press Run")
+    label = chart.locator("g.annotation", has_text="threshold τ = 1")
+    note.wait_for(timeout=20_000)
+    note_box, label_box = note.bounding_box(), label.bounding_box()
+    assert note_box["y"] + note_box["height"] < label_box["y"], (note_box, label_box)  # above, not across
+    snap(page, "idle", "#card-norm")
+    assert page_log.problems() == []
