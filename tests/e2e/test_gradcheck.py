@@ -7,7 +7,9 @@ import json
 
 import pytest
 
+from app.settings import Settings
 from rnncore import GRADCHECK_CAPS
+from tests.conftest import start_live_server, stop_live_server
 from tests.e2e.conftest import snap
 
 pytestmark = pytest.mark.browser
@@ -83,3 +85,23 @@ def test_idle_norm_chart_note_stays_off_the_threshold_label(dashboard, page_log)
     assert note_box["y"] + note_box["height"] < label_box["y"], (note_box, label_box)  # above, not across
     snap(page, "idle", "#card-norm")
     assert page_log.problems() == []
+
+
+def test_a_429_from_gradcheck_is_shown_like_a_busy_run(page, page_log):
+    live = start_live_server(Settings(gradcheck_max_pending=1))
+    try:
+        page.goto(f"{live.url}/?lanes=1")
+        page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+        live.app.state.gradchecks_pending = 1  # as if another user's check were computing
+        page.click("#gradcheck")
+        page.wait_for_selector("#gradcheck-result[data-status='done']", timeout=20_000)
+        assert page.locator("td[data-verdict][data-lane='A']").text_content() == "busy"
+        text = page.locator("#run-error").text_content()
+        assert "The server is busy" in text and "the limit is 1" in text and "Try again in 1 s" in text, text
+        live.app.state.gradchecks_pending = 0
+        page.click("#gradcheck")  # the user retries, and the check runs
+        page.wait_for_function("() => document.querySelector(\"td[data-verdict][data-lane='A']\")"
+                               ".textContent === '✓ pass'", timeout=20_000)
+    finally:
+        stop_live_server(live)
+    assert [p for p in page_log.problems() if "429" not in p] == []
