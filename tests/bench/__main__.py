@@ -32,7 +32,7 @@ from rnncore.cells import CELLS
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
-from .peers import PEERS, time_step
+from .peers import PEERS, settle, time_step
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
     from . import gated
@@ -81,6 +81,7 @@ def bench_config(B: int, T: int, D: int, H: int, cell: str = "rnn") -> Config:
 
 def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int = 3) -> float:
     """rnncore's median ms per step over the steps without a spectral radius, + its amortised share."""
+    settle()
     next(trainer)
     times: list[float] = []
     while len(times) < min_steps or sum(times) < seconds:

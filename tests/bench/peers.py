@@ -12,11 +12,23 @@ import time
 
 import torch
 
+SETTLE_SECONDS = 0.25
+"""Pause before an engine's round. The engine that ran before leaves its worker threads busy-waiting
+for work (OpenBLAS up to 2^28 cycles, torch's GNU OpenMP similarly): measured here, rnncore's step at
+(64, 100, 8, 512) took 90-119 ms right after torch steps against 80-86 ms alone, and torch is slowed
+the same way after NumPy. After this pause both sets of threads are asleep."""
+
+
+def settle() -> None:
+    time.sleep(SETTLE_SECONDS)
+
 
 def time_step(step, seconds: float, min_steps: int = 3) -> float:
-    """Median ms per call of ``step()`` over at least ``seconds`` and ``min_steps`` calls (after one
-    warm-up call). Callers run several interleaved rounds per engine and keep the best round: the
-    median of a round ignores short bursts of background load, the best round ignores loaded rounds."""
+    """Median ms per call of ``step()`` over at least ``seconds`` and ``min_steps`` calls (after a
+    :func:`settle` pause and one warm-up call). Callers run several interleaved rounds per engine and
+    keep the best round: the median of a round ignores short bursts of background load, the best round
+    ignores loaded rounds."""
+    settle()
     step()
     times: list[float] = []
     while len(times) < min_steps or sum(times) < seconds:
