@@ -74,10 +74,17 @@ def lane_statuses(page) -> dict[str, str]:
         .map((li) => [li.querySelector('.status-label').textContent, li.dataset.status]))""")
 
 
+VISIBLE_CHARTS = "[...document.querySelectorAll('.chart[data-chart]')].filter((d) => !d.hidden)"
+
+
 def assert_charts_drawn(page) -> None:
-    """Every visible chart has a Plotly SVG and no fallback message (e.g. "WebGL is not supported")."""
-    charts = page.evaluate("""() => [...document.querySelectorAll('.chart[data-chart]')].filter((d) => !d.hidden)
-        .map((d) => ({id: d.id, svg: !!d.querySelector('.main-svg'), text: d.textContent}))""")
+    """Every visible chart has a Plotly SVG and no fallback message (e.g. "WebGL is not supported").
+
+    Waits for the SVGs first: the cliff panel is loaded lazily (when scrolled near, or once the page is
+    idle for a few seconds after a run), so right after a run it may still be on its way."""
+    page.wait_for_function(f"() => {VISIBLE_CHARTS}.every((d) => d.querySelector('.main-svg'))", timeout=20_000)
+    charts = page.evaluate(f"""() => {VISIBLE_CHARTS}
+        .map((d) => ({{id: d.id, svg: !!d.querySelector('.main-svg'), text: d.textContent}}))""")
     for chart in charts:
         assert chart["svg"] and "not supported" not in chart["text"], chart["id"]
 
