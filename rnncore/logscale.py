@@ -93,9 +93,21 @@ def log10_norms(n2: np.ndarray, exponents: np.ndarray) -> np.ndarray:
 def to_true_scale(scaled: np.ndarray, exponents: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """scaled[t] * 2**exponents[t] in the run dtype (under/overflow there is what that dtype would do).
 
-    Returns ``scaled`` itself when every exponent is 0; ``out=scaled`` converts in place."""
+    Returns ``scaled`` itself when every exponent is 0; ``out=scaled`` converts in place.
+
+    A product with a power of two is exact (or, entering the subnormals, correctly rounded, like
+    ``np.ldexp``), so rows whose 2**e is a normal number of the dtype are multiplied by it; np.ldexp
+    takes the rows beyond that range only. Speed: NumPy's ldexp is not vectorised on AVX2 (11 ns per
+    float32 element measured here, 50x a multiply), which made it 14% of a training step."""
     if not np.any(exponents):
         return scaled
-    shape = (-1,) + (1,) * (scaled.ndim - 1)
-    # int32: NumPy's ldexp has a fast loop for int32 exponents only (int64 is 10-50x slower here).
-    return np.ldexp(scaled, np.asarray(exponents, dtype=np.int32).reshape(shape), out=out)
+    dtype = scaled.dtype
+    finfo = np.finfo(dtype)
+    exponents = np.asarray(exponents, dtype=np.int64)
+    normal = (exponents >= finfo.minexp) & (exponents < finfo.maxexp)
+    factors = np.ldexp(np.ones(len(exponents), dtype=dtype), np.where(normal, exponents, 0).astype(np.int32))
+    out = np.multiply(scaled, factors.reshape((-1,) + (1,) * (scaled.ndim - 1)), out=out)
+    for t in np.flatnonzero(~normal):  # factor 1 above; out[t] still equals scaled[t]
+        # int32: NumPy's ldexp has a fast loop for int32 exponents only (int64 is 10-50x slower).
+        np.ldexp(out[t], np.int32(np.clip(exponents[t], -(1 << 30), 1 << 30)), out=out[t])
+    return out

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from rnncore import Config, gradcheck, profile, train
+from rnncore.cells import base as cell_base
 from rnncore.cells import cuts_gradient
-from rnncore.cells import lstm as lstm_module
 from rnncore.trainer import Model
 
 torch = pytest.importorskip("torch")
@@ -288,21 +288,21 @@ def test_exploding_config_ends_diverged_with_intact_records(cell):
         _finite_jsonable(r, cell)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 @pytest.mark.parametrize("steps", [1, 3])
 @pytest.mark.parametrize("case", [CASES[i] for i in (1, 7)], ids=[CASE_IDS[i] for i in (1, 7)])
 def test_cache_sized_chunks_of_timesteps_give_the_same_gradients(cell, steps, case, monkeypatch):
-    """The forward pass runs the input GEMM and the local derivatives per chunk of timesteps (sized for
-    the L2 cache: at these small shapes one chunk holds the whole sequence). Chunks of 1 and 3 steps
+    """The forward pass forms the local derivatives (gated cells: and the input GEMM) per chunk of timesteps
+    (sized for the L2 cache: at these small shapes one chunk holds the whole sequence). Chunks of 1 and 3 steps
     (11 = 3+3+3+2, boundaries off the truncation cuts) give the gradients and records of one chunk, and
     finite differences (the frozen, truncated surrogate included) still agree."""
     config = Config(cell=cell, **SMALL).replace(**case)
     model = Model(config)
     batch = model.batch()
     whole = model.loss_and_grads(batch)
-    width = (4 if cell == "lstm" else 3) * SMALL["hidden_size"]
-    monkeypatch.setattr(lstm_module, "CHUNK_BYTES", steps * SMALL["batch_size"] * width * 8)
-    assert lstm_module.chunk_length(SMALL["batch_size"], width, np.float64) == steps
+    width = {"rnn": 1, "lstm": 4, "gru": 3}[cell] * SMALL["hidden_size"]
+    monkeypatch.setattr(cell_base, "CHUNK_BYTES", steps * SMALL["batch_size"] * width * 8)
+    assert cell_base.chunk_length(SMALL["batch_size"], width, np.float64) == steps
     chunked = model.loss_and_grads(batch)
     assert chunked[0] == pytest.approx(whole[0], rel=1e-14)
     for name, grad in whole[2].items():

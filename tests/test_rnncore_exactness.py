@@ -342,15 +342,43 @@ def test_weight_contribution_norms_both_forms(L, B, H, G):
     np.testing.assert_allclose(weight_contribution_sqnorms(h_prev, delta), direct, rtol=1e-12)
 
 
-def test_activation_derivative_keeps_precision_in_saturation():
-    from rnncore.cells.rnn import _derivative_inplace
-    a = np.array([0.0, 0.7, -3.0, 20.0, -40.0, 300.0])
-    e2, e1 = np.exp(-2 * np.abs(a)), np.exp(-np.abs(a))
-    np.testing.assert_allclose(_derivative_inplace("tanh", a.copy()), 4 * e2 / (1 + e2) ** 2, rtol=1e-14)
-    np.testing.assert_allclose(_derivative_inplace("sigmoid", a.copy()), e1 / (1 + e1) ** 2, rtol=1e-14)
-    assert _derivative_inplace("tanh", a.copy())[-1] > 0  # 1 - tanh(300)^2 would be exactly 0
-    np.testing.assert_array_equal(_derivative_inplace("relu", a.copy()), a > 0)
-    assert _derivative_inplace("linear", a.copy()) is None
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_to_true_scale_equals_ldexp_bit_for_bit(dtype):
+    """Rows multiplied by 2**e (normal e) and rows np.ldexp takes (e beyond the normal range) give exactly
+    np.ldexp's result: exact products, subnormals correctly rounded, overflow to inf, in place or not."""
+    from rnncore.logscale import to_true_scale
+    rng = np.random.default_rng(1)
+    scaled = (rng.standard_normal((400, 3, 5)) * 2.0 ** rng.integers(-40, 40, (400, 1, 1))).astype(dtype)
+    exponents = rng.integers(-1200, 1200, 400)
+    exponents[:50] = 0
+    exponents[50:100] = rng.integers(-160, -120, 50)  # float32's subnormal range
+    exponents[100:150] = rng.integers(-1080, -1020, 50)  # float64's
+    with np.errstate(over="ignore"):
+        expected = np.ldexp(scaled, exponents.astype(np.int32).reshape(-1, 1, 1))
+        copy = scaled.copy()
+        np.testing.assert_array_equal(to_true_scale(scaled, exponents), expected)
+        assert to_true_scale(copy, exponents, out=copy) is copy
+    np.testing.assert_array_equal(copy, expected)
+    tiny = np.finfo(dtype).tiny
+    assert np.isinf(expected).any() and ((expected != 0) & (np.abs(expected) < tiny)).any()  # both edges hit
+    assert to_true_scale(scaled, np.zeros(400, dtype=np.int64)) is scaled
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activation_derivative_keeps_precision_in_saturation(dtype):
+    """f' from exp(-2s|a|) against the cosh form in float64 (sech^2 a, (sech(a/2) / 2)^2), saturation
+    included: 1 - tanh(a)^2 would be exactly 0 there. Relative error within a few ulps of the dtype."""
+    from rnncore.cells.activations import derivative_inplace
+    a = np.array([0.0, 1e-6, 0.7, -3.0, 9.5, 20.0, -40.0, 44.0, 300.0, -300.0])
+    a = a[np.abs(a) < (300 if dtype == np.float64 else 44)]  # true values inside the dtype's range
+    tol = 8 * np.finfo(dtype).eps
+    x = a.astype(dtype)
+    np.testing.assert_allclose(derivative_inplace("tanh", x.copy()), 1 / np.cosh(a) ** 2, rtol=tol)
+    np.testing.assert_allclose(derivative_inplace("sigmoid", x.copy()), (0.5 / np.cosh(a / 2)) ** 2, rtol=tol)
+    assert np.all(derivative_inplace("tanh", x.copy()) > 0)
+    assert derivative_inplace("tanh", np.array([1e4], dtype)) == 0.0  # below the dtype's range: 0, not NaN
+    np.testing.assert_array_equal(derivative_inplace("relu", x.copy()), a > 0)
+    assert derivative_inplace("linear", x.copy()) is None
 
 
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])

@@ -85,3 +85,15 @@ def recurrent_init(config, rng: np.random.Generator, size: int, dtype) -> np.nda
     if config.init == "gaussian":
         return (config.init_scale * rng.standard_normal((size, size))).astype(dtype)
     return (config.spectral_radius * np.eye(size)).astype(dtype)
+
+
+# Timesteps per chunk: a chunk's pre-activations, gates and states (k timesteps of (B, width) each) stay
+# in the L2 cache (1 MiB per core here) from the input GEMM through the recurrence to the local
+# derivatives, instead of three passes over (L, B, width) arrays from main memory (measured: 2-3 ms of a
+# 28 ms LSTM forward at (B, T, H) = (32, 200, 128)).
+CHUNK_BYTES = 1 << 18
+
+
+def chunk_length(B: int, width: int, dtype) -> int:
+    """Timesteps per cache-sized chunk for arrays of shape (B, width) per timestep."""
+    return max(1, CHUNK_BYTES // (B * width * np.dtype(dtype).itemsize))

@@ -38,8 +38,9 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
-from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
-from .lstm import chunk_length, derivatives, gate_major, sigmoid, timestep_diagnostics
+from .activations import saturating_derivative, sigmoid
+from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
+from .lstm import gate_major, timestep_diagnostics
 
 NAME = "gru"
 GATES = ("r", "z", "n")
@@ -94,6 +95,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     ah = buffer(workspace, "ah", (3, B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 3 * H, dtype)  # cache-sized chunks of timesteps, as in the LSTM's forward
+    scratch = buffer(workspace, "scratch", (3, min(chunk, L), B, H), dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
             if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
@@ -117,17 +119,17 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             states[t + 1] *= z
             states[t + 1] += n
             if t + 1 == span.stop:
-                _local_derivatives(span, pre, gates, ah_n, states)
+                _local_derivatives(span, pre, gates, ah_n, states, scratch)
     return states[1:], {"X": X, "states": states, "gates": gates, "factors": pre}
 
 
 DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0]).reshape(3, 1, 1, 1)  # sigmoid' for r, z; tanh' for n
 
 
-def _local_derivatives(span: slice, pre, gates, ah_n, states) -> None:
+def _local_derivatives(span: slice, pre, gates, ah_n, states, scratch) -> None:
     """The factors (in place of pre) for the timesteps in ``span`` (equations: :func:`forward`)."""
     factors, (_, z, n) = pre[:, span], gates[:, span]
-    derivatives(factors, DERIVATIVE_SCALE.astype(factors.dtype), out=factors)  # [r', z', n'], times:
+    saturating_derivative(factors, DERIVATIVE_SCALE, factors, scratch[:, :span.stop - span.start])  # [r', z', n']:
     factors[2] *= 1.0 - z  # (1-z) n'
     factors[0] *= ah_n[span]
     factors[0] *= factors[2]  # (1-z) n' ah_n r'

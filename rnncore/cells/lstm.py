@@ -45,7 +45,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
-from .base import CellBackward, buffer, cuts_gradient, glorot, recurrent_init
+from .activations import saturating_derivative, sigmoid
+from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
 NAME = "lstm"
@@ -75,41 +76,6 @@ def recurrent_weight(params: dict) -> np.ndarray:
 def gamma(config) -> float:
     """max |tanh'| = 1."""
     return 1.0
-
-
-def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
-    """out = 1 / (1 + exp(-a)), full relative precision for a << 0. exp overflowing gives the true ~0;
-    callers silence that warning once around their time loop (``np.errstate(over="ignore")``)."""
-    np.negative(a, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-
-
-def derivatives(a: np.ndarray, scale, out: np.ndarray) -> np.ndarray:
-    """out = (scale / cosh(scale * a))^2: scale 1/2 gives sigmoid'(a), scale 1 gives tanh'(a) (``out`` may
-    be ``a``). Unlike s(1-s) or 1-tanh^2 this keeps full relative precision in saturation; cosh
-    overflowing gives 0 only where the true value is below the dtype's range anyway."""
-    if np.ndim(scale) or scale != 1.0:
-        np.multiply(a, scale, out=out)
-        a = out
-    with np.errstate(over="ignore"):
-        np.cosh(a, out=out)
-    np.divide(scale, out, out=out)
-    np.square(out, out=out)
-    return out
-
-
-# Timesteps per chunk: a chunk's pre-activations, gates and cell states (k timesteps of (B, 4H) each) stay
-# in the L2 cache (1 MiB per core here) from the input GEMM through the recurrence to the local
-# derivatives, instead of three passes over (L, B, 4H) arrays from main memory (measured: 2-3 ms of a
-# 28 ms forward at (B, T, H) = (32, 200, 128)).
-CHUNK_BYTES = 1 << 18
-
-
-def chunk_length(B: int, width: int, dtype) -> int:
-    """Timesteps per cache-sized chunk for gate arrays of shape (B, width)."""
-    return max(1, CHUNK_BYTES // (B * width * np.dtype(dtype).itemsize))
 
 
 DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0, 0.5]).reshape(4, 1, 1, 1)  # sigmoid' for i, f, o; tanh' for g
@@ -148,6 +114,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     new_input = buffer(workspace, "new_input", (B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 4 * H, dtype)
+    scratch = buffer(workspace, "scratch", (4, min(chunk, L), B, H), dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
             if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
@@ -167,20 +134,21 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             np.tanh(cells[t + 1], out=tanh_c[t])
             np.multiply(o, tanh_c[t], out=states[t + 1])
             if t + 1 == span.stop:
-                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh)
+                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh, scratch)
     return states[1:], {"X": X, "states": states, "cells": cells, "gates": gates, "factors": pre,
                         "dc_dh": dc_dh}
 
 
-def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh) -> None:
+def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh, scratch) -> None:
     """factors (in place of pre) and dc_dh for the timesteps in ``span`` (equations: :func:`forward`)."""
     factors, (i, _, g, o) = pre[:, span], gates[:, span]
-    derivatives(factors, DERIVATIVE_SCALE.astype(factors.dtype), out=factors)  # [i', f', g', o'], times:
+    scratch = scratch[:, :span.stop - span.start]
+    saturating_derivative(factors, DERIVATIVE_SCALE, factors, scratch)  # [i', f', g', o'], times:
     factors[0] *= g
     factors[1] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
     factors[2] *= i
     factors[3] *= tanh_c[span]
-    derivatives(cells[span.start + 1:span.stop + 1], 1.0, out=dc_dh[span])  # tanh'(c_t)
+    saturating_derivative(cells[span.start + 1:span.stop + 1], 1.0, dc_dh[span], scratch[0])  # tanh'(c_t)
     dc_dh[span] *= o
 
 

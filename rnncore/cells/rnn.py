@@ -21,10 +21,10 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
-from .base import CellBackward, Workspace, buffer, cuts_gradient, glorot, recurrent_init
+from .activations import GAMMA, activate, derivative_inplace
+from .base import CellBackward, Workspace, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 
 NAME = "rnn"
-GAMMA = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "linear": 1.0}
 
 
 def param_shapes(input_size: int, hidden_size: int) -> dict[str, tuple[int, ...]]:
@@ -49,44 +49,6 @@ def gamma(config) -> float:
     return GAMMA[config.activation]
 
 
-def _activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
-    """out = f(a), elementwise, no temporaries."""
-    if name == "tanh":
-        np.tanh(a, out=out)
-    elif name == "sigmoid":  # 0.5 (1 + tanh(a/2)): no overflow for large |a|
-        np.multiply(a, 0.5, out=out)
-        np.tanh(out, out=out)
-        out += 1.0
-        out *= 0.5
-    elif name == "relu":
-        np.maximum(a, 0.0, out=out)
-    else:
-        out[...] = a
-
-
-def _derivative_inplace(name: str, a: np.ndarray) -> np.ndarray | None:
-    """Overwrite the pre-activations ``a`` with f'(a); None for linear (f' = 1).
-
-    tanh' = sech^2 a = (1 / cosh a)^2 and sigmoid' = (1 / (2 cosh(a/2)))^2: unlike 1 - h^2 these keep
-    full relative precision in saturation (1 - tanh(20)^2 rounds to 0, sech^2(20) = 1.7e-17 does not).
-    cosh overflowing to inf gives f' = 0 only where the true value is below the dtype's range anyway.
-    """
-    if name == "linear":
-        return None
-    if name == "relu":
-        np.greater(a, 0.0, out=a, casting="unsafe")
-        return a
-    with np.errstate(over="ignore"):
-        if name == "sigmoid":
-            a *= 0.5
-        np.cosh(a, out=a)
-        np.reciprocal(a, out=a)
-        if name == "sigmoid":
-            a *= 0.5
-        np.square(a, out=a)
-    return a
-
-
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace: Workspace | None = None) -> tuple[np.ndarray, dict]:
     """Run the sequence. Returns hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache.
@@ -109,14 +71,19 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     states[0] = 0.0
     recurrent = buffer(workspace, "recurrent", (B, H), dtype)
     cuts = () if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
-    for t in range(1, L + 1):  # states[t] = h_{t-1}; h_{-1} = 0 contributes nothing at the first step
-        a = pre[t - 1]
-        if t > 1:
-            h_prev = frozen["states"][t - 1] if t - 1 in cuts else states[t - 1]
+    chunk = chunk_length(B, H, dtype)
+    scratch = buffer(workspace, "scratch", (min(chunk, L), B, H), dtype)
+    for t in range(L):  # states[t] = h_{t-1}; h_{-1} = 0 contributes nothing at the first step
+        a = pre[t]
+        if t > 0:
+            h_prev = frozen["states"][t] if t in cuts else states[t]
             np.matmul(h_prev, W_h, out=recurrent)
             a += recurrent
-        _activate(config.activation, a, states[t])
-    fprime = _derivative_inplace(config.activation, pre)
+        activate(config.activation, a, states[t + 1])
+        if (t + 1) % chunk == 0 or t + 1 == L:  # f'(a) for the chunk's steps while they are in cache
+            start = t - t % chunk
+            derivative_inplace(config.activation, pre[start:t + 1], scratch[:t + 1 - start])
+    fprime = None if config.activation == "linear" else pre
     return states[1:], {"X": X, "states": states, "fprime": fprime}
 
 

@@ -1,0 +1,69 @@
+r"""Elementwise nonlinearities and their derivatives, in place, with full relative precision in saturation.
+
+    sigmoid(a) = 1 / (1 + e^{-a})                      sigmoid'(a) = (1/2 sech(a/2))^2
+    tanh(a)                                            tanh'(a)    = sech^2(a)
+
+Both derivatives are (s sech(s a))^2 with s = 1/2 or 1, computed as
+
+    (s sech(s a))^2 = (2s)^2 u / (1 + u)^2,     u = e^{-2 s |a|} in (0, 1]
+
+Unlike s(1-s) or 1 - tanh^2 this keeps full relative precision in saturation (1 - tanh(20)^2 rounds to 0,
+sech^2(20) = 1.7e-17 does not); u never overflows and underflows to 0 only where the true derivative is
+below the dtype's range anyway. exp instead of cosh for speed: NumPy vectorises exp with AVX2, but cosh
+only with AVX-512 (SVML); on an AVX2-only CPU np.cosh costs 14 ns per float32 element against 2.3 ns for
+np.exp (measured), which made the derivative a third of a training step.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
+    """out = 1 / (1 + exp(-a)), full relative precision for a << 0. exp overflowing gives the true ~0;
+    callers silence that warning once around their time loop (``np.errstate(over="ignore")``)."""
+    np.negative(a, out=out)
+    np.exp(out, out=out)
+    out += 1.0
+    np.reciprocal(out, out=out)
+
+
+def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
+    """out = f(a) for f in {tanh, sigmoid, relu, linear}, elementwise, no temporaries."""
+    if name == "tanh":
+        np.tanh(a, out=out)
+    elif name == "sigmoid":
+        with np.errstate(over="ignore"):
+            sigmoid(a, out)
+    elif name == "relu":
+        np.maximum(a, 0.0, out=out)
+    else:
+        out[...] = a
+
+
+def saturating_derivative(a: np.ndarray, scale, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
+    """out = (scale sech(scale a))^2: scale 1/2 gives sigmoid'(a), scale 1 tanh'(a); ``scale`` may be an
+    array broadcasting against ``a`` (one scale per gate block). ``out`` may be ``a``; ``scratch``, of
+    ``out``'s shape and dtype, avoids a temporary."""
+    scale = np.asarray(scale, dtype=out.dtype)
+    np.abs(a, out=out)
+    np.multiply(out, -2.0 * scale, out=out)
+    np.exp(out, out=out)  # u
+    denominator = np.add(out, 1.0, out=scratch)
+    np.square(denominator, out=denominator)
+    np.divide(out, denominator, out=out)
+    out *= np.square(2.0 * scale)
+    return out
+
+
+def derivative_inplace(name: str, a: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray | None:
+    """Overwrite the pre-activations ``a`` with f'(a); None for linear (f' = 1); relu's f' is 1{a > 0}."""
+    if name == "linear":
+        return None
+    if name == "relu":
+        np.greater(a, 0.0, out=a, casting="unsafe")
+        return a
+    return saturating_derivative(a, 0.5 if name == "sigmoid" else 1.0, a, scratch)
+
+
+GAMMA = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "linear": 1.0}
+"""max |f'| per activation (the gamma of Pascanu et al.'s bound)."""
