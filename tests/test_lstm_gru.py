@@ -178,9 +178,9 @@ def test_lstm_cell_state_norms_are_exact_far_below_float64_range():
                   seq_len=300, hidden_size=6, batch_size=3, clip="none")
     model = Model(base.replace(dtype="float64"))
     _, _, _, back, cache, dh_loss = model.loss_and_grads(model.batch())
-    o_last, c_last = cache["gates"][3, -1], cache["cells"][-1]  # gates (4, L, B, H) = [i, f, g, o]
+    o_last, c_last = cache["gates"][0, -1], cache["cells"][-1]  # gates (4, L, B, H) = [o, i, f, g]
     dc_last = dh_loss[-1] * o_last * (1.0 - np.tanh(c_last) ** 2)
-    expected = log10_norms_of_products(np.log(np.abs(dc_last)), np.log(cache["gates"][1]))
+    expected = log10_norms_of_products(np.log(np.abs(dc_last)), np.log(cache["gates"][2]))
     ours = back.log10_cell_grad_norm_per_step
     assert ours[0] < -400  # ~1e-500: far below float64's 1e-308 (and float32's 1e-38)
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-9)

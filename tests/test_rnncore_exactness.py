@@ -381,6 +381,25 @@ def test_activation_derivative_keeps_precision_in_saturation(dtype):
     assert derivative_inplace("linear", x.copy()) is None
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_gated_sigmoid_and_its_derivative_from_the_kept_exp(dtype):
+    """The gated cells' sigmoid keeps exp(-a) and forms sigmoid' = s (e s) from it: a few ulps from the cosh
+    form in float64 on both tails, and 0 (not NaN) where exp(-a) overflows."""
+    from rnncore.cells.activations import sigmoid_derivative, sigmoid_keeping_exp
+    a = np.array([0.0, 1e-6, 0.7, -3.0, 9.5, -20.0, 40.0, -80.0, 300.0, -700.0])
+    a = a[np.abs(a) < (800 if dtype == np.float64 else 85)]
+    e, s = a.astype(dtype), np.empty(len(a), dtype)
+    sigmoid_keeping_exp(e, s)
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-a)), rtol=4 * np.finfo(dtype).eps)
+    np.testing.assert_allclose(sigmoid_derivative(e, s, out=e), (0.5 / np.cosh(a / 2)) ** 2,
+                               rtol=8 * np.finfo(dtype).eps)
+    e, s = np.array([-1e4, 1e4], dtype), np.empty(2, dtype)
+    with np.errstate(over="ignore"):
+        sigmoid_keeping_exp(e, s)
+    np.testing.assert_array_equal(s, [0.0, 1.0])
+    np.testing.assert_array_equal(sigmoid_derivative(e, s, out=e), [0.0, 0.0])
+
+
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
 def test_optimizers_match_torch_optim(kind):
     rng = np.random.default_rng(0)

@@ -27,6 +27,28 @@ def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
     np.reciprocal(out, out=out)
 
 
+def sigmoid_keeping_exp(a: np.ndarray, out: np.ndarray) -> None:
+    """out = sigmoid(a), and ``a`` is overwritten with e = exp(-a), which :func:`sigmoid_derivative`
+    turns into sigmoid'(a) later without a second exp."""
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    np.add(a, 1.0, out=out)
+    np.reciprocal(out, out=out)
+
+
+def sigmoid_derivative(e: np.ndarray, s: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """sigmoid'(a) = e / (1 + e)^2 = s (e s) from e = exp(-a) and s = sigmoid(a) (``out`` may be ``e``).
+
+    Full relative precision both ways: 1 - s = e s is formed from e, never as a difference. Where exp
+    overflowed (a << 0: e = inf, s = 0) e s is NaN; np.fmin ignores NaN and e s <= 1 anyway, so
+    fmin(e s, 1) gives sigmoid' = 0 there, like s itself."""
+    with np.errstate(invalid="ignore"):  # inf * 0 where exp overflowed
+        np.multiply(e, s, out=out)
+    np.fmin(out, 1.0, out=out)
+    out *= s
+    return out
+
+
 def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
     """out = f(a) for f in {tanh, sigmoid, relu, linear}, elementwise, no temporaries."""
     if name == "tanh":

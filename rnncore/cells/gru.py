@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
-from .activations import saturating_derivative, sigmoid
+from .activations import saturating_derivative, sigmoid_derivative, sigmoid_keeping_exp
 from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .lstm import gate_major, timestep_diagnostics
 
@@ -87,7 +87,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     bias = b_x.copy()
     bias[:2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
     bias3, b_hn = gate_major(bias, 3), b_h[2 * H:]
-    pre = buffer(workspace, "pre", (3, L, B, H), dtype)  # ax_t; becomes [a_r, a_z, a_n], then the factors
+    pre = buffer(workspace, "pre", (3, L, B, H), dtype)  # ax_t; then [exp(-a_r), exp(-a_z), a_n]; then the factors
     gates = buffer(workspace, "gates", (3, L, B, H), dtype)
     ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
@@ -95,7 +95,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     ah = buffer(workspace, "ah", (3, B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 3 * H, dtype)  # cache-sized chunks of timesteps, as in the LSTM's forward
-    scratch = buffer(workspace, "scratch", (3, min(chunk, L), B, H), dtype)
+    scratch = buffer(workspace, "scratch", (min(chunk, L), B, H), dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
             if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
@@ -110,7 +110,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
                 np.add(ah[2], b_hn, out=ah_n[t])
             else:
                 ah_n[t] = b_hn
-            sigmoid(a[:2], gate[:2])
+            sigmoid_keeping_exp(a[:2], gate[:2])  # r, z; a[:2] becomes exp(-a) for their derivatives
             r, z, n = gate
             np.multiply(r, ah_n[t], out=n)
             a[2] += n
@@ -123,13 +123,11 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     return states[1:], {"X": X, "states": states, "gates": gates, "factors": pre}
 
 
-DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0]).reshape(3, 1, 1, 1)  # sigmoid' for r, z; tanh' for n
-
-
 def _local_derivatives(span: slice, pre, gates, ah_n, states, scratch) -> None:
     """The factors (in place of pre) for the timesteps in ``span`` (equations: :func:`forward`)."""
     factors, (_, z, n) = pre[:, span], gates[:, span]
-    saturating_derivative(factors, DERIVATIVE_SCALE, factors, scratch[:, :span.stop - span.start])  # [r', z', n']:
+    sigmoid_derivative(factors[:2], gates[:2, span], out=factors[:2])  # r', z' from exp(-a)
+    saturating_derivative(factors[2], 1.0, factors[2], scratch[:span.stop - span.start])  # n' = tanh'(a_n)
     factors[2] *= 1.0 - z  # (1-z) n'
     factors[0] *= ah_n[span]
     factors[0] *= factors[2]  # (1-z) n' ah_n r'

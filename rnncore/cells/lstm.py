@@ -26,7 +26,7 @@ step's gate factors only, never compounding over time). Per-timestep clipping re
 when its norm exceeds tau. Truncation cuts both h_{t-1} and c_{t-1} (``h.detach(), c.detach()``).
 
 Memory layout (speed only; the parameters keep the layout above): the forward pass works gate-major, on
-``W_h4 = W_h.reshape(H, 4, H).transpose(1, 0, 2)`` (4, H, H) (block k = columns kH:(k+1)H) and arrays
+``W_h4`` (4, H, H), the column blocks of W_h in the order [o, i, f, g] (:data:`ORDER`), and arrays
 (4, L, B, H) whose [k, t] is gate k's contiguous (B, H) block at step t, so its elementwise numpy calls
 run on contiguous memory (and at one BLAS thread the four (B, H) x (H, H) products run faster than one
 (B, H) x (H, 4H): 39 vs 56 us at B=32, H=128); the backward pass stores da_t in the column layout
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
-from .activations import saturating_derivative, sigmoid
+from .activations import saturating_derivative, sigmoid_derivative, sigmoid_keeping_exp
 from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
@@ -78,32 +78,39 @@ def gamma(config) -> float:
     return 1.0
 
 
-DERIVATIVE_SCALE = np.array([0.5, 0.5, 1.0, 0.5]).reshape(4, 1, 1, 1)  # sigmoid' for i, f, o; tanh' for g
-
-
-def gate_major(W: np.ndarray, blocks: int = 4) -> np.ndarray:
-    """(rows, k H) or (k H,) -> (k, rows, H) copy: block j = W[:, jH:(j+1)H] (a bias gets rows = 1)."""
+def gate_major(W: np.ndarray, blocks: int = 4, order=None) -> np.ndarray:
+    """(rows, k H) or (k H,) -> (k, rows, H) copy: block j = W[:, jH:(j+1)H] (a bias gets rows = 1);
+    with ``order``, block j = the parameter block order[j]."""
     rows, width = W.reshape(-1, W.shape[-1]).shape
-    return np.ascontiguousarray(W.reshape(rows, blocks, width // blocks).transpose(1, 0, 2))
+    major = W.reshape(rows, blocks, width // blocks).transpose(1, 0, 2)
+    return np.ascontiguousarray(major if order is None else major[order])
+
+
+# The forward pass orders the gate-major blocks [o, i, f, g] (parameter blocks 3, 0, 1, 2): the three
+# sigmoid gates form one contiguous (3, B, H) block (one exp per step, on three blocks rather than four,
+# and kept for their derivatives), and the gates that multiply dc_t in the backward pass, i, f, g, are
+# the contiguous blocks 1:4 and land in the parameter blocks 0:3 of da_t.
+ORDER = [3, 0, 1, 2]
 
 
 def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             workspace=None) -> tuple[np.ndarray, dict]:
     """Run the sequence; hidden (L, B, H) = h_0..h_{L-1} (a view of the cache) and the cache: states,
-    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (4, L, B, H) = [i, f, g, o], and the local
-    derivatives the backward loop multiplies by, formed per cache-sized chunk of timesteps right after
-    the chunk's steps (' = derivative w.r.t. that gate's pre-activation):
+    cells (L+1, B, H) with [0] = h_{-1} = c_{-1} = 0, gates (4, L, B, H) = [o, i, f, g] (:data:`ORDER`),
+    and the local derivatives the backward loop multiplies by, formed per cache-sized chunk of timesteps
+    right after the chunk's steps (' = derivative w.r.t. that gate's pre-activation):
 
-        factors = [g i', c_{t-1} f', i g', tanh(c_t) o']  (4, L, B, H)
+        factors = [tanh(c_t) o', g i', c_{t-1} f', i g']  (4, L, B, H)
         dc_dh   = o tanh'(c_t)                            (L, B, H)
 
-    so that da_t = [dc_t, dc_t, dc_t, dh_t] * factors_t and dc_t = f_{t+1} dc_{t+1} + dh_t * dc_dh_t.
+    so that [da_o, da_i, da_f, da_g] = [dh_t, dc_t, dc_t, dc_t] * factors_t and
+    dc_t = f_{t+1} dc_{t+1} + dh_t * dc_dh_t.
     ``frozen``: as for the RNN, with both h and c frozen at cuts."""
     L, B, D = X.shape
     H = params["W_h"].shape[0]
     dtype = params["W_h"].dtype
-    W_x4, W_h4, b4 = gate_major(params["W_x"]), gate_major(params["W_h"]), gate_major(params["b"])
-    pre = buffer(workspace, "pre", (4, L, B, H), dtype)  # a_t; becomes the factors, chunk by chunk
+    W_x4, W_h4, b4 = (gate_major(params[name], order=ORDER) for name in ("W_x", "W_h", "b"))
+    pre = buffer(workspace, "pre", (4, L, B, H), dtype)  # a_t, then exp(-a_t) for o, i, f; then the factors
     gates = buffer(workspace, "gates", (4, L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     cells = buffer(workspace, "cells", (L + 1, B, H), dtype)
@@ -114,7 +121,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     new_input = buffer(workspace, "new_input", (B, H), dtype)
     cuts = set() if frozen is None else {t for t in range(L) if cuts_gradient(t, L, config.truncate)}
     chunk = chunk_length(B, 4 * H, dtype)
-    scratch = buffer(workspace, "scratch", (4, min(chunk, L), B, H), dtype)
+    scratch = buffer(workspace, "scratch", (min(chunk, L), B, H), dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
             if t % chunk == 0:  # x_t W_x + b for the chunk's timesteps: one GEMM per gate
@@ -125,9 +132,9 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             if t > 0:  # h_{-1} = 0 contributes nothing
                 np.matmul(frozen["states"][t] if t in cuts else states[t], W_h4, out=recurrent)
                 a += recurrent
-            sigmoid(a, gate)  # all four blocks; the g block is then overwritten with tanh
-            np.tanh(a[2], out=gate[2])
-            i, f, g, o = gate
+            sigmoid_keeping_exp(a[:3], gate[:3])  # o, i, f; a[:3] becomes exp(-a) for their derivatives
+            np.tanh(a[3], out=gate[3])
+            o, i, f, g = gate
             np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
             np.multiply(i, g, out=new_input)
             cells[t + 1] += new_input
@@ -141,14 +148,15 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
 
 def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh, scratch) -> None:
     """factors (in place of pre) and dc_dh for the timesteps in ``span`` (equations: :func:`forward`)."""
-    factors, (i, _, g, o) = pre[:, span], gates[:, span]
-    scratch = scratch[:, :span.stop - span.start]
-    saturating_derivative(factors, DERIVATIVE_SCALE, factors, scratch)  # [i', f', g', o'], times:
-    factors[0] *= g
-    factors[1] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
-    factors[2] *= i
-    factors[3] *= tanh_c[span]
-    saturating_derivative(cells[span.start + 1:span.stop + 1], 1.0, dc_dh[span], scratch[0])  # tanh'(c_t)
+    factors, (o, i, _, g) = pre[:, span], gates[:, span]
+    scratch = scratch[:span.stop - span.start]
+    sigmoid_derivative(factors[:3], gates[:3, span], out=factors[:3])  # [o', i', f'] from exp(-a)
+    saturating_derivative(factors[3], 1.0, factors[3], scratch)  # g' = tanh'(a_g)
+    factors[0] *= tanh_c[span]
+    factors[1] *= g
+    factors[2] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
+    factors[3] *= i
+    saturating_derivative(cells[span.start + 1:span.stop + 1], 1.0, dc_dh[span], scratch)  # tanh'(c_t)
     dc_dh[span] *= o
 
 
@@ -183,8 +191,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         np.multiply(dh, dc_dh[t], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t o_t tanh'(c_t)
         dc += carry[1]
         n2_h[t], n2_c[t], exponents[t] = sqnorm(dh), sqnorm(dc), exponent
-        np.multiply(factors[:3, t], dc, out=delta_blocks[:3, t])  # da_i, da_f, da_g
-        np.multiply(factors[3, t], dh, out=delta_blocks[3, t])  # da_o
+        np.multiply(factors[1:, t], dc, out=delta_blocks[:3, t])  # da_i, da_f, da_g
+        np.multiply(factors[0, t], dh, out=delta_blocks[3, t])  # da_o
         if dx is not None:  # dx_t = da_t W_x^T now, while da_t is in cache
             np.matmul(delta[t], W_x_T, out=dx[t])
         if t == 0:
@@ -198,7 +206,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
             carry[...], exponent = 0.0, 0
         else:
             np.matmul(delta[t], W_h_T, out=carry[0])  # dh_{t-1} (before the loss's own g_{t-1})
-            np.multiply(dc, gates[1, t], out=carry[1])  # f_t dc_t
+            np.multiply(dc, gates[2, t], out=carry[1])  # f_t dc_t
     true_delta = to_true_scale(delta, exponents).reshape(L * B, 4 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
              "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
@@ -206,7 +214,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2_h, exponents), clipped_timesteps=clipped)
     if diagnostics:
         result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
-        result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
+        result.gate_mean_per_step = gates[2].mean(axis=(1, 2), dtype=np.float64)  # f_t
         timestep_diagnostics(result, states[:-1], delta, dx, exponents)
     return grads, result
 
