@@ -182,16 +182,16 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
             np.multiply(scaled, gates[1, t], out=carried)  # dh_t * z: the copy path
             np.matmul(dah[t], W_h_T, out=scaled)
             scaled += carried  # dh_{t-1} (before the loss's own g_{t-1})
-    true_dax, true_dah = to_true_scale(dax, exponents), to_true_scale(dah, exponents)
-    flat_dax, flat_dah = true_dax.reshape(L * B, 3 * H), true_dah.reshape(L * B, 3 * H)
+    result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
+    if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
+        result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
+        timestep_diagnostics(result, states[:-1], dah, dx, exponents)
+    flat_dax = to_true_scale(dax, exponents, out=dax).reshape(L * B, 3 * H)
+    flat_dah = to_true_scale(dah, exponents, out=dah).reshape(L * B, 3 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
              "W_h": states[:-1].reshape(L * B, H).T @ flat_dah,
              "b_x": flat_dax.sum(axis=0),
              "b_h": flat_dah.sum(axis=0)}
-    result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
-    if diagnostics:
-        result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, states[:-1], dah, dx, exponents)
     return grads, result
 
 
