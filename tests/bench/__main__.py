@@ -49,6 +49,13 @@ def blas_threads() -> int:
     return max(counts) if counts else 1
 
 
+def simd_levels() -> str:
+    """The SIMD targets NumPy dispatches to on this CPU, e.g. 'X86_V3 (not: X86_V4, AVX512_ICL, ...)'."""
+    simd = np.show_config(mode="dicts").get("SIMD Extensions", {})
+    missing = ", ".join(simd.get("not found", [])) or "none"
+    return f"{', '.join(simd.get('found', [])) or 'baseline only'} (not on this CPU: {missing})"
+
+
 def matmul_gflops(n: int = 2048, repeats: int = 5) -> tuple[float, float]:
     """Best-of float32 (n x n) @ (n x n) throughput in GFLOP/s: (numpy, torch)."""
     a = np.random.default_rng(0).standard_normal((n, n), dtype=np.float32)
@@ -155,6 +162,8 @@ def run(args, threads: int) -> None:
     print(f"threads: numpy BLAS {blas_threads()} (threadpoolctl), torch {torch.get_num_threads()} "
           f"(torch.set_num_threads); {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
           f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}")
+    print(f"numpy SIMD: {simd_levels()} (NumPy's SVML routines, cosh among them, need AVX-512: the engine's "
+          "hot paths use exp, tanh and products only)")
     before = matmul_gflops()
     cells = args.cells.split(",")
     shapes = SHAPES if args.shapes is None else [SHAPES[int(i)] for i in args.shapes.split(",")]
