@@ -73,10 +73,13 @@ function describe(error) {
   return `Lane ${LANE_NAMES[error.lane]}${error.field ? ` · ${error.field}` : ""}: ${error.message}`;
 }
 
-function showRunError(text) {
+// ``source`` names who wrote the box ("preview" for the instant preview's 422s), so that a preview
+// arriving late clears only its own message, never a gradcheck's or a run's that came after it.
+function showRunError(text, source = "action") {
   const box = $("run-error");
   box.replaceChildren();
-  if (!text) return;
+  box.dataset.source = source;
+  if (!text || !text.length) return;
   const lines = Array.isArray(text) ? text : [text];
   for (const line of lines) box.append(el("div", { text: line }));
 }
@@ -207,7 +210,7 @@ async function runPreview() {
     }
   });
   editor.showErrors(errors);
-  showRunError(errors.map(describe));
+  if (errors.length || $("run-error").dataset.source === "preview") showRunError(errors.map(describe), "preview");
   if (preview.length === lanes.length) {
     charts.setPreviewNote(null);
     charts.setPreview(preview);
