@@ -5,7 +5,7 @@
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 
 const Plotly = window.Plotly;
-const MAX_HEAT_ROWS = 128; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up
+const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
 const GRID = "#e5e7eb";
 const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", ticks: "outside", tickcolor: "#9ca3af",
@@ -117,6 +117,20 @@ export class Charts {
     this.revision = 0;
     this.drawn = new Set();
     this.settling = null; // resolve function of settle(), while a final redraw is pending
+    // Charts scrolled out of view are not redrawn while a run streams (they catch up when they come
+    // into view, and every chart is drawn with the final data at the end): on a 2-core machine the
+    // redraws of charts nobody sees took CPU time from the visible ones.
+    this.onScreen = new Set();
+    this.streaming = false; // from reset() (a run starts) to settle() (it ended): only then are charts deferred
+    const observer = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        const name = entry.target.dataset.chart;
+        if (entry.isIntersecting) this.onScreen.add(name);
+        else this.onScreen.delete(name);
+      }
+      if (this.dirty.size) this.schedule();
+    }, { rootMargin: "200px" });
+    for (const div of Object.values(divs)) if (div) observer.observe(div);
   }
 
   get titleOf() {
@@ -126,6 +140,7 @@ export class Charts {
   reset(lanes, key) {
     this.lanes = lanes;
     this.uirevision = key; // a new run resets zoom; live updates within a run keep it
+    this.streaming = true;
     this.markAll();
   }
 
@@ -227,7 +242,10 @@ export class Charts {
     const now = performance.now();
     let next = null;
     for (const name of this.dirty) {
-      const due = !this.drawn.has(name) || this.settling || now - (this.lastDraw[name] || 0) >= MIN_INTERVAL[name];
+      // idle, every chart follows the settings; a hidden strip may have to appear
+      const seen = !this.streaming || this.onScreen.has(name) || this.divs[name]?.hidden;
+      const due = !this.drawn.has(name) || this.settling
+        || (seen && now - (this.lastDraw[name] || 0) >= MIN_INTERVAL[name]);
       if (due && (next === null || (this.lastDraw[name] || 0) < (this.lastDraw[next] || 0))) next = name;
     }
     if (next !== null) {
@@ -254,6 +272,7 @@ export class Charts {
     return new Promise((resolve) => {
       const previous = this.settling;
       this.settling = () => { if (previous) previous(); resolve(); };
+      this.streaming = false;
       this.markAll();
     });
   }
@@ -300,7 +319,8 @@ export class Charts {
       coloraxis: {
         colorscale: "Viridis",
         colorbar: {
-          title: { text: "log10 ‖∂L/∂h<sub>t</sub>‖", side: "right" }, thickness: 12, len: 0.72, y: 1, yanchor: "top",
+          // plain text (a Unicode subscript), not Plotly's <sub> markup: that is laid out anew on every redraw
+          title: { text: "log10 ‖∂L/∂hₜ‖", side: "right" }, thickness: 12, len: 0.72, y: 1, yanchor: "top",
           outlinewidth: 0, tickfont: { size: 11 },
         },
       },
