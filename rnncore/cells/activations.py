@@ -62,11 +62,11 @@ def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
         out[...] = a
 
 
-def saturating_derivative(a: np.ndarray, scale, out: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray:
-    """out = (scale sech(scale a))^2: scale 1/2 gives sigmoid'(a), scale 1 tanh'(a); ``scale`` may be an
-    array broadcasting against ``a`` (one scale per gate block). ``out`` may be ``a``; ``scratch``, of
-    ``out``'s shape and dtype, avoids a temporary."""
-    scale = np.asarray(scale, dtype=out.dtype)
+def saturating_derivative(a: np.ndarray, scale: float, out: np.ndarray,
+                          scratch: np.ndarray | None = None) -> np.ndarray:
+    """out = (scale sech(scale a))^2: scale 1/2 gives sigmoid'(a), scale 1 tanh'(a). ``out`` may be ``a``;
+    ``scratch``, of ``out``'s shape and dtype, avoids a temporary. (Python-float constants keep the
+    arrays' dtype.)"""
     np.abs(a, out=out)
     np.multiply(out, -2.0 * scale, out=out)
     np.exp(out, out=out)  # u
