@@ -79,7 +79,7 @@ function showRunError(text, source = "action") {
   const box = $("run-error");
   box.replaceChildren();
   box.dataset.source = source;
-  if (!text || !text.length) return;
+  if (!text) return;
   const lines = Array.isArray(text) ? text : [text];
   for (const line of lines) box.append(el("div", { text: line }));
 }
