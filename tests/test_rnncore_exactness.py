@@ -333,7 +333,8 @@ def test_weight_and_input_gradient_per_timestep_match_pytorch(activation, case):
 
 # Direct and Gram forms; the Gram form with a copied chunk (B <= 32) over several chunks, without (B > 32).
 @pytest.mark.parametrize(("L", "B", "H", "G"), [(7, 2, 9, 9), (7, 6, 4, 4), (7, 3, 5, 20), (7, 8, 6, 24),
-                                                (70, 8, 256, 256), (50, 16, 64, 256), (45, 40, 128, 512)])
+                                                (9, 32, 64, 64), (70, 8, 256, 256), (50, 16, 64, 256),
+                                                (45, 40, 128, 512)])
 def test_weight_contribution_norms_both_forms(L, B, H, G):
     from rnncore.cells.rnn import weight_contribution_sqnorms
     rng = np.random.default_rng(B * H)
