@@ -5,6 +5,7 @@
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 
 const Plotly = window.Plotly;
+const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title, inside the plot area
 const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
 const GRID = "#e5e7eb";
@@ -18,16 +19,69 @@ const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss
 // Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
 // tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
 // thousand points redraw in tens of milliseconds (Plotly simplifies the path to the pixel grid).
-// At most this many "clipped" markers per lane are drawn (evenly thinned): each SVG marker is one DOM
-// element re-created on every redraw, and a lane clipped on all of 2000 steps would make that the
-// slowest part of the page. The legend line says how many steps were clipped in all.
-const MAX_CLIP_MARKERS = 120;
+// Where clipping fired: a strip under the norm chart, one row per clipping lane, one column per bucket
+// of training steps, shaded by the fraction of the bucket's steps that were clipped. A heatmap is one
+// image whatever the run's length; one Plotly marker per clipped step was one DOM element each (~0.16 ms
+// per redraw here: 480 of them made 75 of a norm-chart redraw's 107 ms; ticks as one line trace with null
+// breaks cost as much).
+const CLIP_COLUMNS = 200;
 
-function thinned(xs, ys, cap) {
-  if (xs.length <= cap) return [xs, ys];
-  const every = Math.ceil(xs.length / cap);
-  const keep = (_, i) => i % every === 0;
-  return [xs.filter(keep), ys.filter(keep)];
+function clipRates(lanes, totalSteps) {
+  const columns = Math.max(1, Math.min(CLIP_COLUMNS, totalSteps));
+  const width = totalSteps / columns;
+  const x = Array.from({ length: columns }, (_, c) => (c + 0.5) * width - 0.5);
+  const z = [];
+  const text = [];
+  for (const lane of lanes) {
+    const steps = new Array(columns).fill(0);
+    const clipped = new Array(columns).fill(0);
+    for (const step of lane.steps) steps[Math.min(columns - 1, Math.floor(step / width))] += 1;
+    for (const step of lane.clipX) clipped[Math.min(columns - 1, Math.floor(step / width))] += 1;
+    z.push(steps.map((n, c) => (n ? clipped[c] / n : null)));
+    text.push(steps.map((n, c) => {
+      const first = Math.ceil(c * width);
+      const last = Math.max(first, Math.ceil((c + 1) * width) - 1);
+      return `steps ${first}-${last}: ${clipped[c]} of ${n} clipped`;
+    }));
+  }
+  return { x, z, text };
+}
+
+// Step-axis lines (loss, metric, ||g||) are drawn from at most two points per bucket of consecutive
+// steps, about one bucket per two pixels of the chart's width: each bucket keeps its lowest and its highest
+// point (real records, in step order) and a null where the data has a gap (a diverged step); the first
+// and last buckets also keep the first and the latest step. Spikes, such
+// as an exploding step, and the band of a noisy curve look as with every point, while a redraw stops
+// growing with the run's length: Plotly's SVG lines cost about linear in points (4 lanes x 20000 steps:
+// 160 ms per loss-chart redraw before, the page's longest task 313 ms).
+export function envelope(xs, ys, buckets) {
+  const n = xs.length;
+  if (n <= 2 * buckets) return [xs, ys];
+  const outX = [];
+  const outY = [];
+  for (let b = 0; b < buckets; b++) {
+    const start = Math.floor((b * n) / buckets);
+    const end = Math.floor(((b + 1) * n) / buckets);
+    let low = -1;
+    let high = -1;
+    let gap = -1;
+    for (let i = start; i < end; i++) {
+      const y = ys[i];
+      if (y === null || !Number.isFinite(y)) {
+        if (gap < 0) gap = i;
+      } else {
+        if (low < 0 || y < ys[low]) low = i;
+        if (high < 0 || y > ys[high]) high = i;
+      }
+    }
+    const ends = b === 0 ? [0] : b === buckets - 1 ? [n - 1] : []; // the line spans the first to the latest step
+    const keep = [low, high, gap, ...ends].filter((i, k, all) => i >= 0 && all.indexOf(i) === k).sort((a, c) => a - c);
+    for (const i of keep) {
+      outX.push(xs[i]);
+      outY.push(i === gap ? null : ys[i]); // ys[i] of an end point may be null too: then a gap as in the data
+    }
+  }
+  return [outX, outY];
 }
 
 function plotConfig(name) {
@@ -67,9 +121,8 @@ function emptyNote(text) {
   return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
 }
 
-// Log axes: label only powers of ten when the data spans more than a decade (Plotly's default also
-// labels 2, 5 between them, which crowds a short axis), else 1-2-5.
-function logTicks(values) {
+// Decades spanned by the positive finite values (0 if fewer than two distinct ones).
+function logSpan(values) {
   let low = Infinity;
   let high = -Infinity;
   for (const v of values) {
@@ -77,8 +130,13 @@ function logTicks(values) {
     if (v < low) low = v;
     if (v > high) high = v;
   }
-  const decades = high > low ? Math.log10(high / low) : 0;
-  return { exponentformat: "power", dtick: decades > 1.5 ? 1 : "D2" };
+  return high > low ? Math.log10(high / low) : 0;
+}
+
+// Log axes: label only powers of ten when the data spans more than a decade (Plotly's default also
+// labels 2, 5 between them, which crowds a short axis), else 1-2-5.
+function logTicks(values) {
+  return { exponentformat: "power", dtick: logSpan(values) > 1.5 ? 1 : "D2" };
 }
 
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
@@ -293,6 +351,11 @@ export class Charts {
   }
 
   // --- figures ----------------------------------------------------------------------------------
+  // Buckets for envelope(): one per two pixels of the chart's width (a hidden chart: a 1200 px guess).
+  lineBuckets(name) {
+    return Math.max(100, Math.round((this.divs[name]?.clientWidth || 1200) / 2));
+  }
+
   sources() {
     // Latest per-timestep arrays per lane: the run's if it has any, else the instant preview.
     if (this.lanes.some((lane) => lane.latest)) {
@@ -311,9 +374,15 @@ export class Charts {
     const lanes = this.shown;
     const n = Math.max(lanes.length, 1);
     const gap = 0.035;
-    const width = (1 - gap * (n - 1)) / n;
+    // The colorbar sits inside the plotting area, in the last COLORBAR_PX of its width: placed in the
+    // right margin (Plotly's default) it pushes that margin, and Plotly's redraw for the new margin
+    // sometimes ran on a figure whose new subplots were not laid out yet (the page logged an axis line
+    // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, none in 8 without the push).
+    const plotWidth = Math.max(300, (this.divs.flow?.clientWidth || 1200) - 64 - 16);
+    const reserve = Math.min(0.25, COLORBAR_PX / plotWidth);
+    const width = (1 - reserve - gap * (n - 1)) / n;
     const layout = baseLayout({
-      margin: { l: 64, r: 24, t: 30, b: 48 },
+      margin: { l: 64, r: 16, t: 30, b: 48 },
       showlegend: false,
       annotations: [],
       coloraxis: {
@@ -321,7 +390,7 @@ export class Charts {
         colorbar: {
           // plain text (a Unicode subscript), not Plotly's <sub> markup: that is laid out anew on every redraw
           title: { text: "log10 ‖∂L/∂hₜ‖", side: "right" }, thickness: 12, len: 0.72, y: 1, yanchor: "top",
-          outlinewidth: 0, tickfont: { size: 11 },
+          x: 1, xanchor: "right", xpad: 0, outlinewidth: 0, tickfont: { size: 11 },
         },
       },
     });
@@ -476,16 +545,19 @@ export class Charts {
     const metricName = infos.length ? infos[0].metric_name : "metric";
     const lossName = infos.length ? infos[0].loss_name : "loss";
     const metricIsAccuracy = metricName === "accuracy";
+    const buckets = this.lineBuckets("loss");
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
+      const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
+      const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
       data.push({
-        type: "scatter", mode: "lines", name, legendgroup: lane.name, x: lane.steps, y: lane.loss,
+        type: "scatter", mode: "lines", name, legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
       });
       data.push({
         type: "scatter", mode: "lines", name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
-        x: lane.steps, y: lane.metric, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
+        x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
       });
     }
@@ -514,10 +586,10 @@ export class Charts {
     }
     const layout = baseLayout({
       xaxis: { ...AXIS, anchor: "y2", title: { text: "training step" } },
-      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, ...logTicks(this.shown.flatMap((l) => l.loss)) },
+      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y)) },
       yaxis2: { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
         range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
-        ...(metricIsAccuracy ? {} : logTicks(this.shown.flatMap((l) => l.metric))) },
+        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y))) },
       shapes, annotations,
     });
     layout.xaxis.range = stepRange(this.shown);
@@ -535,25 +607,24 @@ export class Charts {
     const data = [];
     const shapes = [];
     const annotations = [];
-    for (const lane of this.shown) {
+    const buckets = this.lineBuckets("norm");
+    const before = this.shown.map((lane) => envelope(lane.steps, lane.gradNorm, buckets));
+    const beforeValues = before.flatMap(([, y]) => y);
+    this.shown.forEach((lane, index) => {
       const name = `${lane.name} · ${lane.label}`;
       const clips = lane.config.clip !== "none";
+      const [normX, normY] = before[index];
       data.push({
         type: "scatter", mode: "lines", name, legendgroup: lane.name,
-        x: lane.steps, y: lane.gradNorm, line: { color: lane.color, width: 1.6 },
+        x: normX, y: normY, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
       if (clips) {
-        const [clipX, clipY] = thinned(lane.clipX, lane.clipY, MAX_CLIP_MARKERS);
+        const [afterX, afterY] = envelope(lane.steps, lane.gradNormClipped, buckets);
         data.push({
           type: "scatter", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
-          x: lane.steps, y: lane.gradNormClipped, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
+          x: afterX, y: afterY, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
-        });
-        data.push({
-          type: "scatter", mode: "markers", name: `${lane.name}: clipped`, legendgroup: lane.name, showlegend: false,
-          x: clipX, y: clipY, marker: { color: lane.color, size: 5, symbol: "x-thin-open", line: { width: 1.2, color: lane.color } },
-          hovertemplate: `${name}<br>clipped at step %{x}<br>‖g‖ = %{y:.3g}<extra></extra>`,
         });
       }
       if (clips && lane.config.clip === "norm") {
@@ -571,15 +642,32 @@ export class Charts {
         annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, xref: "x", x: lane.divergedAt, yref: "paper",
           y: 1, yanchor: "bottom", xanchor: "right", showarrow: false, font: { size: 10, color: "#dc2626" } });
       }
-    }
+    });
     for (const shape of shapes) delete shape.tau;
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "training step" } },
       yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" },
-        ...logTicks(this.shown.flatMap((l) => l.gradNorm)) },
+        ...logTicks(beforeValues) },
       shapes, annotations,
     });
     layout.xaxis.range = stepRange(this.shown);
+    const clipping = this.lanes.filter((lane) => lane.config.clip !== "none");
+    if (clipping.length) { // the clipping-rate strip under the plot, on the same step axis
+      const rates = clipRates(clipping, layout.xaxis.range[1] + 1);
+      const stripHeight = Math.min(0.06 * clipping.length, 0.2);
+      layout.yaxis.domain = [stripHeight + 0.1, 1];
+      layout.xaxis.anchor = "y2";
+      const names = clipping.map((lane) => lane.name);
+      layout.yaxis2 = { ...AXIS, domain: [0, stripHeight], type: "category", ticks: "", showgrid: false,
+        autorange: "reversed", tickmode: "array", tickvals: names, ticktext: names, tickfont: { size: 9 },
+        title: { text: "clipped", font: { size: 10 }, standoff: 4 } };
+      data.push({
+        type: "heatmap", name: "fraction of steps clipped", x: rates.x, y: names,
+        z: rates.z, text: rates.text, zmin: 0, zmax: 1, showscale: false, xaxis: "x", yaxis: "y2", xgap: 0, ygap: 1,
+        colorscale: [[0, "#f3f4f6"], [1, "#111827"]],
+        hovertemplate: "lane %{y}<br>%{text}<extra>clipping</extra>",
+      });
+    }
     if (!this.lanes.length) {
       // Idle: with only the τ lines to range on, a log axis centres the first τ, exactly where a centred
       // note would sit; put the note most of a decade above the highest τ instead.

@@ -159,6 +159,17 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     assert max(finite) > 10 * threshold  # the unclipped lane explodes
     assert len(after) == 60 and max(after) <= threshold * (1 + 1e-5)  # float32 rounding of tau * g / ||g||
     assert page.locator("#chart-norm").get_by_text(re.compile(r"threshold τ = 1")).count() == 1
+    # The strip under the chart: one row per clipping lane, each column's "k of n clipped" adds up to the
+    # steps the API recorded as clipped; the shading is k / n.
+    strip = next(t for t in traces(page, "norm") if t["type"] == "heatmap")
+    assert strip["y"] == [clipped_lane]
+    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
+    lane_index = ord(clipped_lane) - ord("A")
+    clipped_steps = sum(1 for event in history[lane_index] if event["clipped"])
+    texts = page.evaluate("() => document.getElementById('chart-norm').data.find((t) => t.type === 'heatmap').text[0]")
+    counts = [tuple(map(int, re.search(r"(\d+) of (\d+) clipped", text).groups())) for text in texts]
+    assert sum(k for k, _ in counts) == clipped_steps > 0 and sum(n for _, n in counts) == 60
+    assert strip["z"][0] == [pytest.approx(k / n) if n else None for k, n in counts]
     assert_charts_drawn(page)
     snap(page, "exploding-clipping")
     assert page_log.problems() == []
@@ -310,8 +321,18 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
         spacing = t["y"][1] - t["y"][0]
         assert len(t["x"]) == 500 and len(t["y"]) <= 64 and t["y"][-1] >= 2000 - 2 * spacing
         assert all(b - a == spacing for a, b in zip(t["y"], t["y"][1:], strict=False))
-    norm_points = [len(t["x"]) for t in traces(page, "norm") if " · " in t["name"]]
-    assert norm_points == [2000, 2000]
+    # ||g|| per step, drawn as envelope(): at most one point per pixel of the chart's width (+ the first
+    # and the latest step), every bucket's lowest and highest record kept, so the drawn extremes are the run's.
+    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
+    width = page.evaluate("() => document.getElementById('chart-norm').clientWidth")
+    drawn = [t for t in traces(page, "norm") if " · " in t["name"]]
+    assert len(drawn) == 2
+    for trace, events in zip(drawn, history, strict=True):
+        norms = [event["grad_norm"] for event in events]
+        assert len(norms) == 2000 and len(trace["x"]) <= width + 2
+        assert trace["x"][0] == 0 and trace["x"][-1] == 1999 and trace["x"] == sorted(trace["x"])
+        assert max(trace["y"]) == max(norms) and min(trace["y"]) == min(norms)
+        assert all(norms[x] == y for x, y in zip(trace["x"], trace["y"], strict=True))
     longest = max(long_tasks, default=0)
     redraw = _idle_redraw_ms(page, "chart-flow")
     print(f"\n2 lanes x 2000 steps at T=500: {seconds:.1f} s, {len(long_tasks)} long tasks, "
