@@ -50,11 +50,11 @@ function clipRates(lanes, totalSteps) {
 // Step-axis lines (loss, metric, ||g||) are drawn from at most two points per bucket of consecutive
 // steps, about one bucket per two pixels of the chart's width: each bucket keeps its lowest and its highest
 // point (real records, in step order) and a null where the data has a gap (a diverged step); the first
-// and last buckets also keep the first and the latest step. Spikes, such
-// as an exploding step, and the band of a noisy curve look as with every point, while a redraw stops
-// growing with the run's length: Plotly's SVG lines cost about linear in points (4 lanes x 20000 steps:
-// 160 ms per loss-chart redraw before, the page's longest task 313 ms).
-export function envelope(xs, ys, buckets) {
+// and last buckets also keep the first and the latest step. Spikes, such as an exploding step, and the
+// band of a noisy curve look as with every point, while a redraw stops growing with the run's length:
+// Plotly's SVG lines cost about linear in points (4 lanes x 20000 steps: 160 ms per loss-chart redraw
+// with every point, 51 ms with the envelope).
+function envelope(xs, ys, buckets) {
   const n = xs.length;
   if (n <= 2 * buckets) return [xs, ys];
   const outX = [];
@@ -377,7 +377,7 @@ export class Charts {
     // The colorbar sits inside the plotting area, in the last COLORBAR_PX of its width: placed in the
     // right margin (Plotly's default) it pushes that margin, and Plotly's redraw for the new margin
     // sometimes ran on a figure whose new subplots were not laid out yet (the page logged an axis line
-    // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, none in 8 without the push).
+    // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
     const plotWidth = Math.max(300, (this.divs.flow?.clientWidth || 1200) - 64 - 16);
     const reserve = Math.min(0.25, COLORBAR_PX / plotWidth);
     const width = (1 - reserve - gap * (n - 1)) / n;
