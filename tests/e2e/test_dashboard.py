@@ -317,13 +317,23 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
     others = max(0.0, (busy_after - busy_before) - (ours_after - ours_before)) / seconds
     long_tasks = page.evaluate("() => window.__longTasks")
     heat = [t for t in traces(page, "flow") if t["type"] == "heatmap"]
-    for t in heat:  # rows on a uniform grid of steps (Plotly's fast image path), the last near the end
+    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
+    flow_width = page.evaluate("() => document.getElementById('chart-flow').clientWidth")
+    for t, events in zip(heat, history, strict=True):
+        # rows on a uniform grid of steps (Plotly's fast image path), the last near the end
         spacing = t["y"][1] - t["y"][0]
-        assert len(t["x"]) == 500 and len(t["y"]) <= 64 and t["y"][-1] >= 2000 - 2 * spacing
+        assert len(t["y"]) <= 64 and t["y"][-1] >= 2000 - 2 * spacing
         assert all(b - a == spacing for a, b in zip(t["y"], t["y"][1:], strict=False))
+        # columns: T = 500 timesteps binned to at most one column per pixel, each the mean log10 of
+        # `span` consecutive timesteps of the API's record of that step
+        span = round(t["x"][1] - t["x"][0])
+        assert len(t["x"]) == math.ceil(500 / span) <= flow_width / 2 and t["x"][0] == (span - 1) / 2
+        recorded = next(e["arrays"]["log10_grad_norm_per_step"] for e in events
+                        if e["step"] == t["y"][-1] and e.get("arrays"))
+        means = [sum(recorded[c:c + span]) / len(recorded[c:c + span]) for c in range(0, 500, span)]
+        assert t["z"][-1] == pytest.approx(means, rel=1e-12, abs=1e-12)
     # ||g|| per step, drawn as envelope(): at most one point per pixel of the chart's width (+ the first
     # and the latest step), every bucket's lowest and highest record kept, so the drawn extremes are the run's.
-    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
     width = page.evaluate("() => document.getElementById('chart-norm').clientWidth")
     drawn = [t for t in traces(page, "norm") if " · " in t["name"]]
     assert len(drawn) == 2
