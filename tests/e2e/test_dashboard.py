@@ -69,6 +69,12 @@ def traces(page, chart: str) -> list[dict]:
         z: t.z ? t.z.map((row) => Array.from(row)) : null}))""", f"chart-{chart}")
 
 
+def run_history(page) -> list[list[dict]]:
+    """Per lane, every step event of the page's last run as the API recorded it (GET /api/runs/{id})."""
+    run_id = page.evaluate("() => document.body.dataset.runId")
+    return page.request.get(f"/api/runs/{run_id}").json()["history"]
+
+
 def lane_statuses(page) -> dict[str, str]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#lane-status li')]
         .map((li) => [li.querySelector('.status-label').textContent, li.dataset.status]))""")
@@ -163,7 +169,7 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     # steps the API recorded as clipped; the shading is k / n.
     strip = next(t for t in traces(page, "norm") if t["type"] == "heatmap")
     assert strip["y"] == [clipped_lane]
-    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
+    history = run_history(page)
     lane_index = ord(clipped_lane) - ord("A")
     clipped_steps = sum(1 for event in history[lane_index] if event["clipped"])
     texts = page.evaluate("() => document.getElementById('chart-norm').data.find((t) => t.type === 'heatmap').text[0]")
@@ -317,7 +323,7 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
     others = max(0.0, (busy_after - busy_before) - (ours_after - ours_before)) / seconds
     long_tasks = page.evaluate("() => window.__longTasks")
     heat = [t for t in traces(page, "flow") if t["type"] == "heatmap"]
-    history = page.request.get(f"/api/runs/{page.evaluate('() => document.body.dataset.runId')}").json()["history"]
+    history = run_history(page)
     flow_width = page.evaluate("() => document.getElementById('chart-flow').clientWidth")
     for t, events in zip(heat, history, strict=True):
         # rows on a uniform grid of steps (Plotly's fast image path), the last near the end
