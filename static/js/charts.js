@@ -36,7 +36,7 @@ function clipRates(lanes, totalSteps) {
     const steps = new Array(columns).fill(0);
     const clipped = new Array(columns).fill(0);
     for (const step of lane.steps) steps[Math.min(columns - 1, Math.floor(step / width))] += 1;
-    for (const step of lane.clipX) clipped[Math.min(columns - 1, Math.floor(step / width))] += 1;
+    for (const step of lane.clippedSteps) clipped[Math.min(columns - 1, Math.floor(step / width))] += 1;
     z.push(steps.map((n, c) => (n ? clipped[c] / n : null)));
     text.push(steps.map((n, c) => {
       const first = Math.ceil(c * width);
@@ -179,7 +179,7 @@ export function newLane(index, config, label) {
     recordEvery: 1,
     totalSteps: config.steps,
     steps: [], loss: [], metric: [], gradNorm: [], gradNormClipped: [],
-    clipX: [], clipY: [],
+    clippedSteps: [], // steps where clipping fired (the norm chart's strip)
     heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
     latest: null, latestStep: null,
     lastStep: -1,
@@ -258,8 +258,7 @@ export class Charts {
     lane.gradNorm.push(data.grad_norm);
     lane.gradNormClipped.push(data.grad_norm_clipped);
     if (data.clipped) {
-      lane.clipX.push(data.step);
-      lane.clipY.push(data.grad_norm);
+      lane.clippedSteps.push(data.step);
     }
     if (data.arrays) {
       lane.latest = { ...data.arrays, sigma_max: data.sigma_max, gamma: data.gamma, spectral_radius: data.spectral_radius };
