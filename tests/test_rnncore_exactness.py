@@ -365,21 +365,47 @@ def test_to_true_scale_equals_ldexp_bit_for_bit(dtype):
     assert to_true_scale(scaled, np.zeros(400, dtype=np.int64)) is scaled
 
 
+def _activation_and_derivative(name, a):
+    """(f(a), f'(a)) as the RNN's forward pass forms them: activate, then derivative_inplace on what it left."""
+    from rnncore.cells.activations import activate, derivative_inplace
+    pre, h = a.copy(), np.empty_like(a)
+    activate(name, pre, h)
+    return h, derivative_inplace(name, pre, h)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_activation_derivative_keeps_precision_in_saturation(dtype):
-    """f' from exp(-2s|a|) against the cosh form in float64 (sech^2 a, (sech(a/2) / 2)^2), saturation
-    included: 1 - tanh(a)^2 would be exactly 0 there. Relative error within a few ulps of the dtype."""
-    from rnncore.cells.activations import derivative_inplace
-    a = np.array([0.0, 1e-6, 0.7, -3.0, 9.5, 20.0, -40.0, 44.0, 300.0, -300.0])
-    a = a[np.abs(a) < (300 if dtype == np.float64 else 44)]  # true values inside the dtype's range
+@pytest.mark.parametrize("spread", ["mostly 1 - h^2", "mostly exp route"])
+def test_activation_derivative_keeps_precision_everywhere(dtype, spread):
+    """f' against the cosh form in float64 (sech^2 a, (sech(a/2) / 2)^2) over a dense grid: across tanh's
+    boundary between 1 - h^2 and the exp route (|a| = 1.317), and into saturation, where 1 - tanh(a)^2
+    would be exactly 0. 'mostly 1 - h^2' gathers its few exp-route elements by index (12% of the grid
+    here), 'mostly exp route' takes one exp pass over all. Relative error within a few ulps."""
+    limit = 300.0 if dtype == np.float64 else 40.0  # true tanh' 4 e^(-2|a|) a normal number of the dtype
+    grid = np.linspace(-1.5, 1.5, 20001) if spread == "mostly 1 - h^2" else np.linspace(-limit, limit, 20001)
+    a = np.concatenate([grid, [0.0, 1e-6, 0.7, -3.0, 9.5, 20.0, -40.0, 1.317, -1.3169]])
+    a = a[np.abs(a) < limit]
+    far_share = np.mean(np.tanh(a) ** 2 > 0.75)
+    assert far_share < 0.2 if spread == "mostly 1 - h^2" else far_share > 0.2  # both routes of tanh_derivative
     tol = 8 * np.finfo(dtype).eps
     x = a.astype(dtype)
-    np.testing.assert_allclose(derivative_inplace("tanh", x.copy()), 1 / np.cosh(a) ** 2, rtol=tol)
-    np.testing.assert_allclose(derivative_inplace("sigmoid", x.copy()), (0.5 / np.cosh(a / 2)) ** 2, rtol=tol)
-    assert np.all(derivative_inplace("tanh", x.copy()) > 0)
-    assert derivative_inplace("tanh", np.array([1e4], dtype)) == 0.0  # below the dtype's range: 0, not NaN
-    np.testing.assert_array_equal(derivative_inplace("relu", x.copy()), a > 0)
-    assert derivative_inplace("linear", x.copy()) is None
+    a = x.astype(np.float64)  # the reference at the inputs as the dtype holds them
+    h, tanh_prime = _activation_and_derivative("tanh", x)
+    np.testing.assert_allclose(h, np.tanh(a), rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(tanh_prime, 1 / np.cosh(a) ** 2, rtol=tol, atol=0)
+    assert np.all(tanh_prime > 0)
+    s, sigmoid_prime = _activation_and_derivative("sigmoid", x)
+    np.testing.assert_allclose(s, 1 / (1 + np.exp(-a)), rtol=4 * np.finfo(dtype).eps, atol=0)
+    np.testing.assert_allclose(sigmoid_prime, (0.5 / np.cosh(a / 2)) ** 2, rtol=tol, atol=0)
+    np.testing.assert_array_equal(_activation_and_derivative("relu", x)[1], a > 0)
+    assert _activation_and_derivative("linear", x)[1] is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activation_derivative_below_the_dtype_range_is_zero_not_nan(dtype):
+    for name in ("tanh", "sigmoid"):
+        _, prime = _activation_and_derivative(name, np.array([1e4, -1e4, 0.5], dtype))
+        np.testing.assert_array_equal(prime[:2], [0.0, 0.0])
+        assert prime[2] > 0
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

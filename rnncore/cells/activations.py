@@ -12,24 +12,27 @@ sech^2(20) = 1.7e-17 does not); u never overflows and underflows to 0 only where
 below the dtype's range anyway. exp instead of cosh for speed: NumPy vectorises exp with AVX2, but cosh
 only with AVX-512 (SVML); on an AVX2-only CPU np.cosh costs 14 ns per float32 element against 2.3 ns for
 np.exp (measured), which made the derivative a third of a training step.
+
+Cheaper routes where they are just as exact:
+
+- sigmoid: the forward pass keeps e = e^{-a} (:func:`sigmoid_keeping_exp`), and sigmoid'(a) = s (e s),
+  no second exp and no difference (:func:`sigmoid_derivative`).
+- tanh, given h = tanh(a) from the forward pass: 1 - h^2 wherever h^2 <= 3/4 (tanh' >= 1/4, |a| <= 1.317).
+  There h's own rounding error d grows to at most 2 h^2 / (1 - h^2) d <= 6 d in the difference, a few ulps
+  like the exp route; beyond, where the difference loses digits and finally rounds to 0, the exp route
+  (:func:`tanh_derivative`). Three cheap passes instead of seven with an exp: ~1 against ~3.5 ns per
+  float32 element here.
 """
 from __future__ import annotations
 
 import numpy as np
 
 
-def sigmoid(a: np.ndarray, out: np.ndarray) -> None:
-    """out = 1 / (1 + exp(-a)), full relative precision for a << 0. exp overflowing gives the true ~0;
-    callers silence that warning once around their time loop (``np.errstate(over="ignore")``)."""
-    np.negative(a, out=out)
-    np.exp(out, out=out)
-    out += 1.0
-    np.reciprocal(out, out=out)
-
-
 def sigmoid_keeping_exp(a: np.ndarray, out: np.ndarray) -> None:
-    """out = sigmoid(a), and ``a`` is overwritten with e = exp(-a), which :func:`sigmoid_derivative`
-    turns into sigmoid'(a) later without a second exp."""
+    """out = sigmoid(a) = 1 / (1 + e), and ``a`` is overwritten with e = exp(-a), which
+    :func:`sigmoid_derivative` turns into sigmoid'(a) later without a second exp. Full relative precision
+    for a << 0; exp overflowing gives the true ~0 (callers silence that warning once around their time
+    loop, ``np.errstate(over="ignore")``)."""
     np.negative(a, out=a)
     np.exp(a, out=a)
     np.add(a, 1.0, out=out)
@@ -50,12 +53,13 @@ def sigmoid_derivative(e: np.ndarray, s: np.ndarray, out: np.ndarray) -> np.ndar
 
 
 def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
-    """out = f(a) for f in {tanh, sigmoid, relu, linear}, elementwise, no temporaries."""
+    """out = f(a) for f in {tanh, sigmoid, relu, linear}, elementwise, no temporaries. For sigmoid, ``a``
+    is overwritten with exp(-a), which :func:`derivative_inplace` needs (the others leave ``a`` as it is)."""
     if name == "tanh":
         np.tanh(a, out=out)
     elif name == "sigmoid":
         with np.errstate(over="ignore"):
-            sigmoid(a, out)
+            sigmoid_keeping_exp(a, out)
     elif name == "relu":
         np.maximum(a, 0.0, out=out)
     else:
@@ -77,14 +81,43 @@ def saturating_derivative(a: np.ndarray, scale: float, out: np.ndarray,
     return out
 
 
-def derivative_inplace(name: str, a: np.ndarray, scratch: np.ndarray | None = None) -> np.ndarray | None:
-    """Overwrite the pre-activations ``a`` with f'(a); None for linear (f' = 1); relu's f' is 1{a > 0}."""
+# tanh' from 1 - h^2 where h^2 <= this (tanh' >= 1/4); the exp route elsewhere (module docstring).
+TANH_SQUARE_DIFFERENCE_MAX = 0.75
+# Past this share of exp-route elements, one exp pass over all is cheaper than gathering them (~17 ns each
+# through the index against ~3.5 ns per element for the full pass).
+EXP_ROUTE_SHARE_MAX = 0.1
+
+
+def tanh_derivative(a: np.ndarray, h: np.ndarray, out: np.ndarray, scratch: np.ndarray) -> np.ndarray:
+    """out = tanh'(a) given h = tanh(a): 1 - h^2 where h^2 <= 3/4, sech^2(a) via exp elsewhere, so full
+    relative precision everywhere (module docstring). ``out`` may be ``a``; ``scratch`` has out's shape
+    and dtype."""
+    square = np.multiply(h, h, out=scratch)
+    far = square > TANH_SQUARE_DIFFERENCE_MAX
+    count = np.count_nonzero(far)
+    if count > EXP_ROUTE_SHARE_MAX * far.size:
+        return saturating_derivative(a, 1.0, out, scratch)
+    if count:  # gather / scatter through flat views (contiguous arrays: no copies)
+        index = np.flatnonzero(far)
+        exact = saturating_derivative(np.take(a.reshape(-1), index), 1.0, np.empty(count, a.dtype))
+    np.subtract(1.0, square, out=out)
+    if count:
+        np.put(out, index, exact)
+    return out
+
+
+def derivative_inplace(name: str, a: np.ndarray, h: np.ndarray, scratch: np.ndarray | None = None
+                       ) -> np.ndarray | None:
+    """Overwrite ``a`` with f'(a), from what :func:`activate` left: the pre-activations (exp(-a) for
+    sigmoid) and h = f(a). None for linear (f' = 1); relu's f' is 1{a > 0}."""
     if name == "linear":
         return None
     if name == "relu":
         np.greater(a, 0.0, out=a, casting="unsafe")
         return a
-    return saturating_derivative(a, 0.5 if name == "sigmoid" else 1.0, a, scratch)
+    if name == "sigmoid":
+        return sigmoid_derivative(a, h, out=a)
+    return tanh_derivative(a, h, a, np.empty_like(a) if scratch is None else scratch)
 
 
 GAMMA = {"sigmoid": 0.25, "tanh": 1.0, "relu": 1.0, "linear": 1.0}

@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
-from .activations import saturating_derivative, sigmoid_derivative, sigmoid_keeping_exp
+from .activations import sigmoid_derivative, sigmoid_keeping_exp, tanh_derivative
 from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .lstm import gate_major, timestep_diagnostics
 
@@ -127,7 +127,7 @@ def _local_derivatives(span: slice, pre, gates, ah_n, states, scratch) -> None:
     """The factors (in place of pre) for the timesteps in ``span`` (equations: :func:`forward`)."""
     factors, (_, z, n) = pre[:, span], gates[:, span]
     sigmoid_derivative(factors[:2], gates[:2, span], out=factors[:2])  # r', z' from exp(-a)
-    saturating_derivative(factors[2], 1.0, factors[2], scratch[:span.stop - span.start])  # n' = tanh'(a_n)
+    tanh_derivative(factors[2], n, factors[2], scratch[:span.stop - span.start])  # n' = tanh'(a_n), n = tanh(a_n)
     factors[2] *= 1.0 - z  # (1-z) n'
     factors[0] *= ah_n[span]
     factors[0] *= factors[2]  # (1-z) n' ah_n r'

@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
-from .activations import saturating_derivative, sigmoid_derivative, sigmoid_keeping_exp
+from .activations import sigmoid_derivative, sigmoid_keeping_exp, tanh_derivative
 from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
@@ -151,12 +151,12 @@ def _local_derivatives(span: slice, pre, gates, cells, tanh_c, dc_dh, scratch) -
     factors, (o, i, _, g) = pre[:, span], gates[:, span]
     scratch = scratch[:span.stop - span.start]
     sigmoid_derivative(factors[:3], gates[:3, span], out=factors[:3])  # [o', i', f'] from exp(-a)
-    saturating_derivative(factors[3], 1.0, factors[3], scratch)  # g' = tanh'(a_g)
+    tanh_derivative(factors[3], g, factors[3], scratch)  # g' = tanh'(a_g), g = tanh(a_g)
     factors[0] *= tanh_c[span]
     factors[1] *= g
     factors[2] *= cells[span]  # c_{t-1} (cells[t] = c_{t-1})
     factors[3] *= i
-    saturating_derivative(cells[span.start + 1:span.stop + 1], 1.0, dc_dh[span], scratch)  # tanh'(c_t)
+    tanh_derivative(cells[span.start + 1:span.stop + 1], tanh_c[span], dc_dh[span], scratch)  # tanh'(c_t)
     dc_dh[span] *= o
 
 

@@ -82,7 +82,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
         activate(config.activation, a, states[t + 1])
         if (t + 1) % chunk == 0 or t + 1 == L:  # f'(a) for the chunk's steps while they are in cache
             start = t - t % chunk
-            derivative_inplace(config.activation, pre[start:t + 1], scratch[:t + 1 - start])
+            derivative_inplace(config.activation, pre[start:t + 1], states[start + 1:t + 2], scratch[:t + 1 - start])
     fprime = None if config.activation == "linear" else pre
     return states[1:], {"X": X, "states": states, "fprime": fprime}
 
