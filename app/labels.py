@@ -1,7 +1,16 @@
 """Name lanes by what differs between them: ["sigmoid", "relu"], ["clip 1.0", "no clip"], ["T=50", "T=200"].
 
+Lane A is the reference, as in the lane editor ("B = A but ..."): it names every field in which any
+lanes differ, each later lane only the fields in which it differs from A, so four lanes that vary
+different settings keep short labels:
+
 >>> lane_labels([{"activation": "sigmoid"}, {"activation": "relu"}])
 ['sigmoid', 'relu']
+>>> lane_labels([{}, {"cell": "lstm"}, {"activation": "relu", "clip": "none"}])
+['RNN, tanh, clip 1.0', 'LSTM', 'relu, no clip']
+
+These are the only lane labels: the page takes them from the API (``POST /api/labels``, the run's
+``run`` event).
 """
 from __future__ import annotations
 
@@ -40,8 +49,12 @@ _FORMAT = {
 }
 
 
+LANE_NAMES = "ABCD"
+
+
 def lane_labels(lanes: list[dict]) -> list[str]:
-    """One short label per lane (partial or full config dicts), naming only the fields that differ."""
+    """One short label per lane (partial or full config dicts), naming only the fields that differ:
+    lane A all of them, each other lane those in which it differs from A (module docstring)."""
     configs = [Config(**lane) for lane in lanes]
     if len(configs) == 1:
         cfg = configs[0]
@@ -49,17 +62,26 @@ def lane_labels(lanes: list[dict]) -> list[str]:
         return [f"{kind}, T={cfg.seq_len}"]
     differing = [spec.name for spec in FIELDS
                  if len({repr(getattr(cfg, spec.name)) for cfg in configs}) > 1]
-    parts: list[list[str]] = [[] for _ in configs]
     clip_kinds_differ = len({cfg.clip for cfg in configs if cfg.clip != "none"}) > 1
-    for name in differing:
-        if name == "clip_threshold" and "clip" in differing:
-            continue  # already in the clip part
-        for i, cfg in enumerate(configs):
+
+    def parts(cfg: Config, names: list[str]) -> str:
+        out = []
+        for name in names:
+            if name == "clip_threshold" and "clip" in names:
+                continue  # already in the clip part
             if name in ("clip", "clip_threshold"):
-                parts[i].append(_clip_part(cfg, clip_kinds_differ))
+                out.append(_clip_part(cfg, clip_kinds_differ))
             else:
-                parts[i].append(_FORMAT.get(name, lambda v, n=name: f"{n}={_number(v)}")(getattr(cfg, name)))
-    labels = [", ".join(p) for p in parts]
+                out.append(_FORMAT.get(name, lambda v, n=name: f"{n}={_number(v)}")(getattr(cfg, name)))
+        return ", ".join(out)
+
+    reference = configs[0]
+    labels = [parts(reference, differing)]
+    for cfg in configs[1:]:
+        own = [n for n in differing if repr(getattr(cfg, n)) != repr(getattr(reference, n))]
+        if "clip_threshold" in own and "clip" not in own and cfg.clip != "none":
+            own.append("clip")  # "clip 0.5" needs no kind unless kinds differ: _clip_part decides
+        labels.append(parts(cfg, [n for n in differing if n in own]) or parts(cfg, differing))
     if not differing or len(set(labels)) < len(labels):
-        labels = [f"lane {i + 1}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]
+        labels = [f"lane {LANE_NAMES[i]}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]
     return labels

@@ -46,6 +46,18 @@ LaneConfig = create_model(
 MAX_LANES = 4
 
 
+class LabelsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"lanes": [{}, {"cell": "lstm"}, {"activation": "relu", "clip": "none"}]}]})
+    lanes: list[LaneConfig] = Field(  # type: ignore[valid-type]
+        min_length=1, max_length=MAX_LANES, description=f"1 to {MAX_LANES} lane configs, as for POST /api/runs.")
+
+
+class Labels(BaseModel):
+    labels: list[str] = Field(description="One short label per lane: lane A names every field in which "
+                                          "lanes differ, each other lane those in which it differs from A.")
+
+
 class RunRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
@@ -95,6 +107,7 @@ class RunCreated(BaseModel):
     id: str
     events_url: str = Field(description="Server-Sent Events stream of this run (supports Last-Event-ID).")
     status: Literal["running", "done", "cancelled"]
+    labels: list[str] = Field(description="One short label per lane (as POST /api/labels gives them).")
 
 
 class ErrorResponse(BaseModel):

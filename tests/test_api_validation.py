@@ -249,7 +249,30 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"clip": "value", "clip_threshold": 0.1}, {"clip": "norm"}], ["value clip 0.1", "norm clip 1.0"]),
     ([{"truncate": None}, {"truncate": 10}], ["full BPTT", "TBPTT k=10"]),
     ([{"activation": "relu", "seq_len": 20}, {"activation": "tanh", "seq_len": 40}], ["relu, T=20", "tanh, T=40"]),
-    ([{}, {}], ["lane 1", "lane 2"]),
+    ([{}, {}], ["lane A", "lane B"]),
+    # lane A names every differing field, the others only where they differ from A ("B = A but ...")
+    ([{}, {"cell": "lstm"}, {"cell": "gru"}, {"activation": "relu", "clip": "none", "init": "identity"}],
+     ["RNN, tanh, clip 1.0, orthogonal init", "LSTM", "GRU", "relu, no clip, identity init"]),
+    ([{"clip": "norm"}, {"clip": "norm", "clip_threshold": 0.5}, {"clip": "none", "seq_len": 50}],
+     ["T=100, clip 1.0", "clip 0.5", "T=50, no clip"]),
+    ([{"activation": "relu"}, {"activation": "relu"}, {"activation": "tanh"}],
+     ["lane A (relu)", "lane B (relu)", "lane C (tanh)"]),  # B = A: named by number and its settings
 ])
 def test_lane_labels_name_what_differs(lanes, labels):
     assert lane_labels(lanes) == labels
+
+
+def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
+    lanes = [{"seq_len": 20, "steps": 2}, {"seq_len": 20, "steps": 2, "cell": "lstm"},
+             {"seq_len": 20, "steps": 2, "activation": "relu", "clip": "none"}]
+    response = client.post("/api/labels", json={"lanes": lanes})
+    assert response.status_code == 200
+    assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"]}
+    created = client.post("/api/runs", json={"lanes": lanes}).json()
+    assert created["labels"] == response.json()["labels"]
+    client.delete(f"/api/runs/{created['id']}")
+    bad = client.post("/api/labels", json={"lanes": [{}, {"seq_len": 10**9}]})
+    assert bad.status_code == 422 and bad.json()["message"].startswith("lanes[1].seq_len: must be <= 2000")
+    cross = client.post("/api/labels", json={"lanes": [{"seq_len": 20, "truncate": 50}]})
+    assert cross.status_code == 422 and "truncate" in cross.json()["message"]
+    assert client.post("/api/labels", json={"lanes": [{}] * 5}).status_code == 422

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
+from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
-from app.schemas import MAX_LANES, Options, Preset
+from app.schemas import INVALID, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
+from app.validation import to_config
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
 
@@ -44,3 +46,13 @@ def presets() -> list[dict]:
     """Each preset: an id, a title, a short explanation, 2-4 partial lane configs and their labels.
     Exactly one has ``default: true``. POST its ``lanes`` to /api/runs to run it."""
     return PRESETS
+
+
+@router.post("/labels", response_model=Labels, responses={**UNREADABLE_BODY, **INVALID},
+             summary="Short labels for a set of lanes")
+def labels(body: LabelsRequest) -> dict:
+    """What the charts' legends call each lane: lane A names every field in which the lanes differ, each
+    other lane only those in which it differs from A (``[{}, {"cell": "lstm"}]`` -> ``["RNN", "LSTM"]``).
+    The same labels a run's ``run`` event carries; validated like POST /api/runs (without the work cap)."""
+    configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
+    return {"labels": lane_labels([cfg.to_dict() for cfg in configs])}

@@ -78,7 +78,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(retry)}) from None
     events_url = f"/api/runs/{run.id}/events"
     response.headers["Location"] = f"/api/runs/{run.id}"
-    return {"id": run.id, "events_url": events_url, "status": run.status}
+    return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels}
 
 
 @router.get("/{run_id}/events", summary="Live Server-Sent Events of a run (resumable)",

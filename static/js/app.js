@@ -4,7 +4,7 @@
 
 import { api, ApiError } from "./api.js";
 import { Charts, newLane } from "./charts.js";
-import { el, LANE_COLORS, LANE_NAMES, LaneEditor, laneLabels, SHORTCUTS } from "./controls.js";
+import { el, LANE_COLORS, LANE_NAMES, LaneEditor, SHORTCUTS } from "./controls.js";
 import { GradcheckPanel } from "./gradcheck.js";
 import { openRunStream } from "./stream.js";
 import { decodeState, encodeState } from "./urlstate.js";
@@ -192,8 +192,10 @@ async function runPreview() {
   const abort = new AbortController();
   state.previewAbort = abort;
   const lanes = editor.getLanes();
-  const labels = laneLabels(lanes, state.options.fields);
+  // the legends' lane labels come from the API, like the run's (one definition, app/labels.py)
+  const named = api.post("/api/labels", { lanes }, { signal: abort.signal }).then((body) => body.labels, () => null);
   const results = await Promise.allSettled(lanes.map((config) => api.post("/api/profile", config, { signal: abort.signal })));
+  const labels = (await named) || lanes.map((_, i) => `lane ${LANE_NAMES[i]}`);
   if (abort.signal.aborted || state.running) return;
   const errors = [];
   const preview = [];
@@ -269,8 +271,7 @@ async function startRun() {
   document.body.dataset.runId = created.id;
   delete document.body.dataset.runStatus;
   setExportLinks(created.id);
-  const labels = laneLabels(lanes, state.options.fields);
-  charts.reset(lanes.map((config, i) => newLane(i, config, labels[i])), created.id);
+  charts.reset(lanes.map((config, i) => newLane(i, config, created.labels[i])), created.id);
   state.rateSamples = [{ time: performance.now(), done: 0 }];
   renderProgress();
   state.stream = openRunStream(created.events_url, {

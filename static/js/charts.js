@@ -6,6 +6,10 @@ import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 
 const Plotly = window.Plotly;
 const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title, inside the plot area
+// The flow chart's tick labels: ~7 px a digit at 12 px, at least 8 px apart.
+const TICK_DIGIT_PX = 7;
+const TICK_GAP_PX = 8;
+const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character (to cut titles to their panel)
 const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
 const GRID = "#e5e7eb";
@@ -82,6 +86,16 @@ function envelope(xs, ys, buckets) {
     }
   }
   return [outX, outY];
+}
+
+// Tick positions 0, d, 2d, ... below T, with d the smallest round number (1, 2 or 5 times a power of
+// ten) of at least `minStep`.
+function roundTicks(T, minStep) {
+  const power = 10 ** Math.floor(Math.log10(Math.max(1, minStep)));
+  const step = [1, 2, 5, 10].map((m) => m * power).find((d) => d >= minStep);
+  const ticks = [];
+  for (let t = 0; t < T; t += step) ticks.push(t);
+  return ticks;
 }
 
 // Heatmap columns for a lane whose T exceeds its width in pixels: each drawn column is the mean log10
@@ -440,9 +454,20 @@ export class Charts {
       const heatY = "y";
       const T = lane.config.seq_len;
       const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
-      layout[axisKey(heatX)] = { ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], title: { text: "timestep t", standoff: 4 } };
+      const panelPx = plotWidth * width;
+      // Upright tick labels, as many as fit (4 lanes leave ~110 px a panel: Plotly's automatic ticks turned
+      // them 90 degrees there, into the axis title), and a lane title cut to its panel (full text on hover).
+      layout[axisKey(heatX)] = {
+        ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], tickangle: 0,
+        tickmode: "array", tickvals: roundTicks(T, (T * (TICK_DIGIT_PX * String(T - 1).length + TICK_GAP_PX)) / panelPx),
+        title: { text: "timestep t", standoff: 4 },
+      };
+      const title = `${lane.name} · ${lane.label}`;
+      const fits = Math.max(4, Math.floor((panelPx + plotWidth * gap / 2) / TITLE_CHAR_PX)); // up to mid-gap
       layout.annotations.push({
-        text: `<b>${lane.name}</b> · ${lane.label}`, xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
+        text: `<b>${lane.name}</b> · ${title.length > fits ? `${lane.label.slice(0, fits - lane.name.length - 4)}…` : lane.label}`,
+        hovertext: title.length > fits ? title : undefined,
+        xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
       });
       const span = Math.ceil(T / Math.max(50, Math.floor(plotWidth * width))); // timesteps per drawn column
@@ -540,7 +565,7 @@ export class Charts {
       }
       if (arrays.log10_cell_grad_norm_per_step) {
         data.push({
-          type: "scatter", mode: "lines", name: `${name}: ‖∂L/∂c<sub>t</sub>‖ (cell state)`, legendgroup: lane.name,
+          type: "scatter", mode: "lines", name: `${lane.name} · ‖∂L/∂c<sub>t</sub>‖ (cell state)`, legendgroup: lane.name,
           x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
           hovertemplate: `${lane.name} cell state<br>t = %{x}<br>log10 ‖∂L/∂c_t‖ = %{y:.2f}<extra></extra>`,
         });
@@ -558,7 +583,8 @@ export class Charts {
       }] : emptyNote(this.previewNote || "Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
-    if (data.length) layout.legend = { ...layout.legend, y: 1.1 };
+    // a lane's entries stay together without the default 10 px between groups (4 lanes wrap to 3 rows)
+    if (data.length) layout.legend = { ...layout.legend, y: 1.1, tracegroupgap: 0 };
     layout.margin = { ...layout.margin, t: 58 };
     return { data, layout };
   }

@@ -62,35 +62,6 @@ export function appliesTo(spec, config) {
   return Object.entries(spec.applies_to).every(([field, allowed]) => allowed.includes(config[field]));
 }
 
-// Short names for what differs between lanes, for the preview legend (the run event's labels win).
-export function laneLabels(lanes, fields) {
-  if (lanes.length === 1) {
-    const c = lanes[0];
-    return [`${c.cell === "rnn" ? c.activation : String(c.cell).toUpperCase()}, T=${c.seq_len}`];
-  }
-  const differing = fields.map((f) => f.name).filter((n) => new Set(lanes.map((c) => JSON.stringify(c[n]))).size > 1);
-  const fmt = {
-    cell: (v) => String(v).toUpperCase(),
-    activation: (v) => String(v),
-    seq_len: (v) => `T=${v}`,
-    hidden_size: (v) => `H=${v}`,
-    truncate: (v) => (v === null ? "full BPTT" : `TBPTT k=${v}`),
-    learning_rate: (v) => `lr ${v}`,
-    spectral_radius: (v) => `radius ${v}`,
-  };
-  const labels = lanes.map((c) => differing
-    .filter((n) => !(n === "clip_threshold" && differing.includes("clip")))
-    .map((n) => {
-      if (n === "clip" || n === "clip_threshold") return c.clip === "none" ? "no clip" : `clip ${c.clip_threshold}`;
-      return (fmt[n] || ((v) => `${n}=${v}`))(c[n]);
-    })
-    .join(", "));
-  if (!differing.length || new Set(labels).size < labels.length) {
-    return labels.map((label, i) => `lane ${LANE_NAMES[i]}${label ? ` (${label})` : ""}`);
-  }
-  return labels;
-}
-
 export class LaneEditor {
   constructor(root, options, { onChange, maxLanes = 4 } = {}) {
     this.root = root;

@@ -65,7 +65,7 @@ def run_and_wait(page, timeout: float = RUN_TIMEOUT_MS) -> str:
 def traces(page, chart: str) -> list[dict]:
     """The Plotly figure data of one chart (what is drawn, not the page's model)."""
     return page.evaluate("""(id) => document.getElementById(id).data.map((t) => ({
-        type: t.type, name: t.name, x: Array.from(t.x || []), y: Array.from(t.y || []),
+        type: t.type, name: t.name, legendgroup: t.legendgroup ?? null, x: Array.from(t.x || []), y: Array.from(t.y || []),
         z: t.z ? t.z.map((row) => Array.from(row)) : null}))""", f"chart-{chart}")
 
 
@@ -427,6 +427,48 @@ def test_heatmap_colour_scale_is_shared(dashboard):
     assert layout["cmin"] <= min(zs) and layout["cmax"] >= max(zs)
 
 
+def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
+    """Pairs of (left, top, right, bottom) boxes that intersect (touching edges do not count)."""
+    return [(i, j) for i, a in enumerate(boxes) for j, b in enumerate(boxes[:i])
+            if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
+
+
+def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log):
+    """With 4 lanes each heatmap panel is ~100 px wide: its tick labels stay upright and apart, clear of
+    the axis title, and the lane titles (cut to their panel, the full text on hover) do not run into
+    each other. Measured on the rendered SVG."""
+    lanes = {"A": "cell=rnn", "B": "cell=lstm", "C": "cell=gru", "D": "activation=relu&D.clip=none&D.init=identity"}
+    page = dashboard("lanes=4&" + "&".join(f"{name}.{diff}&" + "&".join(
+        f"{name}.{kv}" for kv in ("seq_len=200", "steps=3", "hidden_size=8")) for name, diff in lanes.items()))
+    assert run_and_wait(page) == "done"
+    drawn = page.evaluate("""() => {
+      const root = document.getElementById('chart-flow');
+      const box = (el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; };
+      const axes = {};
+      for (const el of root.querySelectorAll('.xaxislayer-above text')) {
+        (axes[el.parentNode.getAttribute('class').replace('tick', '')] ||= []).push(box(el));
+      }
+      for (const el of root.querySelectorAll('.infolayer [class$="title"] text')) {
+        const axis = (el.getAttribute('class') || '').replace('title', '');
+        if (axes[axis]) axes[axis].push(box(el));
+      }
+      return {axes, titles: [...root.querySelectorAll('.annotation-text')].map(box),
+              annotations: root.layout.annotations.map((a) => [a.text, a.hovertext ?? null])};
+    }""")
+    assert sorted(drawn["axes"]) == ["x", "x2", "x3", "x4"]
+    for axis, boxes in drawn["axes"].items():  # tick labels, then the axis title
+        ticks = boxes[:-1]
+        assert len(ticks) >= 2, axis
+        assert all(b[2] - b[0] > b[3] - b[1] for b in ticks if len(b) and b[2] - b[0] > 12), (axis, ticks)  # upright
+        assert _overlapping(boxes) == [], (axis, boxes)
+    assert len(drawn["titles"]) == 4 and _overlapping(drawn["titles"]) == []
+    labels = {t["name"].split(" · ")[0]: t["name"] for t in traces(page, "flow") if t["type"] == "heatmap"}
+    for text, hover in drawn["annotations"]:
+        if text.endswith("…"):  # cut: the whole title on hover
+            assert hover in labels.values() and hover.startswith(text.replace("<b>", "").replace("</b>", "")[:-1])
+    assert page_log.problems() == []
+
+
 def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, page_log):
     page = dashboard()
     cells = [p for p in presets(page) if {"rnn", "lstm", "gru"} <= {lane.get("cell", "rnn") for lane in p["lanes"]}]
@@ -441,7 +483,8 @@ def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, pag
     assert len(heatmaps) == len(preset["lanes"]) and all(len(t["z"]) == 30 for t in heatmaps)
     profile = traces(page, "profile")
     cell_state = [t for t in profile if "∂L/∂c" in t["name"]]
-    assert len(cell_state) == 1 and "LSTM" in cell_state[0]["name"]  # ||dL/dc_t||: LSTM only
+    lstm_lanes = {t["legendgroup"] for t in profile if "LSTM" in t["name"] and "∂L/∂c" not in t["name"]}
+    assert len(cell_state) == 1 and lstm_lanes == {cell_state[0]["legendgroup"]}  # ||dL/dc_t||: LSTM only
     assert len(cell_state[0]["y"]) == preset["lanes"][0].get("seq_len", 100)
     gates = traces(page, "gates")
     assert page.locator("#chart-gates").is_visible()
