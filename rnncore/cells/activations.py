@@ -97,7 +97,7 @@ def tanh_derivative(a: np.ndarray, h: np.ndarray, out: np.ndarray, scratch: np.n
     count = np.count_nonzero(far)
     if count > EXP_ROUTE_SHARE_MAX * far.size:
         return saturating_derivative(a, 1.0, out, scratch)
-    if count:  # gather / scatter through flat views (contiguous arrays: no copies)
+    if count:  # gather and scatter by flat index (C order, any layout)
         index = np.flatnonzero(far)
         exact = saturating_derivative(np.take(a.reshape(-1), index), 1.0, np.empty(count, a.dtype))
     np.subtract(1.0, square, out=out)
