@@ -65,7 +65,8 @@ def run_and_wait(page, timeout: float = RUN_TIMEOUT_MS) -> str:
 def traces(page, chart: str) -> list[dict]:
     """The Plotly figure data of one chart (what is drawn, not the page's model)."""
     return page.evaluate("""(id) => document.getElementById(id).data.map((t) => ({
-        type: t.type, name: t.name, legendgroup: t.legendgroup ?? null, x: Array.from(t.x || []), y: Array.from(t.y || []),
+        type: t.type, name: t.name, legendgroup: t.legendgroup ?? null,
+        x: Array.from(t.x || []), y: Array.from(t.y || []),
         z: t.z ? t.z.map((row) => Array.from(row)) : null}))""", f"chart-{chart}")
 
 
