@@ -79,9 +79,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
     labels = [parts(reference, differing)]
     for cfg in configs[1:]:
         own = [n for n in differing if repr(getattr(cfg, n)) != repr(getattr(reference, n))]
-        if "clip_threshold" in own and "clip" not in own and cfg.clip != "none":
-            own.append("clip")  # "clip 0.5" needs no kind unless kinds differ: _clip_part decides
-        labels.append(parts(cfg, [n for n in differing if n in own]) or parts(cfg, differing))
+        labels.append(parts(cfg, own) or parts(cfg, differing))  # a lane equal to A on all: its full label
     if not differing or len(set(labels)) < len(labels):
         labels = [f"lane {LANE_NAMES[i]}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]
     return labels
