@@ -9,6 +9,7 @@ const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title
 // The flow chart's tick labels: ~7 px a digit at 12 px, at least 8 px apart.
 const TICK_DIGIT_PX = 7;
 const TICK_GAP_PX = 8;
+const WIDE_PANEL_PX = 80; // narrower flow-chart panels title their x axis "t" ("timestep t" is ~70 px)
 const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character (to cut titles to their panel)
 const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
@@ -88,13 +89,24 @@ function envelope(xs, ys, buckets) {
   return [outX, outY];
 }
 
-// Tick positions 0, d, 2d, ... below T, with d the smallest round number (1, 2 or 5 times a power of
-// ten) of at least `minStep`.
-function roundTicks(T, minStep) {
-  const power = 10 ** Math.floor(Math.log10(Math.max(1, minStep)));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((d) => d >= minStep);
+// Upright x ticks for a flow-chart panel of `panelPx` pixels over timesteps 0..T-1: 0, d, 2d, ... with d
+// the smallest round number (1, 2 or 5 times a power of ten) that keeps labels of T's digits apart;
+// where that leaves only 0, the largest round number below T as a second tick if its label clears 0's.
+function flowTicks(T, panelPx) {
+  const labelPx = (digits) => TICK_DIGIT_PX * digits;
+  const roundAtLeast = (x) => {
+    const power = 10 ** Math.floor(Math.log10(Math.max(1, x)));
+    return [1, 2, 5, 10].map((m) => m * power).find((d) => d >= x);
+  };
+  const step = roundAtLeast((T * (labelPx(String(T - 1).length) + TICK_GAP_PX)) / panelPx);
   const ticks = [];
   for (let t = 0; t < T; t += step) ticks.push(t);
+  if (ticks.length === 1 && T > 1) {
+    const power = 10 ** Math.floor(Math.log10(T - 1));
+    const last = [5, 2, 1].map((m) => m * power).find((d) => d <= T - 1);
+    const apart = (last / T) * panelPx;
+    if (apart >= (labelPx(1) + labelPx(String(last).length)) / 2 + TICK_GAP_PX / 2) ticks.push(last);
+  }
   return ticks;
 }
 
@@ -414,7 +426,7 @@ export class Charts {
     // right margin (Plotly's default) it pushes that margin, and Plotly's redraw for the new margin
     // sometimes ran on a figure whose new subplots were not laid out yet (the page logged an axis line
     // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
-    const plotWidth = Math.max(300, (this.divs.flow?.clientWidth || 1200) - 64 - 16);
+    const plotWidth = Math.max(120, (this.divs.flow?.clientWidth || 1200) - 64 - 16); // the real width: titles and ticks are sized from it
     const reserve = Math.min(0.25, COLORBAR_PX / plotWidth);
     const width = (1 - reserve - gap * (n - 1)) / n;
     const layout = baseLayout({
@@ -459,13 +471,16 @@ export class Charts {
       // them 90 degrees there, into the axis title), and a lane title cut to its panel (full text on hover).
       layout[axisKey(heatX)] = {
         ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], tickangle: 0,
-        tickmode: "array", tickvals: roundTicks(T, (T * (TICK_DIGIT_PX * String(T - 1).length + TICK_GAP_PX)) / panelPx),
-        title: { text: "timestep t", standoff: 4 },
+        tickmode: "array", tickvals: flowTicks(T, panelPx),
+        title: { text: panelPx >= WIDE_PANEL_PX ? "timestep t" : "t", standoff: 4 },
       };
       const title = `${lane.name} · ${lane.label}`;
-      const fits = Math.max(4, Math.floor((panelPx + plotWidth * gap / 2) / TITLE_CHAR_PX)); // up to mid-gap
+      const fits = Math.floor((panelPx + plotWidth * gap / 2) / TITLE_CHAR_PX); // characters, up to mid-gap
+      const room = fits - lane.name.length - 3; // for the label after "A · ", the ellipsis included
+      let shown = `<b>${lane.name}</b> · ${lane.label}`;
+      if (title.length > fits) shown = room >= 4 ? `<b>${lane.name}</b> · ${lane.label.slice(0, room - 1)}…` : `<b>${lane.name}</b>`;
       layout.annotations.push({
-        text: `<b>${lane.name}</b> · ${title.length > fits ? `${lane.label.slice(0, fits - lane.name.length - 4)}…` : lane.label}`,
+        text: shown,
         hovertext: title.length > fits ? title : undefined,
         xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },

@@ -434,10 +434,12 @@ def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
             if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
 
 
-def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log):
-    """With 4 lanes each heatmap panel is ~100 px wide: its tick labels stay upright and apart, clear of
-    the axis title, and the lane titles (cut to their panel, the full text on hover) do not run into
-    each other. Measured on the rendered SVG."""
+@pytest.mark.parametrize("width", [1440, 1024])
+def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log, page, width):
+    """With 4 lanes each heatmap panel is 40-80 px wide: its tick labels stay upright and apart (at least
+    two), clear of the axis title, and the lane titles (cut to their panel, down to the lane's letter,
+    the full text on hover) do not run into each other. Measured on the rendered SVG."""
+    page.set_viewport_size({"width": width, "height": 960})
     lanes = {"A": "cell=rnn", "B": "cell=lstm", "C": "cell=gru", "D": "activation=relu&D.clip=none&D.init=identity"}
     page = dashboard("lanes=4&" + "&".join(f"{name}.{diff}&" + "&".join(
         f"{name}.{kv}" for kv in ("seq_len=200", "steps=3", "hidden_size=8")) for name, diff in lanes.items()))
@@ -463,10 +465,14 @@ def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log):
         assert all(b[2] - b[0] > b[3] - b[1] for b in ticks if len(b) and b[2] - b[0] > 12), (axis, ticks)  # upright
         assert _overlapping(boxes) == [], (axis, boxes)
     assert len(drawn["titles"]) == 4 and _overlapping(drawn["titles"]) == []
-    labels = {t["name"].split(" · ")[0]: t["name"] for t in traces(page, "flow") if t["type"] == "heatmap"}
-    for text, hover in drawn["annotations"]:
-        if text.endswith("…"):  # cut: the whole title on hover
-            assert hover in labels.values() and hover.startswith(text.replace("<b>", "").replace("</b>", "")[:-1])
+    labels = [t["name"] for t in traces(page, "flow") if t["type"] == "heatmap"]  # "A · RNN, tanh, ..."
+    shown = [(text.replace("<b>", "").replace("</b>", ""), hover) for text, hover in drawn["annotations"]]
+    assert len(shown) == 4
+    for (text, hover), label in zip(shown, labels, strict=True):
+        if hover is None:
+            assert text == label  # the whole title fits
+        else:  # cut, down to the lane letter at the least: the whole title on hover
+            assert hover == label and label.startswith(text.removesuffix("…")) and len(text) < len(label)
     assert page_log.problems() == []
 
 
