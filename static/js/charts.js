@@ -467,7 +467,7 @@ export class Charts {
       const T = lane.config.seq_len;
       const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
       const panelPx = plotWidth * width;
-      // Upright tick labels, as many as fit (4 lanes leave 70-110 px a panel: Plotly's automatic ticks turned
+      // Upright tick labels, as many as fit (4 lanes leave 40-110 px a panel: Plotly's automatic ticks turned
       // them 90 degrees there, into the axis title), and a lane title cut to its panel (full text on hover).
       layout[axisKey(heatX)] = {
         ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], tickangle: 0,
