@@ -91,7 +91,8 @@ function envelope(xs, ys, buckets) {
 
 // Upright x ticks for a flow-chart panel of `panelPx` pixels over timesteps 0..T-1: 0, d, 2d, ... with d
 // the smallest round number (1, 2 or 5 times a power of ten) that keeps labels of T's digits apart;
-// where that leaves only 0, the largest round number below T as a second tick if its label clears 0's.
+// where that leaves only 0, the largest round number below T as a second tick if its label clears 0's
+// (by 2 px: two labels close together read better than an axis with a single tick).
 function flowTicks(T, panelPx) {
   const labelPx = (digits) => TICK_DIGIT_PX * digits;
   const roundAtLeast = (x) => {
@@ -105,7 +106,7 @@ function flowTicks(T, panelPx) {
     const power = 10 ** Math.floor(Math.log10(T - 1));
     const last = [5, 2, 1].map((m) => m * power).find((d) => d <= T - 1);
     const apart = (last / T) * panelPx;
-    if (apart >= (labelPx(1) + labelPx(String(last).length)) / 2 + TICK_GAP_PX / 2) ticks.push(last);
+    if (apart >= (labelPx(1) + labelPx(String(last).length)) / 2 + 2) ticks.push(last);
   }
   return ticks;
 }
@@ -427,7 +428,7 @@ export class Charts {
     // sometimes ran on a figure whose new subplots were not laid out yet (the page logged an axis line
     // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
     const plotWidth = Math.max(120, (this.divs.flow?.clientWidth || 1200) - 64 - 16); // the real width: titles and ticks are sized from it
-    const reserve = Math.min(0.25, COLORBAR_PX / plotWidth);
+    const reserve = Math.min(0.4, COLORBAR_PX / plotWidth); // the full 78 px down to a 195 px plot (1024 px windows: 245)
     const width = (1 - reserve - gap * (n - 1)) / n;
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 30, b: 48 },
