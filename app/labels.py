@@ -14,6 +14,7 @@ These are the only lane labels: the page takes them from the API (``POST /api/la
 """
 from __future__ import annotations
 
+from app.schemas import LANE_NAMES
 from rnncore.config import FIELDS, Config
 
 
@@ -48,8 +49,6 @@ _FORMAT = {
     "init": lambda v: f"{v} init",
 }
 
-
-LANE_NAMES = "ABCD"
 
 
 def lane_labels(lanes: list[dict]) -> list[str]:

@@ -43,7 +43,8 @@ LaneConfig = create_model(
     **{spec.name: (_annotation(spec), _field(spec)) for spec in FIELDS},
 )
 
-MAX_LANES = 4
+LANE_NAMES = ("A", "B", "C", "D")  # what the page, the labels and the errors call lanes 0..3
+MAX_LANES = len(LANE_NAMES)
 
 
 class LabelsRequest(BaseModel):

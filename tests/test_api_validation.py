@@ -171,6 +171,8 @@ def test_options_follow_fields(client):
             assert (field["minimum"], field["maximum"]) == (spec.minimum, spec.maximum)
     assert body["task_targets"] == {k: list(v) for k, v in TASK_TARGETS.items()}
     assert body["limits"]["max_lanes"] == 4 and body["limits"]["max_work"] == Settings().max_work
+    # the letters the page names lanes with, as the API's own labels do ("lane B (relu)" for a duplicate)
+    assert body["limits"]["lane_names"] == ["A", "B", "C", "D"]
 
 
 def test_openapi_schema_is_generated_from_fields(client):

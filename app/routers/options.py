@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
-from app.schemas import INVALID, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
+from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
 from app.validation import to_config
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
@@ -26,6 +26,7 @@ def options(request: Request) -> dict:
         "task_targets": {task: list(targets) for task, targets in TASK_TARGETS.items()},
         "limits": {
             "max_lanes": MAX_LANES,
+            "lane_names": list(LANE_NAMES),
             "max_work": s.max_work,
             "max_state_values": s.max_state_values,
             "state_values_formula": "sum over lanes of seq_len * batch_size * hidden_size * gates",

@@ -4,7 +4,7 @@
 
 import { api, ApiError } from "./api.js";
 import { Charts, newLane } from "./charts.js";
-import { el, LANE_COLORS, LANE_NAMES, LaneEditor, SHORTCUTS } from "./controls.js";
+import { el, LANE_COLORS, LANE_NAMES, LaneEditor, setLaneNames, SHORTCUTS } from "./controls.js";
 import { GradcheckPanel } from "./gradcheck.js";
 import { openRunStream } from "./stream.js";
 import { decodeState, encodeState } from "./urlstate.js";
@@ -484,12 +484,12 @@ async function main() {
     $("lane-editor").replaceChildren(el("p", { class: "form-error", text: `Cannot load the settings from the API: ${err.message}` }));
     return;
   }
-  state.options = Array.isArray(options) ? { fields: options } : options;
-  state.presets = Array.isArray(presets) ? presets : presets.presets || [];
-  const maxLanes = (state.options.limits && state.options.limits.max_lanes) || LANE_NAMES.length;
+  state.options = options;
+  state.presets = presets;
+  setLaneNames(state.options.limits.lane_names);
 
   editor = new LaneEditor($("lane-editor"), state.options, {
-    maxLanes,
+    maxLanes: state.options.limits.max_lanes,
     onChange: () => {
       showRunError("");
       afterSettingsChange();

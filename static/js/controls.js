@@ -3,7 +3,12 @@
 // Values are kept parsed in `this.lanes`; what the user typed that does not parse is kept as typed so the
 // server can answer with a 422 that names the field in words.
 
-export const LANE_NAMES = ["A", "B", "C", "D"];
+// The lanes' letters, filled at start from GET /api/options (limits.lane_names): the API's labels and
+// error messages name lanes with the same letters.
+export const LANE_NAMES = [];
+export function setLaneNames(names) {
+  LANE_NAMES.splice(0, LANE_NAMES.length, ...names);
+}
 export const LANE_COLORS = ["#2563eb", "#ea580c", "#059669", "#9333ea"];
 const GROUPS = [
   ["model", "Model"],

@@ -26,11 +26,12 @@ export function decodeState(search, fields) {
   const partials = [];
   let any = false;
   for (const [key, raw] of params) {
-    const match = /^([A-D])\.([a-z_]+)$/.exec(key);
-    if (!match || !byName[match[2]]) continue;
-    const lane = LANE_NAMES.indexOf(match[1]);
+    const dot = key.indexOf(".");
+    const lane = dot < 0 ? -1 : LANE_NAMES.indexOf(key.slice(0, dot));
+    const name = key.slice(dot + 1);
+    if (lane < 0 || !byName[name]) continue;
     while (partials.length <= lane) partials.push({});
-    partials[lane][match[2]] = parseValue(byName[match[2]], raw);
+    partials[lane][name] = parseValue(byName[name], raw);
     any = true;
   }
   const count = Number(params.get("lanes"));
