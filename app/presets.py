@@ -17,9 +17,13 @@ PRESETS: list[dict] = [
         "explanation": (
             "Only the scale of the recurrent matrix W_h differs. Going one step back in time multiplies "
             "the gradient by the Jacobian diag(f'(a_t)) W_h, so the bound on ||dL/dh_t|| shrinks or grows "
-            "like (gamma * sigma_max)^(T-1-t). At radius 0.9 that is 0.9^99 ~ 3e-5 across T=100 steps: the "
-            "early timesteps hear almost nothing (vanishing). At 1.1 the bound grows like 1.1^99 ~ 1e4; tanh "
-            "saturation (f' < 1) keeps the measured curve below it, so watch the gap to the bound line."),
+            "like (gamma * sigma_max)^(T-1-t). At radius 0.9 that is 0.9^99 ~ 3e-5 across T=100 steps, and at "
+            "initialisation the measured ||dL/dh_0|| is ~6 orders of magnitude below ||dL/dh_99|| (tanh's "
+            "f' < 1 adds to the decay). At 1.1 the bound grows like 1.1^99 ~ 1e4, but tanh saturation keeps "
+            "the measured curve nearly flat (0.2 orders lost): watch the gap to the bound line. Then watch "
+            "training change it: after 500 Adam steps (seed 0) both lanes sit at the chance MSE 0.167 and "
+            "both curves have fallen further, ~9 orders (0.9) and ~11 orders (1.1) from t=99 to t=0. A "
+            "larger initial radius does not keep the gradient alive once training saturates the units."),
         "lanes": [{"activation": "tanh", "spectral_radius": 0.9},
                   {"activation": "tanh", "spectral_radius": 1.1}],
     },
@@ -29,10 +33,13 @@ PRESETS: list[dict] = [
         "explanation": (
             "Same orthogonal W_h (radius 1.0), only the nonlinearity changes. max|f'| is 1/4 for the "
             "sigmoid, so every step back divides the gradient by at least 4: over 100 steps the bound is "
-            "0.25^99 ~ 1e-60 and the sigmoid curve drops like a cliff. tanh has f'(0) = 1 but f' < 1 for "
-            "saturated units, so its gradient decays, more slowly. ReLU passes the gradient of active units "
-            "unchanged (f' = 1) and stops it at inactive ones: with an orthogonal W_h it neither vanishes "
-            "as fast nor blows up at radius 1."),
+            "0.25^99 ~ 1e-60 and the sigmoid curve drops like a cliff (62 orders of magnitude at "
+            "initialisation). tanh has f'(0) = 1 but f' < 1 for saturated units: it loses ~2 orders. ReLU "
+            "passes the gradient of active units unchanged (f' = 1) and stops it at inactive ones, so at "
+            "initialisation, with about half its units off at each step, it loses ~13 orders, more than tanh. "
+            "Training flips that (seed 0, 300 Adam steps): at the end ReLU loses ~4 orders against tanh's ~8 "
+            "and sigmoid's ~64, and only the ReLU lane gets below the chance MSE 0.167 (0.154 against 0.173 "
+            "for tanh and 0.172 for sigmoid, mean of the last 50 steps)."),
         "lanes": [{"activation": "sigmoid", "steps": 300},
                   {"activation": "tanh", "steps": 300},
                   {"activation": "relu", "steps": 300}],
@@ -41,28 +48,34 @@ PRESETS: list[dict] = [
         "id": "relu-clipping",
         "title": "Exploding ReLU: norm clipping vs no clipping",
         "explanation": (
-            "A ReLU RNN with W_h at spectral radius 1.3 and plain SGD. Active units multiply the gradient "
-            "by up to 1.3 per step back, so ||dL/dh_t|| can grow like 1.3^(T-1-t) (~1e5 over 50 steps) and "
-            "a single unclipped update can throw the weights far away: the loss jumps or becomes inf/NaN "
-            "and the lane ends 'diverged'. Norm clipping rescales the whole gradient to the threshold when "
-            "||g|| exceeds it: same direction, bounded step, and training goes on."),
-        "lanes": [{"activation": "relu", "spectral_radius": 1.3, "seq_len": 50, "optimizer": "sgd",
-                   "learning_rate": 0.01, "clip": "none"},
-                  {"activation": "relu", "spectral_radius": 1.3, "seq_len": 50, "optimizer": "sgd",
-                   "learning_rate": 0.01, "clip": "norm", "clip_threshold": 1.0}],
+            "A ReLU RNN with W_h at spectral radius 1.5 and plain SGD (lr 0.05) on the adding task, T=30. "
+            "Active units multiply the gradient by up to 1.5 per step back (the bound grows like 1.5^29 ~ 1e5; "
+            "at initialisation ||dL/dh_0|| is ~4x ||dL/dh_29||). Without clipping the first update, at "
+            "||g|| = 33, throws the weights far away: at step 1 ||g|| is 6.6e12 and the loss 1.2e11, and at "
+            "step 2 the loss is NaN, so the lane ends 'diverged at step 2'. Norm clipping rescales the whole "
+            "gradient to the threshold 1.0 whenever ||g|| exceeds it (58% of the steps here): same direction, "
+            "bounded step, and the lane trains to an MSE of 0.118 (mean of the last 50 of 500 steps, seed 0), "
+            "below the chance level 0.167."),
+        "lanes": [{"activation": "relu", "spectral_radius": 1.5, "seq_len": 30, "optimizer": "sgd",
+                   "learning_rate": 0.05, "clip": "none"},
+                  {"activation": "relu", "spectral_radius": 1.5, "seq_len": 30, "optimizer": "sgd",
+                   "learning_rate": 0.05, "clip": "norm", "clip_threshold": 1.0}],
     },
     {
         "id": "value-vs-norm-clipping",
         "title": "Value clipping vs norm clipping",
         "explanation": (
-            "Both lanes bound the update of an exploding ReLU RNN, differently. Value clipping clamps "
-            "every gradient element to [-tau, tau]: cheap, but it changes the direction of the gradient "
-            "(large components are flattened, small ones kept). Norm clipping rescales the whole vector "
-            "by tau/||g|| and keeps its direction. Compare the loss curves and the clipped gradient norm."),
-        "lanes": [{"activation": "relu", "spectral_radius": 1.3, "seq_len": 50, "optimizer": "sgd",
-                   "learning_rate": 0.01, "clip": "value", "clip_threshold": 0.1},
-                  {"activation": "relu", "spectral_radius": 1.3, "seq_len": 50, "optimizer": "sgd",
-                   "learning_rate": 0.01, "clip": "norm", "clip_threshold": 1.0}],
+            "Both lanes bound the update of the exploding ReLU RNN of the clipping preset (radius 1.5, SGD lr "
+            "0.05, T=30; unclipped it diverges at step 2), differently. Value clipping clamps every gradient "
+            "element to [-tau, tau]: cheap, but it changes the direction of the gradient (large components "
+            "are flattened, small ones kept), and ||g|| after it is bounded only by tau times the square root "
+            "of the number of parameters, not by tau. Norm clipping rescales the whole vector by tau/||g|| "
+            "and keeps its direction. Here both train below the chance MSE 0.167 (seed 0, mean of the last "
+            "50 of 500 steps): value clipping at 0.1 reaches 0.094, norm clipping at 1.0 0.118."),
+        "lanes": [{"activation": "relu", "spectral_radius": 1.5, "seq_len": 30, "optimizer": "sgd",
+                   "learning_rate": 0.05, "clip": "value", "clip_threshold": 0.1},
+                  {"activation": "relu", "spectral_radius": 1.5, "seq_len": 30, "optimizer": "sgd",
+                   "learning_rate": 0.05, "clip": "norm", "clip_threshold": 1.0}],
     },
     {
         "id": "truncated-bptt",
@@ -71,7 +84,10 @@ PRESETS: list[dict] = [
             "The adding task hides two marked numbers anywhere in a sequence of T=60 and asks for their "
             "sum at the end. Truncated BPTT backpropagates only k=10 steps: the gradient at every earlier "
             "timestep is exactly zero (the curve stops at t = T-10), so the model cannot learn to use "
-            "markers further back, however long it trains. Full BPTT carries (a decaying) signal to t=0."),
+            "markers further back, however long it trains. Full BPTT carries a decaying signal to t=0 "
+            "(~1 order of magnitude lost at initialisation, ~4 after 500 steps). Neither lane beats the "
+            "chance MSE 0.167 in this budget (0.172 and 0.171, seed 0): the difference to look at is in the "
+            "gradient, where truncation makes learning the early markers impossible, not merely slow."),
         "lanes": [{"task": "adding", "seq_len": 60, "truncate": None},
                   {"task": "adding", "seq_len": 60, "truncate": 10}],
     },
@@ -80,9 +96,10 @@ PRESETS: list[dict] = [
         "title": "Short vs long sequences on recall",
         "explanation": (
             "Recall asks for the first token after a gap. With T=20 the gradient from the loss only has to "
-            "travel 19 steps back to the token and the RNN learns it; with T=200 the same per-step decay "
-            "applies 199 times, the signal at t=0 is many orders of magnitude smaller and the accuracy stays "
-            "near chance (1/num_classes) much longer."),
+            "travel 19 steps back to the token and the RNN learns it (batch accuracy 100% over the last 50 "
+            "of 500 steps, seed 0); with T=200 the same per-step decay applies 199 times, the signal at t=0 "
+            "is ~10 orders of magnitude below t=199 at initialisation and ~27 after training, and the "
+            "accuracy stays near the chance level 1/num_classes = 25% (26%)."),
         "lanes": [{"task": "recall", "seq_len": 20}, {"task": "recall", "seq_len": 200}],
     },
     {
