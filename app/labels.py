@@ -59,13 +59,22 @@ def lane_labels(lanes: list[dict]) -> list[str]:
         cfg = configs[0]
         kind = cfg.activation if cfg.cell == "rnn" else cfg.cell.upper()
         return [f"{kind}, T={cfg.seq_len}"]
-    differing = [spec.name for spec in FIELDS
-                 if len({repr(getattr(cfg, spec.name)) for cfg in configs}) > 1]
+    specs, reference = {spec.name: spec for spec in FIELDS}, configs[0]
+
+    # A field without effect on a lane (an LSTM's activation, the threshold of "no clip") is not part of
+    # that lane's settings: it neither makes lanes differ nor appears in the lane's label.
+    differing = [name for name, spec in specs.items()
+                 if len({repr(getattr(cfg, name)) for cfg in configs if spec.applies(cfg)}) > 1]
+
+    def differs_from_reference(cfg: Config, name: str) -> bool:
+        return specs[name].applies(cfg) and (not specs[name].applies(reference)
+                                             or repr(getattr(cfg, name)) != repr(getattr(reference, name)))
+
     clip_kinds_differ = len({cfg.clip for cfg in configs if cfg.clip != "none"}) > 1
 
     def parts(cfg: Config, names: list[str]) -> str:
         out = []
-        for name in names:
+        for name in (n for n in names if specs[n].applies(cfg)):
             if name == "clip_threshold" and "clip" in names:
                 continue  # already in the clip part
             if name in ("clip", "clip_threshold"):
@@ -74,10 +83,9 @@ def lane_labels(lanes: list[dict]) -> list[str]:
                 out.append(_FORMAT.get(name, lambda v, n=name: f"{n}={_number(v)}")(getattr(cfg, name)))
         return ", ".join(out)
 
-    reference = configs[0]
     labels = [parts(reference, differing)]
     for cfg in configs[1:]:
-        own = [n for n in differing if repr(getattr(cfg, n)) != repr(getattr(reference, n))]
+        own = [n for n in differing if differs_from_reference(cfg, n)]
         labels.append(parts(cfg, own) or parts(cfg, differing))  # a lane equal to A on all: its full label
     if not differing or len(set(labels)) < len(labels):
         labels = [f"lane {LANE_NAMES[i]}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]

@@ -37,6 +37,10 @@ class FieldSpec:
     log_scale: bool = False  # a hint for the page: spans orders of magnitude
     applies_to: dict | None = None  # e.g. {"cell": ["rnn"]}: when the field has an effect
 
+    def applies(self, config) -> bool:
+        """Whether this field has an effect on ``config`` (e.g. ``activation`` only for the RNN cell)."""
+        return not self.applies_to or all(getattr(config, k) in v for k, v in self.applies_to.items())
+
     def as_dict(self) -> dict:
         out = {k: v for k, v in asdict(self).items() if v is not None}
         if self.choices is not None:

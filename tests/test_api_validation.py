@@ -259,6 +259,12 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
      ["T=100, clip 1.0", "clip 0.5", "T=50, no clip"]),
     ([{"activation": "relu"}, {"activation": "relu"}, {"activation": "tanh"}],
      ["lane A (relu)", "lane B (relu)", "lane C (tanh)"]),  # B = A: named by number and its settings
+    # a setting without effect on a lane is not one of its settings (the LSTM has no `activation`)
+    ([{"cell": "lstm", "activation": "sigmoid"}, {"cell": "lstm", "activation": "relu"}], ["lane A", "lane B"]),
+    ([{"activation": "relu"}, {"cell": "lstm", "activation": "relu"}, {"cell": "gru"}], ["RNN", "LSTM", "GRU"]),
+    ([{"cell": "lstm"}, {"activation": "tanh"}, {"activation": "relu"}], ["LSTM", "RNN, tanh", "RNN, relu"]),
+    ([{"cell": "lstm", "forget_bias": 0.0}, {"cell": "lstm"}], ["forget bias 0", "forget bias 1"]),
+    ([{"clip": "none", "clip_threshold": 2.0}, {"clip": "none"}], ["lane A", "lane B"]),
 ])
 def test_lane_labels_name_what_differs(lanes, labels):
     assert lane_labels(lanes) == labels

@@ -5,16 +5,27 @@ makes a sentence false fails here. (The "RNN vs LSTM vs GRU" preset has its own 
 Measured: ``drop`` = log10 ||dL/dh_{T-1}|| - log10 ||dL/dh_0|| (orders of magnitude lost from the last
 timestep to the first; negative = the gradient grows going back), at initialisation (``profile``) and at
 the last recorded step; ``final`` = the task metric's mean over the last 50 steps.
+
+The lanes train with one BLAS thread, as the service trains them (app/blas.py): a float32 matrix product's
+rounding depends on how BLAS splits it between threads, and the exploding lanes amplify a last-bit
+difference into another trajectory (the clipped ReLU lane: 48% of steps clipped at one thread, 58% at two).
 """
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from app.presets import PRESETS
 from rnncore import Config, profile, task_info, train
 
 BY_ID = {preset["id"]: preset for preset in PRESETS}
+
+
+@pytest.fixture(autouse=True)
+def one_blas_thread():
+    with threadpool_limits(1, user_api="blas"):
+        yield
 
 
 def measure(lane: dict) -> dict:
@@ -44,9 +55,9 @@ def test_exploding_relu_preset_diverges_without_clipping_and_learns_with_it():
     assert first.grad_norm == pytest.approx(33, rel=0.02) and second.grad_norm == pytest.approx(6.6e12, rel=0.02)
     assert second.loss == pytest.approx(1.2e11, rel=0.03) and "6.6e12" in text and "1.2e11" in text
     assert clipped["status"] == "done" and len(clipped["records"]) == 500
-    assert np.mean([r.clipped for r in clipped["records"]]) == pytest.approx(0.58, abs=0.005) and "58%" in text
-    assert clipped["final"] == pytest.approx(0.118, abs=5e-4) and clipped["final"] < clipped["chance"]
-    assert "0.118" in text and f"{clipped['chance']:.3f}" in text
+    assert np.mean([r.clipped for r in clipped["records"]]) == pytest.approx(0.48, abs=0.005) and "48%" in text
+    assert clipped["final"] == pytest.approx(0.154, abs=5e-4) and clipped["final"] < clipped["chance"]
+    assert "0.154" in text and f"{clipped['chance']:.3f}" in text
 
 
 def test_value_vs_norm_preset_numbers():
@@ -54,8 +65,8 @@ def test_value_vs_norm_preset_numbers():
     runs = lanes("value-vs-norm-clipping")
     value, norm = runs["value clip 0.1"], runs["norm clip 1.0"]
     assert value["status"] == norm["status"] == "done"
-    assert value["final"] == pytest.approx(0.094, abs=5e-4) and "0.094" in text
-    assert norm["final"] == pytest.approx(0.118, abs=5e-4) and "0.118" in text
+    assert value["final"] == pytest.approx(0.143, abs=5e-4) and "0.143" in text
+    assert norm["final"] == pytest.approx(0.154, abs=5e-4) and "0.154" in text
     assert max(value["final"], norm["final"]) < value["chance"]
     # value clipping bounds each element by tau, so ||g|| after it can exceed tau (the text says so)
     assert max(r.grad_norm_clipped for r in value["records"]) > 0.1
