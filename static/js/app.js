@@ -372,7 +372,7 @@ function laneStatusText(lane) {
     case "running": return `running · ${done}/${lane.totalSteps}`;
     case "done": return `done · ${lane.totalSteps} steps`;
     case "diverged": return `diverged at step ${lane.divergedAt}`;
-    case "cancelled": return `cancelled at step ${Math.max(lane.lastStep, 0)}`;
+    case "cancelled": return `cancelled after ${done} of ${lane.totalSteps} steps`; // steps 0..lastStep ran
     default: return lane.status;
   }
 }
@@ -402,7 +402,7 @@ function renderProgress() {
   bar.setAttribute("aria-valuenow", String(Math.round(100 * fraction)));
   const maxStep = Math.max(...lanes.map((l) => l.lastStep + 1));
   const maxTotal = Math.max(...lanes.map((l) => l.totalSteps));
-  $("progress-steps").textContent = `step ${maxStep} / ${maxTotal}`;
+  $("progress-steps").textContent = `${maxStep} / ${maxTotal} steps`; // counts, as the lanes' status
   $("progress-rate").textContent = state.running && rate > 0 ? `${rate >= 100 ? rate.toFixed(0) : rate.toFixed(1)} steps/s` : "";
   $("progress-eta").textContent = state.running && rate > 0 ? `${formatDuration((total - done) / rate)} left` : "";
 

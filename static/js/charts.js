@@ -184,9 +184,42 @@ function logSpan(values) {
 }
 
 // Log axes: label only powers of ten when the data spans more than a decade (Plotly's default also
-// labels 2, 5 between them, which crowds a short axis), else 1-2-5.
-function logTicks(values) {
-  return { exponentformat: "power", dtick: logSpan(values) > 1.5 ? 1 : "D2" };
+// labels 2, 5 between them, which crowds a short axis), else 1-2-5; every k-th power of ten where one a
+// decade would put labels closer than LOG_TICK_PX on an axis of `axisPx` pixels (an exploding lane spans
+// 13 decades on the loss chart's 110 px subplot).
+const LOG_TICK_PX = 18;
+function logTicks(values, axisPx = Infinity) {
+  const span = logSpan(values);
+  if (span <= 1.5) return { exponentformat: "power", dtick: "D2" };
+  return { exponentformat: "power", dtick: Math.max(1, Math.ceil(span / Math.max(1, axisPx / LOG_TICK_PX))) };
+}
+
+// Pixels of a y axis with `domain` on a chart div (the layouts' top and bottom margins: ~90 px).
+function axisPixels(div, domain) {
+  return Math.max(40, ((div?.clientHeight || 300) - 90) * (domain[1] - domain[0]));
+}
+
+const DIVERGED_COLOR = "#dc2626";
+
+// Lines and markers for a lane with few steps (one that diverged at step 1 or 2 has a single point, which a
+// line alone does not draw), lines only once there are enough points to see the curve.
+function lineMode(lane) {
+  return lane.steps.length <= 30 ? { mode: "lines+markers", marker: { size: 5, color: lane.color } } : { mode: "lines" };
+}
+
+// A red dotted line at each diverged lane's step; with `labels`, "A diverged at step 2" beside it, on
+// the side with room (right of a line in the left half of the step axis), one row per lane.
+function divergenceMarks(lanes, range, shapes, annotations, { labels = false } = {}) {
+  const diverged = lanes.filter((lane) => lane.divergedAt !== null);
+  diverged.forEach((lane, k) => {
+    shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
+      line: { color: DIVERGED_COLOR, width: 1.5, dash: "dot" } });
+    if (!labels) return;
+    const leftHalf = lane.divergedAt - range[0] < (range[1] - range[0]) / 2;
+    annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, xref: "x", x: lane.divergedAt,
+      xanchor: leftHalf ? "left" : "right", xshift: leftHalf ? 3 : -3, yref: "paper", y: 1, yanchor: "top",
+      yshift: -14 * k, showarrow: false, font: { size: 10, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)" });
+  });
 }
 
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
@@ -264,8 +297,11 @@ export class Charts {
   setPreviewNote(text) {
     if (this.previewNote === text) return;
     this.previewNote = text;
-    if (text) this.preview = null;
-    this.markDirty("profile", "saliency", "weight");
+    if (!text) return;
+    // The last good preview's lanes and labels belong to other settings: drop them, not just the curves.
+    this.preview = null;
+    this.planned = null;
+    this.markAll();
   }
 
   // The lanes the charts show: the run's, or before any run the planned (empty) ones.
@@ -495,10 +531,18 @@ export class Charts {
           ? `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`
           : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step %{y}<br>mean log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`,
       });
-      if (!lane.heatY.length) {
+      if (!lane.heatY.length) { // 4 lanes leave 40-110 px a panel: one word a line there
         layout.annotations.push({
-          text: "rows appear here<br>as training runs", xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
-          showarrow: false, font: { size: 12, color: "#6b7280" },
+          text: panelPx >= 120 ? "rows appear here<br>as training runs" : "rows<br>appear<br>here",
+          xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
+          showarrow: false, font: { size: panelPx >= 60 ? 12 : 10, color: "#6b7280" },
+        });
+      }
+      if (lane.divergedAt !== null) { // its rows stop there, which on a long shared step axis is a hairline
+        layout.annotations.push({
+          text: panelPx >= 120 ? `diverged at step ${lane.divergedAt}` : `diverged<br>at ${lane.divergedAt}`,
+          xref: `${heatX} domain`, x: 0.5, yref: "y", y: lane.divergedAt, yanchor: "bottom", showarrow: false,
+          font: { size: panelPx >= 60 ? 11 : 9, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
         });
       }
     });
@@ -619,12 +663,12 @@ export class Charts {
       const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
       const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
       data.push({
-        type: "scatter", mode: "lines", name, legendgroup: lane.name, x: lossX, y: lossY,
+        type: "scatter", ...lineMode(lane), name, legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
       });
       data.push({
-        type: "scatter", mode: "lines", name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
+        type: "scatter", ...lineMode(lane), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
         x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
       });
@@ -647,20 +691,19 @@ export class Charts {
           bgcolor: "rgba(255,255,255,0.85)" });
       }
     });
-    for (const lane of this.shown) {
-      if (lane.divergedAt === null) continue;
-      shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
-        line: { color: "#dc2626", width: 1.5, dash: "dot" } });
-    }
+    const range = stepRange(this.shown);
+    divergenceMarks(this.shown, range, shapes, annotations);
     const layout = baseLayout({
       xaxis: { ...AXIS, anchor: "y2", title: { text: "training step" } },
-      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` }, ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y)) },
+      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` },
+        ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), axisPixels(this.divs.loss, [0.45, 1])) },
       yaxis2: { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
         range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
-        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y))) },
+        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y),
+          axisPixels(this.divs.loss, [0, 0.36]))) },
       shapes, annotations,
     });
-    layout.xaxis.range = stepRange(this.shown);
+    layout.xaxis.range = range;
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
     }
@@ -683,14 +726,14 @@ export class Charts {
       const clips = lane.config.clip !== "none";
       const [normX, normY] = before[index];
       data.push({
-        type: "scatter", mode: "lines", name, legendgroup: lane.name,
+        type: "scatter", ...lineMode(lane), name, legendgroup: lane.name,
         x: normX, y: normY, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
       if (clips) {
         const [afterX, afterY] = envelope(lane.steps, lane.gradNormClipped, buckets);
         data.push({
-          type: "scatter", mode: "lines", name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
+          type: "scatter", ...lineMode(lane), name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
           x: afterX, y: afterY, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
@@ -704,21 +747,17 @@ export class Charts {
             yanchor: "bottom", showarrow: false, bgcolor: "rgba(255,255,255,0.85)", font: { size: 10, color: "#111827" } });
         }
       }
-      if (lane.divergedAt !== null) {
-        shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
-          line: { color: "#dc2626", width: 1.5, dash: "dot" } });
-        annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, xref: "x", x: lane.divergedAt, yref: "paper",
-          y: 1, yanchor: "bottom", xanchor: "right", showarrow: false, font: { size: 10, color: "#dc2626" } });
-      }
     });
     for (const shape of shapes) delete shape.tau;
+    const range = stepRange(this.shown);
+    divergenceMarks(this.shown, range, shapes, annotations, { labels: true });
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "training step" } },
       yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" },
-        ...logTicks(beforeValues) },
+        ...logTicks(beforeValues, axisPixels(this.divs.norm, [0.2, 1])) },
       shapes, annotations,
     });
-    layout.xaxis.range = stepRange(this.shown);
+    layout.xaxis.range = range;
     const clipping = this.lanes.filter((lane) => lane.config.clip !== "none");
     if (clipping.length) { // the clipping-rate strip under the plot, on the same step axis
       const rates = clipRates(clipping, layout.xaxis.range[1] + 1);

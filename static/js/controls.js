@@ -228,8 +228,15 @@ export class LaneEditor {
     if (!input.dataset || !input.dataset.field) return;
     const lane = Number(input.dataset.lane);
     const spec = this.byName[input.dataset.field];
-    this.lanes[lane][spec.name] = parseValue(spec, input.value);
+    const config = this.lanes[lane];
+    config[spec.name] = parseValue(spec, input.value);
     this.errors.delete(`${lane}:${spec.name}`);
+    const allowed = this.taskTargets[config.task];
+    if (spec.name === "task" && config.target && allowed && !allowed.includes(config.target)) {
+      config.target = null; // e.g. copy has a target at every step: "last" would only earn a 422
+      this.errors.delete(`${lane}:target`);
+      committed = true;
+    }
     if (committed) this.refresh();
     this.onChange(spec.name);
   }

@@ -65,7 +65,7 @@ def run_and_wait(page, timeout: float = RUN_TIMEOUT_MS) -> str:
 def traces(page, chart: str) -> list[dict]:
     """The Plotly figure data of one chart (what is drawn, not the page's model)."""
     return page.evaluate("""(id) => document.getElementById(id).data.map((t) => ({
-        type: t.type, name: t.name, legendgroup: t.legendgroup ?? null,
+        type: t.type, name: t.name, mode: t.mode ?? null, legendgroup: t.legendgroup ?? null,
         x: Array.from(t.x || []), y: Array.from(t.y || []),
         z: t.z ? t.z.map((row) => Array.from(row)) : null}))""", f"chart-{chart}")
 
@@ -177,6 +177,19 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     counts = [tuple(map(int, re.search(r"(\d+) of (\d+) clipped", text).groups())) for text in texts]
     assert sum(k for k, _ in counts) == clipped_steps > 0 and sum(n for _, n in counts) == 60
     assert strip["z"][0] == [pytest.approx(k / n) if n else None for k, n in counts]
+    # The unclipped lane diverges at step 2: its two steps are drawn as points (a line alone shows no
+    # single point), chart 4 labels the divergence inside the chart, its heatmap panel says so too.
+    plain_lane = next(name for name in norms if name.endswith(" · no clip")).split(" · ")[0]
+    assert lane_statuses(page)[f"{plain_lane} · no clip"] == "diverged"
+    for trace in traces(page, "norm") + traces(page, "loss"):
+        if trace["legendgroup"] == plain_lane:
+            assert "markers" in trace["mode"] and len(trace["x"]) == 2, trace
+        elif trace["legendgroup"] == clipped_lane:
+            assert trace["mode"] == "lines"  # 60 steps: a curve
+    label = page.locator("#chart-norm").get_by_text(f"{plain_lane} diverged at step 2").bounding_box()
+    chart = page.locator("#chart-norm").bounding_box()
+    assert chart["x"] <= label["x"] and label["x"] + label["width"] <= chart["x"] + chart["width"], (label, chart)
+    assert page.locator("#chart-flow").get_by_text("diverged at step 2").count() == 1
     assert_charts_drawn(page)
     snap(page, "exploding-clipping")
     assert page_log.problems() == []
@@ -186,12 +199,15 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     page = dashboard("lanes=2&A.steps=20000&A.hidden_size=8&A.batch_size=4&A.seq_len=50"
                      "&B.steps=20000&B.hidden_size=8&B.batch_size=4&B.seq_len=50&B.activation=relu")
     page.click("#run")
-    page.wait_for_function("() => /step ([1-9][0-9]*)/.test(document.getElementById('progress-steps').textContent)",
-                           timeout=RUN_TIMEOUT_MS)
+    page.wait_for_function("() => /^[1-9][0-9]* \\/ 20000 steps/"
+                           ".test(document.getElementById('progress-steps').textContent)", timeout=RUN_TIMEOUT_MS)
     page.click("#stop")
     page.wait_for_function("() => document.body.dataset.runStatus === 'cancelled'", timeout=30_000)
     assert set(lane_statuses(page).values()) == {"cancelled"}
-    assert page.locator("#lane-status").get_by_text(re.compile("cancelled at step")).count() == 2
+    # the lanes count completed steps as the progress line does ("572 / 20000 steps" and "after 572 of")
+    shown = [int(re.search(r"cancelled after (\d+) of 20000 steps", text).group(1))
+             for text in page.locator("#lane-status li").all_text_contents()]
+    assert len(shown) == 2 and max(shown) == int(page.locator("#progress-steps").text_content().split(" / ")[0])
     run_id = page.evaluate("() => document.body.dataset.runId")
     summary = page.request.get(f"/api/runs/{run_id}?history=false").json()
     assert summary["status"] == "cancelled"
@@ -384,12 +400,26 @@ def test_422_is_shown_next_to_the_control(dashboard, page_log):
     # the instant preview says why it is missing instead of spinning
     page.wait_for_function("() => document.getElementById('chart-profile').textContent.includes('No preview')",
                            timeout=20_000)
+    # and no chart keeps the last good preview's lanes, whose titles name other settings
+    page.wait_for_function("() => ['chart-flow', 'chart-loss']"
+                           ".every((id) => document.getElementById(id).data.length === 0)", timeout=5_000)
     snap(page, "error-422")
     # fixing the value clears the message
     set_field(page, 1, "seq_len", "100")
     page.wait_for_function("() => !document.getElementById('lane1-seq_len-error').textContent")
     # Chromium logs each 422 response as a failed resource load; nothing else may be logged
     assert [p for p in page_log.problems() if "422" not in p] == []
+
+
+def test_a_task_without_the_lanes_target_resets_it(dashboard, page_log):
+    page = dashboard()
+    set_field(page, 0, "target", "last")
+    set_field(page, 0, "task", "copy")  # copy has a target at every step only
+    assert page.locator("#lane0-target").input_value() == ""  # "task default"
+    assert page.locator("#lane0-target option[value=last]").is_disabled()
+    page.wait_for_function("() => (document.getElementById('chart-profile').data || []).length >= 2", timeout=20_000)
+    assert page.locator("td.field-cell.invalid").count() == 0
+    assert page_log.problems() == []
 
 
 def test_429_is_shown_next_to_run(page, page_log):
