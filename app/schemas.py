@@ -83,8 +83,29 @@ class GradcheckRequest(LaneConfig):  # type: ignore[misc, valid-type]
         {}, {"cell": "lstm", "task": "copy", "seq_len": 50}, {"activation": "relu", "truncate": 10}]})
 
 
+class GradcheckParameter(BaseModel):
+    """How one parameter array fared (rnncore.ParamCheck)."""
+
+    elements: int
+    max_rel_error: float | None = Field(description="As in max_rel_error: the central difference at eps.")
+    rechecked: int = Field(description="Elements with max_rel_error >= tolerance, re-checked at the steps.")
+    fd_disagreement: float | None = Field(
+        description="Max over the re-checked elements of how much the four finite-difference estimates at eps "
+                    "differ from each other (relative); null if no element needed a re-check, or the loss "
+                    "overflowed within the step.")
+    mismatched: int = Field(description="Re-checked elements whose analytic gradient lies >= tolerance (and 10x "
+                                        "their spread) from finite differences that agree within tolerance.")
+    unresolved: int = Field(description="Re-checked elements whose finite differences disagree with each other "
+                                        "at every step: not counted as failures.")
+    worst_mismatch: float | None = Field(description="Over the mismatched elements: analytic vs the nearest "
+                                                     "estimate (relative); null if none.")
+    verdict: Literal["passed", "failed", "inconclusive"]
+    first_mismatch: list[int] | None = Field(None, description="Index of the first mismatched element.")
+    first_unresolved: list[int] | None = Field(None, description="Index of the first unresolved element.")
+
+
 class GradcheckResult(BaseModel):
-    """What was verified and how well. Non-finite errors are null (and then ``passed`` is false)."""
+    """What was verified and how well. Non-finite numbers are null."""
 
     config: dict[str, Any] = Field(description="The lane config as sent, defaults filled in.")
     checked_config: dict[str, Any] = Field(
@@ -95,12 +116,23 @@ class GradcheckResult(BaseModel):
     sequence_length: int = Field(description="Timesteps unrolled in the check (the copy task: seq_len + 20).")
     method: str = Field(description="How the reference gradient was computed.")
     eps: float = Field(description="Finite-difference step: (L(p + eps) - L(p - eps)) / (2 eps) per element.")
+    steps: list[float] = Field(description="Steps s at which an element off by >= tolerance is re-checked, "
+                                           "each with L(p +- s) and L(p +- 2 s).")
+    loss: float | None = Field(description="The loss of the checked copy (rounding of the finite differences "
+                                           "grows with it: ~ 1e-16 |loss| / eps).")
     max_rel_error: dict[str, float | None] = Field(
         description="Per parameter: max over elements of |analytic - numeric| / max(|analytic|, |numeric|, "
-                    "1e-3 max|analytic|).")
+                    "1e-3 max|analytic|), numeric the central difference at eps.")
     worst: float | None = Field(description="The largest of max_rel_error (null if any is non-finite).")
-    tolerance: float = Field(description="passed = worst < tolerance.")
-    passed: bool
+    tolerance: float = Field(description="An element matches when its relative error is below this.")
+    verdict: Literal["passed", "failed", "inconclusive"] = Field(
+        description="passed: every element matches (at eps, or at a larger step where the finite differences "
+                    "agree with each other); failed: some element mismatches (see parameters); inconclusive: "
+                    "none mismatches but for some the finite differences disagree between step sizes (a ReLU "
+                    "kink within the step, or rounding at a huge loss), so the check cannot decide.")
+    reason: str = Field(description="The verdict in words: which parameters, how many elements, the cause.")
+    passed: bool = Field(description="verdict == passed.")
+    parameters: dict[str, GradcheckParameter] = Field(description="Per parameter: the counts behind the verdict.")
     elapsed_ms: float = Field(description="Wall time of the check in the worker process.")
 
 

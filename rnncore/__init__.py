@@ -8,8 +8,21 @@ NumPy only: no web, no plotting. See README.md ("Python API") for a notebook wal
 """
 from .config import FIELDS, Config, ConfigError, FieldSpec
 from .records import StepRecord, TaskInfo, TimestepArrays
-from .trainer import GRADCHECK_CAPS, Trainer, gradcheck, gradcheck_config, profile, task_info, train
+from .trainer import (
+    GRADCHECK_CAPS,
+    GRADCHECK_TOLERANCE,
+    GradcheckReport,
+    ParamCheck,
+    Trainer,
+    gradcheck,
+    gradcheck_config,
+    gradcheck_report,
+    profile,
+    task_info,
+    train,
+)
 
-__all__ = ["FIELDS", "GRADCHECK_CAPS", "Config", "ConfigError", "FieldSpec", "StepRecord", "TaskInfo",
-           "TimestepArrays", "Trainer", "gradcheck", "gradcheck_config", "profile", "task_info", "train"]
+__all__ = ["FIELDS", "GRADCHECK_CAPS", "GRADCHECK_TOLERANCE", "Config", "ConfigError", "FieldSpec", "GradcheckReport",
+           "ParamCheck", "StepRecord", "TaskInfo", "TimestepArrays", "Trainer", "gradcheck", "gradcheck_config",
+           "gradcheck_report", "profile", "task_info", "train"]
 __version__ = "0.1.0"

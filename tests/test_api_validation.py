@@ -111,6 +111,10 @@ def test_gradcheck_accepts_the_default_lane_shrinks_it_and_says_what_it_checked(
     names = {"W_x", "W_h", "b_x", "b_h", "W_o", "c"} if cell == "gru" else {"W_x", "W_h", "b", "W_o", "c"}
     assert set(body["max_rel_error"]) == names
     assert body["worst"] == max(body["max_rel_error"].values()) < 1e-6 and body["passed"] is True
+    assert body["verdict"] == "passed" and body["reason"] == "every element matches within 1e-06"
+    assert set(body["parameters"]) == names and body["steps"] == [1e-5, 4e-5, 1.6e-4]
+    assert all(d["rechecked"] == 0 and d["verdict"] == "passed" and d["fd_disagreement"] is None
+               for d in body["parameters"].values())
     # the errors are rnncore's own for the checked copy (same seed, same data: deterministic)
     assert body["max_rel_error"] == pytest.approx(gradcheck(Config(cell=cell)), rel=1e-2)  # BLAS rounding
 
@@ -121,6 +125,67 @@ def test_gradcheck_of_the_copy_task_unrolls_seq_len_plus_20(client):
     body = response.json()
     assert body["checked_config"]["seq_len"] == 12 and body["checked_config"]["truncate"] == 12
     assert body["sequence_length"] == 32 and body["passed"], body
+
+
+@pytest.mark.parametrize(("lane", "param", "cause"), [
+    ({"activation": "relu", "init": "identity", "spectral_radius": 5, "seed": 1}, "W_h", "a ReLU kink"),
+    ({"activation": "linear", "init": "identity", "spectral_radius": 5}, "c", "rounding at this loss scale"),
+])
+def test_gradcheck_that_cannot_decide_says_inconclusive_and_why(client, lane, param, cause):
+    """The user audit: these backward passes are correct, the finite differences are not (a kink within
+    eps; rounding of L = 1.6e15): not "failed", but "inconclusive" with the parameter and the cause."""
+    response = client.post("/api/gradcheck", json=lane)
+    assert response.status_code == 200, response.text
+    assert "NaN" not in response.text and "Infinity" not in response.text
+    body = response.json()
+    assert body["verdict"] == "inconclusive" and body["passed"] is False
+    assert body["worst"] > 1e-4 and body["max_rel_error"][param] == body["worst"]  # the plain check fails
+    detail = body["parameters"][param]
+    assert detail["verdict"] == "inconclusive" and detail["mismatched"] == 0 and detail["unresolved"] >= 1
+    assert detail["fd_disagreement"] > 1e-5 and detail["worst_mismatch"] is None
+    assert f"for {param}" in body["reason"] and cause in body["reason"] and "cannot decide" in body["reason"]
+    assert body["loss"] > 1e14
+
+
+def test_gradcheck_of_a_wrong_backward_pass_fails_with_a_reason(client, monkeypatch):
+    """The router reports the engine's verdict: a W_h gradient 0.1% off fails (the check runs in a worker
+    process, so the wrong gradient is passed in through a patched gradcheck_report)."""
+    import app.routers.engine as engine
+    import rnncore
+
+    def wrong_gradient(config, eps, tolerance):
+        rnn = rnncore.cells.CELLS["rnn"]
+        original = rnn.backward
+
+        def off(*args, **kwargs):
+            grads, back = original(*args, **kwargs)
+            grads["W_h"] = grads["W_h"] * 1.001
+            return grads, back
+
+        rnn.backward = off
+        try:
+            return rnncore.gradcheck_report(config, eps, tolerance)
+        finally:
+            rnn.backward = original
+
+    async def in_process(fn, *args):
+        return fn(*args)
+
+    monkeypatch.setattr(engine, "gradcheck_report", wrong_gradient)
+    monkeypatch.setattr(client.app.state.runs.engine, "call", in_process)
+    body = client.post("/api/gradcheck", json={}).json()
+    assert body["verdict"] == "failed" and body["passed"] is False
+    assert body["parameters"]["W_h"]["mismatched"] == 36 and body["parameters"]["W_h"]["first_mismatch"] == [0, 0]
+    assert body["reason"].startswith("the analytic gradient differs from the finite differences for W_h (36 of 36")
+    assert body["parameters"]["W_x"]["verdict"] == "passed"
+
+
+def test_gradcheck_verdict_is_documented_in_openapi(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    result = schemas["GradcheckResult"]["properties"]
+    assert result["verdict"]["enum"] == ["passed", "failed", "inconclusive"]
+    assert "cannot decide" in result["verdict"]["description"] and "reason" in result and "parameters" in result
+    assert "fd_disagreement" in schemas["GradcheckParameter"]["properties"]
 
 
 def test_gradcheck_rejects_an_invalid_lane_naming_the_field(client):

@@ -1,6 +1,7 @@
 // "Verify gradients": POST each lane's config to /api/gradcheck, one lane after the other (the server
 // computes them one at a time anyway), and show what the server reports: the max relative error per
-// parameter, pass/fail against its tolerance, and the small float64 copy that was actually checked.
+// parameter, its verdict (pass, fail, or inconclusive when the finite differences themselves disagree
+// between step sizes, with the server's reason), and the small float64 copy that was actually checked.
 // Nothing is computed or assumed here: sizes, dtype and tolerance come from the API's answers (and,
 // before the first check, from limits.gradcheck of /api/options).
 
@@ -15,6 +16,35 @@ export function formatError(value) {
 // 1e-6 as "1e-6" (JavaScript writes "0.000001"), 0.5 as "0.5"
 function short(value) {
   return Math.abs(value) < 1e-3 && value !== 0 ? value.toExponential().replace(/\.?0*e/, "e").replace("e+", "e") : String(value);
+}
+
+// The server's verdict ("passed" | "failed" | "inconclusive"; older answers: only `passed`) as a class.
+const VERDICT_CLASS = { passed: "pass", failed: "fail", inconclusive: "inconclusive" };
+const VERDICT_TEXT = { pass: "✓ pass", fail: "✗ fail", inconclusive: "? inconclusive" };
+
+export function verdictClass(result) {
+  return VERDICT_CLASS[result.verdict] || (result.passed ? "pass" : "fail");
+}
+
+// One parameter's cell: its verdict from the server, else the error against the tolerance.
+function paramClass(result, name) {
+  const detail = result.parameters && result.parameters[name];
+  if (detail && VERDICT_CLASS[detail.verdict]) return VERDICT_CLASS[detail.verdict];
+  const value = result.max_rel_error[name];
+  return value !== null && value < result.tolerance ? "pass" : "fail";
+}
+
+// "8 of 36 elements re-checked (they differ by up to 4.4e-1 at ε): 8 unresolved: the finite differences ..."
+function paramTitle(result, name) {
+  const d = result.parameters && result.parameters[name];
+  if (!d || !d.rechecked) return "";
+  const parts = [];
+  if (d.mismatched) parts.push(`${d.mismatched} mismatched (analytic off by up to ${formatError(d.worst_mismatch)})`);
+  if (d.unresolved) parts.push(`${d.unresolved} unresolved: the finite differences disagree with each other`);
+  const matched = d.rechecked - d.mismatched - d.unresolved;
+  if (matched) parts.push(`${matched} matched at a larger step`);
+  const spread = d.fd_disagreement === null ? "" : ` (they differ by up to ${formatError(d.fd_disagreement)} at ε)`;
+  return `${d.rechecked} of ${d.elements} elements re-checked${spread}: ${parts.join("; ")}`;
 }
 
 const SIZE_WORDS = [["batch_size", "batch"], ["seq_len", "T"], ["hidden_size", "hidden"]];
@@ -59,7 +89,8 @@ export class GradcheckPanel {
   showIntro(limits) {
     const caps = limits && limits.caps;
     const sizes = caps ? SIZE_WORDS.filter(([key]) => key in caps).map(([key, word]) => `${word} ≤ ${caps[key]}`).join(", ") : "";
-    const tolerance = limits && limits.tolerance !== undefined ? ` Passes when every error is below ${short(limits.tolerance)}.` : "";
+    const tolerance = limits && limits.tolerance !== undefined ? ` Passes when every error is below ${short(limits.tolerance)}; `
+      + "inconclusive where the finite differences themselves disagree between step sizes." : "";
     this.root.querySelector("#gradcheck-intro").textContent = "Compares each lane's analytic BPTT gradient with "
       + `central finite differences on a small ${limits && limits.dtype ? limits.dtype : "float64"} copy`
       + `${sizes ? ` (${sizes})` : ""}, without clipping.${tolerance}`;
@@ -124,9 +155,9 @@ export class GradcheckPanel {
       let title = "";
       if (outcome && outcome.result) {
         const r = outcome.result;
-        text = r.passed ? "✓ pass" : "✗ fail";
-        cls = r.passed ? "pass" : "fail";
-        title = `worst ${formatError(r.worst)} ${r.passed ? "<" : "≥"} ${short(r.tolerance)}`;
+        cls = verdictClass(r);
+        text = VERDICT_TEXT[cls];
+        title = r.reason || `worst ${formatError(r.worst)} ${r.passed ? "<" : "≥"} ${short(r.tolerance)}`;
       } else if (outcome && outcome.error) {
         text = outcome.error instanceof ApiError && outcome.error.status === 429 ? "busy" : "not checked";
         cls = "error";
@@ -144,9 +175,9 @@ export class GradcheckPanel {
           return;
         }
         const value = errors[name];
-        const ok = value !== null && value < result.tolerance;
-        row.append(el("td", { class: ok ? "pass" : "fail", text: formatError(value),
-          dataset: { lane: LANE_NAMES[i], param: name, error: value === null ? "null" : String(value) } }));
+        const cls = paramClass(result, name);
+        row.append(el("td", { class: cls, text: formatError(value), title: paramTitle(result, name),
+          dataset: { lane: LANE_NAMES[i], param: name, status: cls, error: value === null ? "null" : String(value) } }));
       });
       body.append(row);
     }
@@ -157,7 +188,8 @@ export class GradcheckPanel {
   }
 
   // What was checked, once per distinct checked config ("A, B: checked in float64 on batch 3, ..."),
-  // then the verdict: one line if every lane passed, else one line per lane that did not.
+  // then the verdict: one line if every lane passed, else one line per lane that failed or was
+  // inconclusive (with the server's reason).
   notes(outcomes) {
     const list = el("ul", { class: "gradcheck-notes" });
     const groups = new Map(); // sentence -> lane names
@@ -175,15 +207,24 @@ export class GradcheckPanel {
         el("b", { text: `${names.join(", ")}: ` }), document.createTextNode(sentence)));
     }
     const timing = done.map(([name, r]) => `${name} ${Math.round(r.elapsed_ms)} ms`).join(", ");
-    if (done.length && done.every(([, r]) => r.passed)) {
+    if (done.length && done.every(([, r]) => verdictClass(r) === "pass")) {
       const tolerance = short(done[0][1].tolerance);
+      const atEps = done.every(([, r]) => r.worst !== null && r.worst < r.tolerance);
+      const how = atEps ? `every error < ${tolerance}` : `every element matches within ${tolerance} (some only at a `
+        + "larger step, where the finite differences agree with each other)";
       list.append(el("li", { class: "pass" }, el("b", { text: "Pass: " }),
-        document.createTextNode(`every error < ${tolerance}, the backward pass matches (${timing}).`)));
+        document.createTextNode(`${how}, the backward pass matches (${timing}).`)));
     }
-    for (const [name, r] of done.filter(([, result]) => !result.passed)) {
+    for (const [name, r] of done.filter(([, result]) => verdictClass(result) === "fail")) {
+      const why = r.reason ? `${r.reason}.` : `worst ${formatError(r.worst)} ≥ ${short(r.tolerance)}: the analytic `
+        + "gradient and the finite differences disagree.";
       list.append(el("li", { class: "fail", dataset: { lane: name } }, el("b", { text: `${name} fails: ` }),
-        document.createTextNode(`worst ${formatError(r.worst)} ≥ ${short(r.tolerance)}: the analytic gradient and the `
-          + "finite differences disagree (in an exploding regime the finite differences themselves lose accuracy).")));
+        document.createTextNode(why)));
+    }
+    for (const [name, r] of done.filter(([, result]) => verdictClass(result) === "inconclusive")) {
+      list.append(el("li", { class: "inconclusive", dataset: { lane: name } },
+        el("b", { text: `${name} inconclusive: ` }),
+        document.createTextNode(`${r.reason} This is not a failure of the backward pass.`)));
     }
     outcomes.forEach((outcome, i) => {
       if (!outcome || !outcome.error) return;

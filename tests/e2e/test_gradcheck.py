@@ -1,5 +1,5 @@
 """The "Verify gradients" panel in headless Chromium: what it shows is what POST /api/gradcheck answered
-(per-parameter errors, pass/fail, the shrunk float64 config), 422s land on the field, and the idle
+(per-parameter errors, pass/fail/inconclusive, the shrunk float64 config), 422s land on the field, and the idle
 gradient-norm chart keeps its placeholder off the threshold line."""
 from __future__ import annotations
 
@@ -60,6 +60,28 @@ def test_verify_gradients_shows_what_the_api_checked(dashboard, page_log):
     # a result for other settings is marked as outdated, not silently kept
     page.select_option("#lane0-activation", "sigmoid")
     page.wait_for_selector("#gradcheck-result.outdated .gradcheck-outdated:visible")
+    assert page_log.problems() == []
+
+
+def test_a_check_that_cannot_decide_is_shown_as_inconclusive_not_fail(dashboard, page_log):
+    """Lane B explodes (ReLU, identity init, radius 5): eps crosses ReLU kinks, the finite differences
+    disagree between step sizes, and the server says "inconclusive": the page must not say "✗ fail"."""
+    page = dashboard("lanes=2&B.activation=relu&B.init=identity&B.spectral_radius=5&B.seed=1")
+    answers = gradcheck_answers(page)
+    page.click("#gradcheck")
+    page.wait_for_selector("#gradcheck-result[data-status='done']", timeout=20_000)
+    body = answers[1]["body"]
+    assert answers[0]["body"]["verdict"] == "passed" and body["verdict"] == "inconclusive", body["reason"]
+    assert page.locator("td[data-verdict][data-lane='A']").text_content() == "✓ pass"
+    verdict = page.locator("td[data-verdict][data-lane='B']")
+    assert verdict.text_content() == "? inconclusive" and verdict.get_attribute("title") == body["reason"]
+    assert "✗" not in page.locator("#gradcheck-result").text_content()
+    W_h = page.locator("#gradcheck-result td[data-lane='B'][data-param='W_h']")
+    assert W_h.get_attribute("data-status") == "inconclusive" and "unresolved" in W_h.get_attribute("title")
+    note = page.locator("#gradcheck-result li.inconclusive[data-lane='B']").text_content()
+    assert note.startswith("B inconclusive: finite differences disagree") and "ReLU kink" in note, note
+    assert "not a failure of the backward pass" in note
+    snap(page, "gradcheck-inconclusive", "#gradcheck-panel")
     assert page_log.problems() == []
 
 
