@@ -169,19 +169,6 @@ def profile_payload(lane: dict) -> dict:
     return step_to_json(0, rnncore.profile(rnncore.Config(**lane)))
 
 
-def gradcheck_payload(lane: dict, eps: float) -> dict:
-    """``rnncore.gradcheck`` (which checks ``rnncore.gradcheck_config(lane)``, a small float64 copy):
-    ``{"max_rel_error": {parameter: error, non-finite as None}, "elapsed_ms": wall time of the check}``."""
-    import time
-
-    import rnncore
-    from app.runs import to_plain
-
-    started = time.perf_counter()
-    errors = rnncore.gradcheck(rnncore.Config(**lane), eps=eps)
-    return {"max_rel_error": to_plain(errors), "elapsed_ms": (time.perf_counter() - started) * 1e3}
-
-
 class EnginePool:
     """A small pool of worker processes for one-off engine calls, so they do not hold the server's GIL."""
 

@@ -82,6 +82,8 @@ def test_spectral_radius_and_activation_presets_numbers():
     for run in (small, large):
         assert run["final"] == pytest.approx(run["chance"], abs=0.006)  # "both lanes sit at the chance MSE"
     assert "0.167" in text
+    sigma_end = [round(run["records"][-1].sigma_max, 2) for run in (small, large)]
+    assert sigma_end == [1.22, 1.50] and "1.22 and 1.50" in text, sigma_end
 
     text = BY_ID["activations"]["explanation"]
     runs = lanes("activations")

@@ -204,7 +204,8 @@ async function runPreview() {
       // {config, task_info, record}: the record has the shape of a `step` event's data
       const body = result.value || {};
       const record = body.record || body;
-      preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null, taskInfo: body.task_info || null });
+      preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null, taskInfo: body.task_info || null,
+        weights: { sigmaMax: record.sigma_max, rho: record.spectral_radius, gamma: record.gamma } });
     } else if (result.reason instanceof ApiError && result.reason.status === 422) {
       errors.push(...fieldErrors(result.reason, i));
     } else if (result.reason && result.reason.name !== "AbortError") {
@@ -474,7 +475,7 @@ function mountCliffPanelLazily() {
 async function main() {
   charts = new Charts({
     flow: $("chart-flow"), saliency: $("chart-saliency"), profile: $("chart-profile"), gates: $("chart-gates"),
-    loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"),
+    loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"), spectral: $("chart-spectral"),
   });
   let options;
   let presets;

@@ -19,7 +19,7 @@ const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", 
   automargin: false, ticklabeloverflow: "allow" };
 // Least time between two redraws of one chart while a run streams (ms): a few updates a second look live
 // and leave the main thread mostly idle (each redraw is a full Plotly layout of that chart).
-const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900 };
+const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900, spectral: 450 };
 
 // Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
 // tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
@@ -222,6 +222,30 @@ function divergenceMarks(lanes, range, shapes, annotations, { labels = false } =
   });
 }
 
+// log10 of the smallest normal float32 / float64 (IEEE 754): below it a plain backward pass in that
+// dtype loses the gradient to zero; the engine's log scale (rnncore.logscale) does not.
+const LOG10_TINY = { float32: Math.log10(1.1754943508222875e-38), float64: Math.log10(2.2250738585072014e-308) };
+
+// A dotted line at a dtype's smallest normal number, for each dtype whose lanes' curves go below it.
+function underflowLines(sources, layout) {
+  const below = new Map();
+  for (const { lane, arrays } of sources) {
+    const floor = LOG10_TINY[lane.config.dtype];
+    if (!arrays || floor === undefined || !(arrays.dtype_underflow_steps > 0)) continue;
+    const count = `${lane.name}: ${arrays.dtype_underflow_steps}`;
+    below.set(lane.config.dtype, [...(below.get(lane.config.dtype) || []), count]);
+  }
+  for (const [dtype, counts] of below) {
+    const y = LOG10_TINY[dtype];
+    layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y,
+      line: { color: "#6b7280", width: 1, dash: "dot" } });
+    layout.annotations.push({ text: `smallest ${dtype} (10^${y.toFixed(1)}): a plain ${dtype} backward pass reads 0 below `
+      + `(timesteps ${counts.join(", ")})`,
+      xref: "paper", x: 0, xanchor: "left", yref: "y", y, yanchor: "top", showarrow: false,
+      font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.85)" });
+  }
+}
+
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
 function stepRange(lanes) {
   const steps = Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
@@ -240,6 +264,8 @@ export function newLane(index, config, label) {
     totalSteps: config.steps,
     steps: [], loss: [], metric: [], gradNorm: [], gradNormClipped: [],
     clippedSteps: [], // steps where clipping fired (the norm chart's strip)
+    sigmaMax: [], rhoSteps: [], rho: [], gamma: null, // W_h's sigma_max every step, its spectral radius when measured
+    initial: null, // {sigmaMax, rho, gamma} of the instant preview, shown before a run
     heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
     latest: null, latestStep: null,
     lastStep: -1,
@@ -249,7 +275,7 @@ export function newLane(index, config, label) {
 
 export class Charts {
   constructor(divs) {
-    this.divs = divs; // {flow, saliency, profile, gates, loss, norm, weight}
+    this.divs = divs; // {flow, saliency, profile, gates, loss, norm, weight, spectral}
     this.lanes = [];
     this.preview = null; // [{label, config, arrays}] from POST /api/profile, shown before a run
     this.dirty = new Set();
@@ -289,7 +315,8 @@ export class Charts {
     this.preview = preview;
     // Empty lanes for the current settings: before a run the charts already have their final axes,
     // and legends (drawn while the page is idle), so Run only adds data to them.
-    this.planned = preview.map((p, i) => Object.assign(newLane(i, p.config, p.label), { taskInfo: p.taskInfo || null }));
+    this.planned = preview.map((p, i) => Object.assign(newLane(i, p.config, p.label),
+      { taskInfo: p.taskInfo || null, initial: p.weights || null }));
     this.markAll();
   }
 
@@ -320,6 +347,12 @@ export class Charts {
     lane.metric.push(data.metric);
     lane.gradNorm.push(data.grad_norm);
     lane.gradNormClipped.push(data.grad_norm_clipped);
+    lane.sigmaMax.push(data.sigma_max);
+    lane.gamma = data.gamma;
+    if (data.spectral_radius !== null && data.spectral_radius !== undefined) {
+      lane.rhoSteps.push(data.step);
+      lane.rho.push(data.spectral_radius);
+    }
     if (data.clipped) {
       lane.clippedSteps.push(data.step);
     }
@@ -329,7 +362,7 @@ export class Charts {
       this.addHeatRow(lane, data.step, data.arrays.log10_grad_norm_per_step);
       this.markDirty("flow", "saliency", "profile", "gates", "weight");
     }
-    this.markDirty("loss", "norm");
+    this.markDirty("loss", "norm", "spectral");
   }
 
   // Rows sit on a uniform grid of training steps (0, s, 2s, ...), so Plotly paints each heatmap as one
@@ -641,7 +674,9 @@ export class Charts {
         xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right", yanchor: "bottom", showarrow: false,
         font: { size: 11, color: "#6b7280" },
       }] : emptyNote(this.previewNote || "Loading the preview…"),
+      shapes: [],
     });
+    underflowLines(sources, layout);
     if (!data.length) hideAxes(layout);
     // a lane's entries stay together without the default 10 px between groups (4 lanes wrap to 3 rows)
     if (data.length) layout.legend = { ...layout.legend, y: 1.1, tracegroupgap: 0 };
@@ -794,6 +829,57 @@ export class Charts {
     }
     layout.margin = { ...layout.margin, t: 58 };
     layout.legend = { ...layout.legend, y: 1.08 };
+    return { data, layout };
+  }
+
+  // sigma_max(W_h) every step and the spectral radius where measured, with a dashed line where gamma *
+  // sigma_max = 1 for each gamma among the lanes: above it the Pascanu bound lets the gradient grow.
+  spectralFigure() {
+    const data = [];
+    const shapes = [];
+    const annotations = [];
+    const buckets = this.lineBuckets("spectral");
+    const gammas = new Map();
+    for (const lane of this.shown) {
+      const name = `${lane.name} · ${lane.label}`;
+      const gamma = lane.gamma ?? lane.initial?.gamma;
+      if (gamma) gammas.set(gamma, [...(gammas.get(gamma) || []), lane.name]);
+      let sigma = envelope(lane.steps, lane.sigmaMax, buckets);
+      let rho = [lane.rhoSteps, lane.rho];
+      if (!lane.steps.length && lane.initial) { // before a run: the initial weights, at step 0
+        sigma = [[0], [lane.initial.sigmaMax]];
+        rho = [[0], [lane.initial.rho]];
+      }
+      data.push({
+        type: "scatter", ...(sigma[0].length <= 30 ? { mode: "lines+markers", marker: { size: 6, color: lane.color } } : { mode: "lines" }),
+        name, legendgroup: lane.name, x: sigma[0], y: sigma[1], line: { color: lane.color, width: 1.8 },
+        hovertemplate: `${name}<br>step %{x}<br>σ_max(W_h) = %{y:.4f}<extra></extra>`,
+      });
+      data.push({
+        type: "scatter", mode: "lines+markers", name: `${lane.name} spectral radius`, legendgroup: lane.name, showlegend: false,
+        x: rho[0], y: rho[1], line: { color: lane.color, width: 1.2, dash: "dot" }, marker: { size: 4, color: lane.color, symbol: "diamond" },
+        hovertemplate: `${name}<br>step %{x}<br>spectral radius ρ(W_h) = %{y:.4f}<extra></extra>`,
+      });
+    }
+    for (const [gamma, names] of gammas) {
+      const y = 1 / gamma;
+      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y, line: { color: "#111827", width: 1.2, dash: "dash" } });
+      annotations.push({ text: `γσ<sub>max</sub> = 1 (γ = ${gamma === 1 ? 1 : gamma.toPrecision(2)}: ${names.join(", ")})`,
+        xref: "paper", x: 1, xanchor: "right", yref: "y", y, yanchor: "bottom", showarrow: false,
+        font: { size: 10, color: "#111827" }, bgcolor: "rgba(255,255,255,0.85)" });
+    }
+    const range = stepRange(this.shown);
+    divergenceMarks(this.shown, range, shapes, annotations);
+    const layout = baseLayout({
+      xaxis: { ...AXIS, title: { text: "training step" }, range },
+      yaxis: { ...AXIS, title: { text: "σ<sub>max</sub>(W<sub>h</sub>), ρ(W<sub>h</sub>)" }, rangemode: "tozero" },
+      shapes, annotations,
+    });
+    if (!this.shown.length) {
+      layout.annotations = emptyNote(this.previewNote || "Loading the preview…");
+      hideAxes(layout);
+    }
+    layout.margin = { ...layout.margin, t: 40 };
     return { data, layout };
   }
 

@@ -144,6 +144,20 @@ def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log)
     # the profile chart (chart 2) agrees with the heatmap's last row
     profile = {t["name"].split(" · ", 1)[1]: t for t in traces(page, "profile") if " · " in t["name"]}
     assert profile["sigmoid"]["y"][1] == pytest.approx(sigmoid_h1, abs=1e-3)
+    # sigmoid's curve (~1e-60) lies below float32's smallest normal number: chart 2 marks where a plain
+    # float32 backward pass would read 0
+    assert page.locator("#chart-profile").get_by_text(re.compile(r"smallest float32")).count() == 1
+    # chart 6: each lane's sigma_max every step and spectral radius where measured, as the API sent them,
+    # with the line gamma * sigma_max = 1 at 4 for the sigmoid and at 1 for the others
+    spectral = traces(page, "spectral")
+    for lane_name, events in zip("ABC", run_history(page), strict=False):
+        sigma = next(t for t in spectral if t["legendgroup"] == lane_name and " · " in t["name"])
+        rho = next(t for t in spectral if t["name"] == f"{lane_name} spectral radius")
+        assert sigma["x"] == [e["step"] for e in events] and sigma["y"] == [e["sigma_max"] for e in events]
+        measured = [(e["step"], e["spectral_radius"]) for e in events if e["spectral_radius"] is not None]
+        assert measured and list(zip(rho["x"], rho["y"], strict=True)) == measured
+    lines = page.evaluate("() => document.getElementById('chart-spectral').layout.shapes.map((s) => s.y0)")
+    assert sorted(lines) == [1, 4]
     assert all(status == "done" for status in lane_statuses(page).values())
     assert_charts_drawn(page)
     snap(page, "sigmoid-vs-relu")
