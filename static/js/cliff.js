@@ -124,9 +124,10 @@ export async function mountCliffPanel(container, api = null) {
     el("p", { text: "Red: plain gradient descent. When a step lands on the wall, the huge gradient throws the weights far away, onto a flat plateau where the gradient is almost zero and learning stalls." }),
     el("p", { text: "Blue (dotted): the same descent with norm clipping. Each step keeps its direction but is at most learning rate × τ long, so it bounces off the wall and stays in the low-loss valley." }),
   );
+  const number = container.querySelector(".num")?.textContent || ""; // the page's numbering (templates/index.html)
   container.replaceChildren(
     el("header", { class: "chart-head" },
-      el("h2", {}, el("span", { class: "num", text: "6" }), "The cliff: why clipping helps"),
+      el("h2", {}, el("span", { class: "num", text: number }), "The cliff: why clipping helps"),
       el("p", { class: "chart-sub", text: "Loss surface of Pascanu et al. (2013, Fig. 6) with two SGD runs from the same start (★). Click the map to move the start." })),
     controls, error,
     el("div", { class: "chart-body" }, el("div", {}, chart, stats), note),

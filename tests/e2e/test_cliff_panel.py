@@ -27,6 +27,9 @@ def test_cliff_panel_draws_surface_and_both_trajectories(dashboard, page_log):
     page = dashboard()
     page.locator("#cliff-panel").scroll_into_view_if_needed()
     page.wait_for_selector("#cliff-panel[data-loaded='true'] #chart-cliff .main-svg", timeout=20_000)
+    # the panel keeps the page's numbering: cards 1, 2, ... in order, the cliff last
+    numbers = page.locator(".chart-card .num").all_text_contents()
+    assert numbers == [str(k) for k in range(1, len(numbers) + 1)]
     traces = _traces(page)
     heatmap, plain, clipped = traces[0], traces[1], traces[2]
     d = cliff.DEFAULTS
