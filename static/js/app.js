@@ -520,6 +520,7 @@ async function main() {
   $("run").addEventListener("click", startRun);
   $("stop").addEventListener("click", stopRun);
   $("copy-link").addEventListener("click", copyLink);
+  $("flow-scale").addEventListener("change", (event) => charts.setFlowScale(event.target.value));
   for (const format of ["csv", "json"]) {
     $(`export-${format}`).addEventListener("click", (event) => {
       if (event.currentTarget.classList.contains("disabled")) event.preventDefault();

@@ -115,6 +115,13 @@ function flowTicks(T, panelPx) {
 // over `span` consecutive timesteps (nulls, i.e. exact zeros, skipped), at the centre of those timesteps.
 // Plotly's heatmap costs about linear in cells: 4 lanes x T=2000 x 64 rows took 132 ms per idle redraw of
 // the flow chart with every column, 53 ms binned (longest task while such a run streams: 418 -> 273 ms).
+// A heatmap row relative to its last timestep: log10 ||dL/dh_t|| - log10 ||dL/dh_{T-1}|| (all null
+// when the last one is not finite).
+function relativeRow(row) {
+  const last = row[row.length - 1];
+  return row.map((v) => (v === null || last === null ? null : v - last));
+}
+
 function binnedColumns(rows, T, span) {
   if (span <= 1) return { x: timesteps(T), z: rows.slice() };
   const columns = Math.ceil(T / span);
@@ -267,6 +274,7 @@ export function newLane(index, config, label) {
     sigmaMax: [], rhoSteps: [], rho: [], gamma: null, // W_h's sigma_max every step, its spectral radius when measured
     initial: null, // {sigmaMax, rho, gamma} of the instant preview, shown before a run
     heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
+    relMin: Infinity, relMax: -Infinity, // extremes of the rows relative to their last timestep
     latest: null, latestStep: null,
     lastStep: -1,
     status: "waiting", divergedAt: null, reason: null,
@@ -331,6 +339,13 @@ export class Charts {
     this.markAll();
   }
 
+  // Chart 1's colours: "absolute" log10 ||dL/dh_t||, or "relative" to the row's last timestep (orders of
+  // magnitude lost going back from t = T-1), which compares lanes whose gradients differ in scale.
+  setFlowScale(scale) {
+    this.flowScale = scale === "relative" ? "relative" : "absolute";
+    this.markDirty("flow");
+  }
+
   // The lanes the charts show: the run's, or before any run the planned (empty) ones.
   get shown() {
     return this.lanes.length ? this.lanes : this.planned || [];
@@ -370,10 +385,14 @@ export class Charts {
   // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles.
   addHeatRow(lane, step, row) {
     if (!row) return;
+    const last = row[row.length - 1];
     for (const v of row) {
       if (v === null) continue;
       if (v < lane.heatMin) lane.heatMin = v;
       if (v > lane.heatMax) lane.heatMax = v;
+      if (last === null) continue;
+      if (v - last < lane.relMin) lane.relMin = v - last;
+      if (v - last > lane.relMax) lane.relMax = v - last;
     }
     const spacing = lane.recordEvery * lane.heatStride;
     if (step % spacing !== 0) return; // off the grid (e.g. a last step): chart 2 shows it
@@ -513,11 +532,13 @@ export class Charts {
       },
     });
     const data = [];
+    const relative = this.flowScale === "relative";
+    if (relative) layout.coloraxis.colorbar.title.text = "log10 ratio to t = T−1";
     let zmin = Infinity;
     let zmax = -Infinity;
     for (const lane of lanes) { // running extremes, kept per lane as rows arrive
-      zmin = Math.min(zmin, lane.heatMin);
-      zmax = Math.max(zmax, lane.heatMax);
+      zmin = Math.min(zmin, relative ? lane.relMin : lane.heatMin);
+      zmax = Math.max(zmax, relative ? lane.relMax : lane.heatMax);
     }
     if (zmin <= zmax) {
       if (zmin === zmax) { zmin -= 0.5; zmax += 0.5; }
@@ -556,13 +577,15 @@ export class Charts {
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
       });
       const span = Math.ceil(T / Math.max(50, Math.floor(plotWidth * width))); // timesteps per drawn column
-      const heat = binnedColumns(lane.heatZ, T, span);
+      const rows = relative ? lane.heatZ.map((row) => relativeRow(row)) : lane.heatZ;
+      const heat = binnedColumns(rows, T, span);
+      const what = relative ? "log10 ‖∂L/∂h_t‖ / ‖∂L/∂h_T−1‖" : "log10 ‖∂L/∂h_t‖";
       data.push({
         type: "heatmap", name: `${lane.name} · ${lane.label}`, x: heat.x, y: lane.heatY.slice(), z: heat.z,
         coloraxis: "coloraxis", xaxis: heatX, yaxis: heatY, xgap: 0, ygap: 0,
         hovertemplate: span === 1
-          ? `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`
-          : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step %{y}<br>mean log10 ‖∂L/∂h_t‖ = %{z:.2f}<extra></extra>`,
+          ? `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>${what} = %{z:.2f}<extra></extra>`
+          : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step %{y}<br>mean ${what} = %{z:.2f}<extra></extra>`,
       });
       if (!lane.heatY.length) { // 4 lanes leave 40-110 px a panel: one word a line there
         layout.annotations.push({

@@ -158,6 +158,14 @@ def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log)
         assert measured and list(zip(rho["x"], rho["y"], strict=True)) == measured
     lines = page.evaluate("() => document.getElementById('chart-spectral').layout.shapes.map((s) => s.y0)")
     assert sorted(lines) == [1, 4]
+    # colours relative to t = T-1: every row minus its last value, on one scale again
+    page.select_option("#flow-scale", "relative")
+    page.wait_for_function("() => document.getElementById('chart-flow').layout.coloraxis.colorbar.title.text"
+                           ".includes('ratio')", timeout=10_000)
+    relative = {t["name"].split(" · ", 1)[1]: t for t in traces(page, "flow") if t["type"] == "heatmap"}
+    for label, heat in heatmaps.items():
+        for absolute_row, row in zip(heat["z"], relative[label]["z"], strict=True):
+            assert row == pytest.approx([v - absolute_row[-1] for v in absolute_row], abs=1e-9) and row[-1] == 0
     assert all(status == "done" for status in lane_statuses(page).values())
     assert_charts_drawn(page)
     snap(page, "sigmoid-vs-relu")
