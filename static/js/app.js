@@ -534,4 +534,8 @@ async function main() {
   document.body.dataset.ready = "true";
 }
 
-main();
+main().catch((err) => { // e.g. a page newer than its server: say so instead of a half-built page
+  console.error(err);
+  $("lane-editor").replaceChildren(el("p", { class: "form-error",
+    text: `The page could not start: ${err.message}. Reload; if it persists, the server may be older than this page.` }));
+});

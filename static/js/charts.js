@@ -715,6 +715,8 @@ export class Charts {
     const metricName = infos.length ? infos[0].metric_name : "metric";
     const lossName = infos.length ? infos[0].loss_name : "loss";
     const metricIsAccuracy = metricName === "accuracy";
+    // adding's metric is its loss (MSE): one subplot, not the same curve twice
+    const metricIsLoss = infos.length > 0 && infos.every((info) => info.metric_name === info.loss_name);
     const buckets = this.lineBuckets("loss");
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
@@ -725,7 +727,7 @@ export class Charts {
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
       });
-      data.push({
+      if (!metricIsLoss) data.push({
         type: "scatter", ...lineMode(lane), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
         x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
@@ -735,7 +737,7 @@ export class Charts {
     const seen = new Map();
     this.shown.forEach((lane) => {
       if (!lane.taskInfo) return;
-      for (const [key, axis] of [["chance_loss", "y"], ["chance_metric", "y2"]]) {
+      for (const [key, axis] of metricIsLoss ? [["chance_loss", "y"]] : [["chance_loss", "y"], ["chance_metric", "y2"]]) {
         const value = lane.taskInfo[key];
         if (value === null || value === undefined) continue;
         const id = `${axis}:${value}`;
@@ -762,6 +764,13 @@ export class Charts {
       shapes, annotations,
     });
     layout.xaxis.range = range;
+    if (metricIsLoss) {
+      delete layout.yaxis2;
+      layout.xaxis.anchor = "y";
+      const domain = [0, 1];
+      Object.assign(layout.yaxis, { domain, title: { text: `loss = metric (${lossName})` },
+        ...logTicks(data.flatMap((t) => t.y), axisPixels(this.divs.loss, domain)) });
+    }
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
     }

@@ -147,6 +147,10 @@ def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log)
     # sigmoid's curve (~1e-60) lies below float32's smallest normal number: chart 2 marks where a plain
     # float32 backward pass would read 0
     assert page.locator("#chart-profile").get_by_text(re.compile(r"smallest float32")).count() == 1
+    # chart 3: adding's metric is its loss (MSE), drawn once, on one axis
+    loss_traces = traces(page, "loss")
+    assert len(loss_traces) == 3 and not any(t["name"].endswith(" mse") for t in loss_traces)
+    assert page.evaluate("() => document.getElementById('chart-loss').layout.yaxis2") is None
     # chart 6: each lane's sigma_max every step and spectral radius where measured, as the API sent them,
     # with the line gamma * sigma_max = 1 at 4 for the sigmoid and at 1 for the others
     spectral = traces(page, "spectral")
@@ -551,6 +555,8 @@ def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, pag
     assert all(0 < v < 1 for t in gates for v in t["y"])
     saliency = traces(page, "saliency")
     assert len(saliency) == len(preset["lanes"]) and all(len(t["y"]) == len(t["x"]) > 0 for t in saliency)
+    # chart 3: temporal_order's metric (accuracy) differs from its loss: a second subplot, one curve a lane
+    assert sum(t["name"].endswith(" accuracy") for t in traces(page, "loss")) == len(preset["lanes"])
     assert set(lane_statuses(page).values()) == {"done"}
     assert_charts_drawn(page)
     snap(page, "rnn-lstm-gru")
