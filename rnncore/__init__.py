@@ -7,20 +7,17 @@ NumPy only: no web, no plotting. See README.md ("Python API") for a notebook wal
 >>> first = next(trainer); first.arrays.log10_grad_norm_per_step   # (T,) exact log10 ||dL/dh_t||
 """
 from .config import FIELDS, Config, ConfigError, FieldSpec
-from .records import StepRecord, TaskInfo, TimestepArrays
-from .trainer import (
+from .fdcheck import (
     GRADCHECK_CAPS,
     GRADCHECK_TOLERANCE,
     GradcheckReport,
     ParamCheck,
-    Trainer,
     gradcheck,
     gradcheck_config,
     gradcheck_report,
-    profile,
-    task_info,
-    train,
 )
+from .records import StepRecord, TaskInfo, TimestepArrays
+from .trainer import Trainer, profile, task_info, train
 
 __all__ = ["FIELDS", "GRADCHECK_CAPS", "GRADCHECK_TOLERANCE", "Config", "ConfigError", "FieldSpec", "GradcheckReport",
            "ParamCheck", "StepRecord", "TaskInfo", "TimestepArrays", "Trainer", "gradcheck", "gradcheck_config",

@@ -11,7 +11,7 @@ import pytest
 
 from rnncore import Config, gradcheck, gradcheck_report
 from rnncore.cells import CELLS
-from rnncore.trainer import _recheck, _stencils
+from rnncore.fdcheck import _recheck, _stencils
 
 LINEAR_EXPLODING = dict(activation="linear", spectral_radius=5.0, init="identity")  # L = 1.6e15
 RELU_EXPLODING = dict(activation="relu", spectral_radius=5.0, init="identity", seed=1)  # L = 1.8e14

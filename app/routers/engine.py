@@ -7,7 +7,7 @@ from app.runs import to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, GradcheckRequest, GradcheckResult, ProfileRequest
 from app.validation import check_memory, check_work, to_config
 from app.worker import profile_payload
-from rnncore.trainer import GRADCHECK_TOLERANCE, gradcheck_report  # GRADCHECK_TOLERANCE: also /api/options
+from rnncore.fdcheck import GRADCHECK_TOLERANCE, gradcheck_report  # GRADCHECK_TOLERANCE: also /api/options
 
 router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY})
 
