@@ -252,7 +252,7 @@ def test_presets_are_valid_and_fit_the_work_cap(client):
     presets = client.get("/api/presets").json()
     ids = {p["id"] for p in presets}
     for required in ("activations", "spectral-radius", "relu-clipping", "value-vs-norm-clipping",
-                     "truncated-bptt", "sequence-length", "cells"):
+                     "truncated-bptt", "sequence-length", "targets", "cells"):
         assert required in ids
     assert sum(p["default"] for p in presets) == 1
     for preset in presets:
@@ -288,6 +288,7 @@ def test_presets_compare_what_issue_4_asks_for():
     assert all(c.seq_len >= 50 for c in configs["truncated-bptt"])  # long compared with k = 10
     assert _differing(by_id["sequence-length"])["seq_len"][0] < _differing(by_id["sequence-length"])["seq_len"][1]
     assert all(c.task == "recall" for c in configs["sequence-length"])
+    assert _differing(by_id["targets"]) == {"target": ["last", "every"]}  # per-timestep vs final targets
 
 
 def test_openapi_documents_examples_and_error_shapes(client):

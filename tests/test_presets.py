@@ -109,3 +109,13 @@ def test_truncation_and_sequence_length_presets_numbers():
     assert short["final"] == 1.0 and "100%" in text
     assert round(long["final"], 2) == 0.26 and long["chance"] == 0.25 and "(26%)" in text
     assert round(long["drop_init"]) == 10 and round(long["drop_end"]) == 27
+
+
+def test_target_preset_numbers():
+    text = BY_ID["targets"]["explanation"]
+    runs = lanes("targets")
+    last, every = runs["target last"], runs["target every"]
+    assert last["drop_init"] == pytest.approx(2.36, abs=0.01) and last["drop_end"] == pytest.approx(5.65, abs=0.01)
+    assert round(every["drop_init"], 1) == -0.4  # no decay: t=0 above t=49
+    assert round(last["final"], 2) == 0.26 and last["chance"] == 0.25 and "26%" in text and "25%" in text
+    assert every["final"] == 1.0 and round(every["chance"], 3) == 0.265 and "100%" in text and "26.5%" in text

@@ -733,24 +733,28 @@ export class Charts {
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
       });
     }
-    // chance baselines: one line per distinct value (lanes on the same task share it)
-    const seen = new Map();
-    this.shown.forEach((lane) => {
-      if (!lane.taskInfo) return;
+    // chance baselines: one line per distinct value (lanes on the same task share it); where lanes have
+    // different ones (recall with target last vs every), labels side by side naming their lanes
+    const baselines = { y: new Map(), y2: new Map() };
+    for (const lane of this.shown) {
+      if (!lane.taskInfo) continue;
       for (const [key, axis] of metricIsLoss ? [["chance_loss", "y"]] : [["chance_loss", "y"], ["chance_metric", "y2"]]) {
         const value = lane.taskInfo[key];
         if (value === null || value === undefined) continue;
-        const id = `${axis}:${value}`;
-        if (seen.has(id)) { seen.get(id).push(lane.name); continue; }
-        seen.set(id, [lane.name]);
+        baselines[axis].set(value, [...(baselines[axis].get(value) || []), lane.name]);
+      }
+    }
+    for (const [axis, values] of Object.entries(baselines)) {
+      const logAxis = axis === "y" || !metricIsAccuracy; // annotations on a log axis take log10 positions
+      [...values].forEach(([value, names], k) => {
         shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
           line: { color: "#6b7280", width: 1.2, dash: "dash" } });
-        const logAxis = axis === "y" || !metricIsAccuracy; // annotations on a log axis take log10 positions
-        annotations.push({ text: `chance ${Number(value).toPrecision(3)}`, xref: "x domain", x: 1, xanchor: "right", yref: axis,
-          y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false, font: { size: 10, color: "#6b7280" },
-          bgcolor: "rgba(255,255,255,0.85)" });
-      }
-    });
+        const which = values.size > 1 ? ` (${names.join(", ")})` : "";
+        annotations.push({ text: `chance ${Number(value).toPrecision(3)}${which}`, xref: "x domain", x: 1, xanchor: "right",
+          xshift: -120 * k, yref: axis, y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false,
+          font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.85)" });
+      });
+    }
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
     const layout = baseLayout({
