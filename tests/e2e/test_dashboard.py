@@ -121,6 +121,15 @@ def test_page_loads_clean_and_offline(dashboard, page_log):
     assert page_log.problems() == []
 
 
+def test_a_page_that_cannot_start_says_so(page):
+    # an /api/options from another version of the server (no limits): the page explains, not half-builds
+    page.route("**/api/options", lambda route: route.fulfill(json={"fields": [], "task_targets": {}}))
+    page.goto("/")
+    message = page.locator("#lane-editor .form-error")
+    message.wait_for(state="visible", timeout=20_000)
+    assert "could not start" in message.text_content()
+
+
 def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log):
     page = dashboard()
     preset = preset_where(page, lambda p: {"sigmoid", "relu"} <= {lane.get("activation") for lane in p["lanes"]})
