@@ -50,7 +50,6 @@ _FORMAT = {
 }
 
 
-
 def lane_labels(lanes: list[dict]) -> list[str]:
     """One short label per lane (partial or full config dicts), naming only the fields that differ:
     lane A all of them, each other lane those in which it differs from A (module docstring)."""
