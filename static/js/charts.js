@@ -111,10 +111,6 @@ function flowTicks(T, panelPx) {
   return ticks;
 }
 
-// Heatmap columns for a lane whose T exceeds its width in pixels: each drawn column is the mean log10
-// over `span` consecutive timesteps (nulls, i.e. exact zeros, skipped), at the centre of those timesteps.
-// Plotly's heatmap costs about linear in cells: 4 lanes x T=2000 x 64 rows took 132 ms per idle redraw of
-// the flow chart with every column, 53 ms binned (longest task while such a run streams: 418 -> 273 ms).
 // A heatmap row relative to its last timestep: log10 ||dL/dh_t|| - log10 ||dL/dh_{T-1}|| (all null
 // when the last one is not finite).
 function relativeRow(row) {
@@ -122,6 +118,10 @@ function relativeRow(row) {
   return row.map((v) => (v === null || last === null ? null : v - last));
 }
 
+// Heatmap columns for a lane whose T exceeds its width in pixels: each drawn column is the mean log10
+// over `span` consecutive timesteps (nulls, i.e. exact zeros, skipped), at the centre of those timesteps.
+// Plotly's heatmap costs about linear in cells: 4 lanes x T=2000 x 64 rows took 132 ms per idle redraw of
+// the flow chart with every column, 53 ms binned (longest task while such a run streams: 418 -> 273 ms).
 function binnedColumns(rows, T, span) {
   if (span <= 1) return { x: timesteps(T), z: rows.slice() };
   const columns = Math.ceil(T / span);
@@ -208,10 +208,10 @@ function axisPixels(div, domain) {
 
 const DIVERGED_COLOR = "#dc2626";
 
-// Lines and markers for a lane with few steps (one that diverged at step 1 or 2 has a single point, which a
+// Lines and markers for a trace of few points (a lane that diverged at step 1 or 2 has a single point, which a
 // line alone does not draw), lines only once there are enough points to see the curve.
-function lineMode(lane) {
-  return lane.steps.length <= 30 ? { mode: "lines+markers", marker: { size: 5, color: lane.color } } : { mode: "lines" };
+function lineMode(points, color, size = 5) {
+  return points <= 30 ? { mode: "lines+markers", marker: { size, color } } : { mode: "lines" };
 }
 
 // A red dotted line at each diverged lane's step; with `labels`, "A diverged at step 2" beside it, on
@@ -721,14 +721,15 @@ export class Charts {
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
-      const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
       data.push({
-        type: "scatter", ...lineMode(lane), name, legendgroup: lane.name, x: lossX, y: lossY,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name, legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
       });
-      if (!metricIsLoss) data.push({
-        type: "scatter", ...lineMode(lane), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
+      if (metricIsLoss) continue;
+      const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
+      data.push({
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
         x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
         hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
       });
@@ -757,23 +758,19 @@ export class Charts {
     }
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
+    const lossDomain = metricIsLoss ? [0, 1] : [0.45, 1];
     const layout = baseLayout({
-      xaxis: { ...AXIS, anchor: "y2", title: { text: "training step" } },
-      yaxis: { ...AXIS, domain: [0.45, 1], type: "log", title: { text: `loss (${lossName})` },
-        ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), axisPixels(this.divs.loss, [0.45, 1])) },
-      yaxis2: { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
-        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
-        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y),
-          axisPixels(this.divs.loss, [0, 0.36]))) },
+      xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range },
+      yaxis: { ...AXIS, domain: lossDomain, type: "log",
+        title: { text: metricIsLoss ? `loss = metric (${lossName})` : `loss (${lossName})` },
+        ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), axisPixels(this.divs.loss, lossDomain)) },
       shapes, annotations,
     });
-    layout.xaxis.range = range;
-    if (metricIsLoss) {
-      delete layout.yaxis2;
-      layout.xaxis.anchor = "y";
-      const domain = [0, 1];
-      Object.assign(layout.yaxis, { domain, title: { text: `loss = metric (${lossName})` },
-        ...logTicks(data.flatMap((t) => t.y), axisPixels(this.divs.loss, domain)) });
+    if (!metricIsLoss) {
+      layout.yaxis2 = { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
+        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
+        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y),
+          axisPixels(this.divs.loss, [0, 0.36]))) };
     }
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
@@ -797,14 +794,14 @@ export class Charts {
       const clips = lane.config.clip !== "none";
       const [normX, normY] = before[index];
       data.push({
-        type: "scatter", ...lineMode(lane), name, legendgroup: lane.name,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name, legendgroup: lane.name,
         x: normX, y: normY, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
       if (clips) {
         const [afterX, afterY] = envelope(lane.steps, lane.gradNormClipped, buckets);
         data.push({
-          type: "scatter", ...lineMode(lane), name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
+          type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
           x: afterX, y: afterY, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
@@ -887,7 +884,7 @@ export class Charts {
         rho = [[0], [lane.initial.rho]];
       }
       data.push({
-        type: "scatter", ...(sigma[0].length <= 30 ? { mode: "lines+markers", marker: { size: 6, color: lane.color } } : { mode: "lines" }),
+        type: "scatter", ...lineMode(sigma[0].length, lane.color, 6),
         name, legendgroup: lane.name, x: sigma[0], y: sigma[1], line: { color: lane.color, width: 1.8 },
         hovertemplate: `${name}<br>step %{x}<br>σ_max(W_h) = %{y:.4f}<extra></extra>`,
       });
