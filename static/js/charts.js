@@ -753,7 +753,7 @@ export class Charts {
         const which = values.size > 1 ? ` (${names.join(", ")})` : "";
         annotations.push({ text: `chance ${Number(value).toPrecision(3)}${which}`, xref: "x domain", x: 1, xanchor: "right",
           xshift: -120 * k, yref: axis, y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false,
-          font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.85)" });
+          font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
       });
     }
     const range = stepRange(this.shown);
