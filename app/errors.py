@@ -1,5 +1,9 @@
 """Every error is JSON with a top-level ``message`` a person can read, e.g.
-``{"message": "lanes[0].seq_len: must be <= 2000 (integer in [2, 2000])", "detail": [{loc, msg, type}]}``.
+``{"message": "lanes[0].seq_len: must be <= 2000 (allowed: integer in [2, 2000])", "detail": [{loc, msg, type}]}``.
+
+The "(allowed: ...)" part is read from the route's own OpenAPI schema, so it states the bounds declared on
+that very parameter or body field (``Field(ge=..., le=...)``, ``Query(...)``, a ``Literal``), the same ones
+``/docs`` shows. User input echoed back (unknown keys, a Content-Type) is cut to :data:`MAX_ECHO` characters.
 """
 from __future__ import annotations
 
@@ -12,14 +16,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rnncore.config import FIELD_BY_NAME
-
 log = logging.getLogger("rnnlab")
+
+MAX_ECHO = 60  # characters of user input (a key, a header) echoed back in an error
 
 
 def validation_error(loc: tuple, msg: str, value: Any = None, kind: str = "value_error") -> RequestValidationError:
     """A 422 raised by hand (cross-field rules, limits), shaped like pydantic's own errors."""
     return RequestValidationError([{"type": kind, "loc": loc, "msg": msg, "input": value}])
+
+
+def clip(text: str, limit: int = MAX_ECHO) -> str:
+    """``text`` if it is short, else its first ``limit`` characters, an ellipsis and the full length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 def _where(loc: tuple | list) -> str:
@@ -31,61 +40,190 @@ def _where(loc: tuple | list) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            part = clip(str(part))
+            out += f".{part}" if out else part
     return out or "body"
 
 
-def _allowed(field: str) -> str:
-    spec = FIELD_BY_NAME.get(field)
-    if spec is None:
+def _number(value: Any, integer: bool = False) -> str:
+    """Exact: 2147483647 (not 2.14748e+09), 1e-06, 0.999; an integer field's bound 2000.0 reads 2000."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return str(value)
+    if integer and float(value).is_integer():
+        return str(int(value))
+    return repr(value)
+
+
+class _Schemas:
+    """Looks up the OpenAPI schema of the value at an error's ``loc`` in the matched route's operation."""
+
+    def __init__(self, request: Request):
+        self.root: dict = {}
+        self.operation: dict | None = None
+        route = request.scope.get("route")
+        path = getattr(route, "path_format", None)
+        if path is None or not getattr(route, "include_in_schema", False):
+            return
+        try:
+            self.root = request.app.openapi()
+        except Exception:  # never turn a 422 into a 500 because the schema could not be built
+            log.exception("could not build the OpenAPI schema for an error message")
+            return
+        methods = self.root.get("paths", {}).get(path, {})
+        self.operation = methods.get(request.method.lower()) or (methods.get("get") if request.method == "HEAD"
+                                                                  else None)
+
+    def _resolve(self, node: Any) -> dict | None:
+        for _ in range(32):  # $ref chains are short; a cycle cannot hang us
+            if not isinstance(node, dict) or "$ref" not in node:
+                break
+            node = self.root.get("components", {}).get("schemas", {}).get(str(node["$ref"]).rsplit("/", 1)[-1])
+        return node if isinstance(node, dict) else None
+
+    def _non_null(self, node: Any) -> tuple[dict | None, bool]:
+        """``X | None`` (anyOf [X, null]) -> (X, True)."""
+        node = self._resolve(node)
+        if node is None or "anyOf" not in node:
+            return node, False
+        options = [self._resolve(option) for option in node["anyOf"]]
+        nullable = any(option is not None and option.get("type") == "null" for option in options)
+        rest = [option for option in options if option is not None and option.get("type") != "null"]
+        return (rest[0] if len(rest) == 1 else None), nullable
+
+    def lookup(self, loc: tuple) -> tuple[dict | None, bool, list[str] | None]:
+        """(schema of the value at ``loc``, whether null is allowed, the names known beside it)."""
+        if self.operation is None or not loc:
+            return None, False, None
+        where, rest = loc[0], loc[1:]
+        if where == "body":
+            content = (self.operation.get("requestBody") or {}).get("content") or {}
+            node: Any = (content.get("application/json") or next(iter(content.values()), {})).get("schema")
+            names = None
+            for part in rest:
+                node, _ = self._non_null(node)
+                if node is None:
+                    return None, False, None
+                if isinstance(part, int):
+                    node, names = node.get("items"), None
+                else:
+                    properties = node.get("properties") or {}
+                    node, names = properties.get(part), list(properties)
+            target, nullable = self._non_null(node)
+            return target, nullable, names
+        if where in ("query", "path", "header", "cookie") and rest:
+            params = [p for p in self.operation.get("parameters", []) if p.get("in") == where]
+            match = next((p for p in params if str(p.get("name", "")).lower() == str(rest[0]).lower()), None)
+            target, nullable = self._non_null(match.get("schema") if match else None)
+            return (target if len(rest) == 1 else None), nullable, [p["name"] for p in params]
+        return None, False, None
+
+
+def _describe(schema: dict | None, nullable: bool) -> str:
+    """The allowed values of a schema: "integer in [1, 500]", "number in (0.0, 100.0]", "one of a, b"."""
+    if not schema:
         return ""
-    if spec.kind == "choice":
-        text = "one of " + ", ".join(spec.choices)
+    kind = schema.get("type")
+    if "enum" in schema:
+        text = "one of " + ", ".join(str(v) for v in schema["enum"])
+    elif "const" in schema:
+        text = f"exactly {schema['const']}"
+    elif kind in ("integer", "number"):
+        integer = kind == "integer"
+        low_open, high_open = "exclusiveMinimum" in schema, "exclusiveMaximum" in schema
+        low = schema.get("exclusiveMinimum", schema.get("minimum"))
+        high = schema.get("exclusiveMaximum", schema.get("maximum"))
+        text = kind
+        if low is not None and high is not None:
+            text += (f" in {'(' if low_open else '['}{_number(low, integer)}, "
+                     f"{_number(high, integer)}{')' if high_open else ']'}")
+        elif low is not None:
+            text += f" {'>' if low_open else '>='} {_number(low, integer)}"
+        elif high is not None:
+            text += f" {'<' if high_open else '<='} {_number(high, integer)}"
+    elif kind == "array" and ("minItems" in schema or "maxItems" in schema):
+        text = f"a list of {schema.get('minItems', 0)} to {schema.get('maxItems', 'any number of')} items"
+    elif kind == "boolean":
+        text = "true or false"
     else:
-        text = f"{'integer' if spec.kind == 'int' else 'number'} in [{spec.minimum:g}, {spec.maximum:g}]"
-    return text + (" or null" if spec.nullable else "")
+        return ""
+    return text + (" or null" if nullable else "")
 
 
-def _human(error: dict) -> str:
+def _is_json(content_type: str | None) -> bool:
+    """application/json or application/<anything>+json, as FastAPI decides whether to parse the body."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+# what pydantic says when the body is not an object, e.g. the raw bytes of a body FastAPI did not parse as JSON
+NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
+
+
+def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> str:
     ctx = error.get("ctx") or {}
     kind = error.get("type", "")
     loc = tuple(error.get("loc", ()))
-    field = loc[-1] if loc and isinstance(loc[-1], str) else None
+    where = _where(loc)
+    schema, nullable, names = schemas.lookup(loc)
+    integer = bool(schema) and schema.get("type") == "integer"
     if kind == "less_than_equal":
-        msg = f"must be <= {ctx.get('le')}"
+        msg = f"must be <= {_number(ctx.get('le'), integer)}"
     elif kind == "greater_than_equal":
-        msg = f"must be >= {ctx.get('ge')}"
+        msg = f"must be >= {_number(ctx.get('ge'), integer)}"
+    elif kind == "less_than":
+        msg = f"must be < {_number(ctx.get('lt'), integer)}"
+    elif kind == "greater_than":
+        msg = f"must be > {_number(ctx.get('gt'), integer)}"
     elif kind == "extra_forbidden":
-        msg = "unknown field" + (f"; known fields: {', '.join(FIELD_BY_NAME)}" if len(loc) > 2 else "")
+        what = "unknown query parameter" if loc[:1] == ("query",) else "unknown field"
+        msg = what + (f"; known: {', '.join(names)}" if names else "")
     elif kind == "missing":
         msg = "is required"
     elif kind == "json_invalid":
-        msg = f"the request body is not valid JSON ({ctx.get('error', 'parse error')})"
+        where, msg = "body", "the request body is not valid JSON"
+        position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+        if position is not None and isinstance(document, str):
+            line = document.count("\n", 0, position) + 1
+            column = position - (document.rfind("\n", 0, position) + 1) + 1
+            msg += f" at line {line} column {column}"
+        msg += f" ({clip(str(ctx.get('error', 'parse error')))})"
+    elif kind in NOT_AN_OBJECT and loc == ("body",) and not _is_json(request.headers.get("content-type")):
+        received = request.headers.get("content-type")
+        return (f"body: send the request body as JSON with Content-Type: application/json (received "
+                f"{'Content-Type: ' + clip(received) if received else 'no Content-Type'})")
     else:
         msg = str(error.get("msg", "invalid value"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-    allowed = _allowed(field) if field else ""
+    allowed = _describe(schema, nullable) if kind not in ("extra_forbidden", "json_invalid") else ""
     if allowed and allowed not in msg and kind != "value_error":  # our own messages say it already
         msg += f" (allowed: {allowed})"
-    return f"{_where(loc)}: {msg}"
+    return f"{where}: {msg}"
+
+
+def _echo(value: Any) -> Any:
+    return clip(value) if isinstance(value, str) else value
 
 
 def _clean(errors: list[dict]) -> list[dict]:
-    """Drop values JSON cannot carry (exceptions in ctx, NaN inputs) but keep loc/msg/type."""
+    """Drop values JSON cannot carry (exceptions in ctx, NaN inputs) but keep loc/msg/type; clip echoed keys."""
     out = []
     for error in errors:
-        item = {"type": error.get("type"), "loc": list(error.get("loc", ())), "msg": error.get("msg")}
+        item = {"type": error.get("type"), "loc": [_echo(part) for part in error.get("loc", ())],
+                "msg": error.get("msg")}
         ctx = error.get("ctx")
         if ctx:
-            item["ctx"] = {k: v if isinstance(v, (int, str, bool)) or v is None else str(v) for k, v in ctx.items()}
+            item["ctx"] = {k: _echo(v) if isinstance(v, (int, str, bool)) or v is None else clip(str(v))
+                           for k, v in ctx.items()}
         out.append(item)
     return out
 
 
 async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
-    messages = [_human(e) for e in errors]
+    schemas = _Schemas(request)
+    document = getattr(exc, "body", None)
+    messages = [_human(e, schemas, request, document) for e in errors]
     message = messages[0] if len(messages) == 1 else "; ".join(messages[:5]) + (
         f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
     return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": _clean(errors)}))
@@ -99,6 +237,10 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
     detail = exc.detail
     message = detail if isinstance(detail, str) else str(detail)
     if exc.status_code == 400 and detail == UNREADABLE_BODY:
+        if isinstance(exc.__cause__, RecursionError):  # json.loads gave up on arrays/objects nested too deep
+            return await on_validation_error(request, validation_error(
+                ("body",), "the request body nests JSON arrays/objects too deeply to parse (a valid request "
+                           "nests them only a few levels deep)", kind="json_too_deep"))
         message = ("body: the request body could not be read; send UTF-8 JSON with "
                    "Content-Type: application/json")
     return JSONResponse(status_code=exc.status_code, content={"message": message, "detail": detail},

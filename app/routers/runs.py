@@ -10,7 +10,7 @@ from typing import Literal
 from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from app.errors import validation_error
+from app.errors import MAX_ECHO, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
 from app.streaming import RunEventStream
@@ -50,6 +50,8 @@ def _manager(request: Request) -> RunManager:
 
 
 def _run(request: Request, run_id: str) -> Run:
+    if len(run_id) > MAX_ECHO:  # ids are 12 characters: a longer one names no run, and is not echoed back whole
+        raise HTTPException(404, f"no run with id {clip(run_id)}")
     try:
         return _manager(request).get(run_id)
     except RunNotFound as exc:
