@@ -8,7 +8,7 @@ import rnncore
 from app import errors
 from app.paths import STATIC_DIR
 from app.routers import cliff as loss_surface
-from app.routers import engine, health, options, pages, runs
+from app.routers import docs, engine, health, options, pages, runs
 from app.runs import RunManager
 from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
@@ -25,7 +25,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.runs.shutdown()
 
     app = FastAPI(title="RNN Gradient Lab", version=rnncore.__version__, lifespan=lifespan,
-                  description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.")
+                  description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.",
+                  # /docs and /redoc come from app.routers.docs, with their JS/CSS served locally (no CDN)
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     app.include_router(health.router)
     app.include_router(loss_surface.router)  # GET /api/loss-surface (the cliff, issue 6)
     app.include_router(options.router)
@@ -33,6 +35,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(engine.router)
     errors.install(app)  # every error is JSON with a human "message"
     app.include_router(pages.router)
+    app.include_router(docs.router)  # /docs, /redoc and their assets
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(SecurityHeadersMiddleware)  # CSP: the page loads only from its own origin
     return app
