@@ -252,11 +252,14 @@ class Run:
             if self._on_finish is not None:
                 self._on_finish(self)
 
-    def _finish_lane(self, lane: int, status: str, reason: str | None, step: int | None = None) -> None:
+    def _finish_lane(self, lane: int, status: str, reason: str | None, step: int | None = None,
+                     last_arrays: dict | None = None) -> None:
+        """``last_arrays``: {step, arrays} of a diverged lane's last step before the divergence."""
         self.lane_status[lane] = status
         if step is None:
             step = self.steps_done[lane] - 1 if self.steps_done[lane] else None
-        self._emit("lane_done", {"lane": lane, "status": status, "step": step, "reason": reason})
+        self._emit("lane_done", {"lane": lane, "status": status, "step": step, "reason": reason,
+                                 "last_arrays": last_arrays})
 
     def _train(self) -> None:
         worker = LaneWorker([cfg.to_dict() for cfg in self.configs], self.record_every,
@@ -282,10 +285,10 @@ class Run:
                         self.steps_done[lane] = step + 1
                         self._emit("step", None, lane=lane, payload=payload)
                         continue
-                    _, status, diverged_at, reason = reply  # "end": the lane's trainer stopped
+                    _, status, diverged_at, reason, last_arrays = reply  # "end": the lane's trainer stopped
                     active.remove(lane)
                     if status == "diverged":
-                        self._finish_lane(lane, "diverged", reason, diverged_at)
+                        self._finish_lane(lane, "diverged", reason, diverged_at, last_arrays)
                     else:
                         status = "done" if status == "done" else "cancelled"
                         self._finish_lane(lane, status, reason or self.cancel_reason)

@@ -7,7 +7,7 @@ own interpreter, runs at a lower OS priority (``worker_nice``) and only computes
     parent (Run's relay thread)             worker process (``serve``)
     LaneWorker(configs, record_every)  ->   builds one trainer per lane, answers ("ready",)
     worker.step(lane)                  ->   one training step of that lane, answers
-                                            ("step", step, payload) | ("end", status, step, reason)
+                                            ("step", step, payload) | ("end", status, step, reason, last)
     worker.close() / terminate()       ->   exits (terminate: at once, mid-step)
 
 The parent asks for one step at a time, so it decides when to pause (no client) and cancel (DELETE),
@@ -67,7 +67,7 @@ class WorkerGone(RuntimeError):
 def serve(conn: Connection, lanes: list[dict], record_every: list[int], blas_threads: int, nice: int) -> None:
     """The worker process's main loop: one training step per request, until asked to stop."""
     from app.blas import limit_blas_threads
-    from app.runs import step_to_json
+    from app.runs import arrays_to_json, step_to_json
     from rnncore import Config, train
 
     if nice:
@@ -85,7 +85,10 @@ def serve(conn: Connection, lanes: list[dict], record_every: list[int], blas_thr
                 record = next(iterators[lane])
             except StopIteration:
                 trainer = trainers[lane]
-                conn.send(("end", trainer.status, trainer.diverged_at, trainer.diverged_reason))
+                last = None
+                if trainer.last_arrays is not None:  # diverged: the explosion, the step before it
+                    last = {"step": trainer.last_arrays[0], "arrays": arrays_to_json(trainer.last_arrays[1])}
+                conn.send(("end", trainer.status, trainer.diverged_at, trainer.diverged_reason, last))
                 continue
             payload = json.dumps(step_to_json(lane, record), separators=(",", ":"), allow_nan=False)
             conn.send(("step", int(record.step), payload.encode()))
@@ -124,7 +127,7 @@ class LaneWorker:
         return reply
 
     def step(self, lane: int) -> tuple:
-        """One training step of ``lane``: ("step", step, payload bytes) or ("end", status, step, reason)."""
+        """One training step of ``lane``: ("step", step, payload bytes) or ("end", status, step, reason, last)."""
         try:
             self._conn.send(lane)
         except (OSError, ValueError) as exc:

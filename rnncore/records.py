@@ -26,8 +26,9 @@ class TimestepArrays:
     """log10 ||h_{t-1}^T delta_t||_F: timestep t's contribution to the recurrent weight gradient."""
     log10_input_grad_per_step: np.ndarray
     """log10 ||dL/dx_t||_F: how much input position t matters (saliency)."""
-    log10_bound_per_step: np.ndarray
-    """Pascanu et al. bound: log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma * sigma_max)."""
+    log10_bound_per_step: np.ndarray | None
+    """Pascanu et al. bound: log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma * sigma_max). Vanilla RNN only
+    (None for LSTM/GRU: a step back through them is not a product of diag(f') W_h)."""
     dtype_underflow_steps: int = 0
     """How many leading timesteps have a true ||dL/dh_t|| below the run dtype's smallest normal number
     (where a plain, unrescaled backward pass in that dtype would flush to zero)."""
@@ -49,7 +50,7 @@ class StepRecord:
     clipped: bool
     sigma_max: float  # largest singular value of W_h (of the recurrent block for LSTM/GRU)
     spectral_radius: float | None  # max |eigenvalue| of W_h; None on steps without arrays
-    gamma: float  # max |f'| of the activation: 1/4 sigmoid, 1 otherwise
+    gamma: float | None  # max |f'| of the activation: 1/4 sigmoid, 1 otherwise; None for LSTM/GRU (no bound)
     arrays: TimestepArrays | None = None
 
 

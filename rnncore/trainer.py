@@ -123,20 +123,23 @@ def spectral_every(config: Config) -> int:
     return max(1, math.ceil(eig_us / (0.01 * step_us)))
 
 
-def _arrays(back: CellBackward, gamma: float, sigma: float, dtype) -> TimestepArrays:
+def _arrays(back: CellBackward, gamma: float | None, sigma: float, dtype) -> TimestepArrays:
     grad = back.log10_grad_norm_per_step
     L = grad.shape[0]
     distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = grad[L - 1] + distance * math.log10(gamma * sigma) if gamma * sigma > 0 else \
-            np.where(distance == 0, grad[L - 1], -np.inf)
+    bound = None
+    if gamma is not None:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound = grad[L - 1] + distance * math.log10(gamma * sigma) if gamma * sigma > 0 else \
+                np.where(distance == 0, grad[L - 1], -np.inf)
+            bound = np.asarray(bound, dtype=np.float64)
     tiny = math.log10(np.finfo(dtype).tiny)
     underflow = int(np.count_nonzero(np.isfinite(grad) & (grad < tiny)))
     return TimestepArrays(
         log10_grad_norm_per_step=grad,
         log10_weight_grad_per_step=back.log10_weight_grad_per_step,
         log10_input_grad_per_step=back.log10_input_grad_per_step,
-        log10_bound_per_step=np.asarray(bound, dtype=np.float64),
+        log10_bound_per_step=bound,
         dtype_underflow_steps=underflow,
         log10_cell_grad_norm_per_step=back.log10_cell_grad_norm_per_step,
         gate_mean_per_step=back.gate_mean_per_step,
@@ -178,6 +181,13 @@ class Trainer:
         self.status = "running"
         self.diverged_at: int | None = None
         self.diverged_reason: str | None = None
+        self.last_arrays: tuple[int, TimestepArrays] | None = None
+        """After a divergence: (step, arrays) of the last step yielded before it, the explosion itself
+        (e.g. ||g|| 6.6e12 one step before the loss is NaN), re-measured if that step was not an array
+        step. None before, or when no step was yielded (diverged at step 0)."""
+        self._previous: tuple[int, dict, tasks.Batch, float, TimestepArrays | None] | None = None
+        # two buffers, used in turn: the one of the step before a divergence is not the one being written
+        self._snapshots = [{name: np.empty_like(p) for name, p in self.model.params.items()} for _ in range(2)]
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -193,6 +203,17 @@ class Trainer:
     def _diverge(self, reason: str):
         self.status, self.diverged_at = "diverged", self.step
         self.diverged_reason = f"{reason} at step {self.step}"
+        if self._previous is not None:
+            step, params, batch, sigma, arrays = self._previous
+            if arrays is None:  # forward/backward once more on that step's weights and batch, with diagnostics
+                model, current = self.model, self.model.params
+                model.params = params
+                try:
+                    back = _measure(model, batch, True)[3]
+                finally:
+                    model.params = current
+                arrays = _arrays(back, self.gamma, sigma, self.config.dtype)
+            self.last_arrays = (step, arrays)
         raise StopIteration
 
     def __next__(self) -> StepRecord:
@@ -219,10 +240,15 @@ class Trainer:
                 self._diverge(f"loss is {loss}")
             if not math.isfinite(before) or not math.isfinite(after):
                 self._diverge(f"gradient norm is {before if not math.isfinite(before) else after}")
+            snapshot = self._snapshots[step % 2]
+            if not want_arrays:  # the weights this step ran on, in case the next one diverges (see last_arrays)
+                for name, p in model.params.items():
+                    np.copyto(snapshot[name], p)
             self.optimizer.step(model.params, grads)
             if not all(np.isfinite(np.sum(p)) for p in model.params.values()):
                 self._diverge("parameters became non-finite")
             arrays = _arrays(back, self.gamma, sigma, config.dtype) if want_arrays else None
+        self._previous = (step, snapshot, batch, sigma, arrays)
         self.step += 1
         return StepRecord(step=step, loss=loss, metric=metric, grad_norm=before, grad_norm_clipped=after,
                           clipped=bool(clipped), sigma_max=sigma, spectral_radius=rho, gamma=self.gamma,

@@ -142,8 +142,9 @@ def test_two_lanes_stream_in_order_end_with_done_and_export_matches(server):
 
 
 def test_a_diverged_lane_ends_cleanly_and_the_other_continues(server):
-    exploding = {**SMALL, "activation": "relu", "init": "identity", "spectral_radius": 5.0, "clip": "none",
-                 "optimizer": "sgd", "learning_rate": 10.0, "seq_len": 30}
+    # diverges at step 2 (loss NaN); step 1, the explosion, is not an array step (record_every 3)
+    exploding = {**SMALL, "activation": "relu", "spectral_radius": 1.3, "clip": "none",
+                 "optimizer": "sgd", "learning_rate": 0.2, "seq_len": 30}
     run_id = start(server.url, [exploding, SMALL])
     events = read_all(server.url, run_id)
     lane_done = {e[2]["lane"]: e for e in events if e[1] == "lane_done"}
@@ -156,6 +157,12 @@ def test_a_diverged_lane_ends_cleanly_and_the_other_continues(server):
     assert events[-1][1] == "done" and events[-1][2] == {"status": "done", "lanes": ["diverged", "done"]}
     lane0_steps = [e[2]["step"] for e in events if e[1] == "step" and e[2]["lane"] == 0]
     assert lane0_steps == list(range(diverged["step"]))  # no record for the diverged step itself
+    # ... but lane_done carries the arrays of the step before it (the explosion), array step or not
+    assert diverged["step"] == 2 and diverged["last_arrays"]["step"] == 1
+    assert [e[2]["arrays"] is not None for e in events if e[1] == "step" and e[2]["lane"] == 0] == [True, False]
+    profile_before = diverged["last_arrays"]["arrays"]["log10_grad_norm_per_step"]
+    assert len(profile_before) == 30 and all(v is not None for v in profile_before)
+    assert lane_done[1][2]["last_arrays"] is None
 
 
 def test_disconnect_pauses_then_cancels_after_grace_and_work_stops(server):

@@ -227,6 +227,21 @@ def test_lstm_cell_path_keeps_early_gradients_orders_of_magnitude_larger_than_a_
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_gated_cells_carry_no_pascanu_bound_because_it_does_not_hold_for_them(cell):
+    # Pascanu's (gamma sigma_max)^(T-1-t) bounds a product of diag(f') W_h; a step back through an LSTM
+    # or GRU is not one. With sigma_max of the candidate block and gamma = 1 (tanh) the formula lies
+    # orders of magnitude below the measured gradient, so the records carry no bound (the page draws none).
+    record = profile(Config(cell=cell, spectral_radius=0.3, seq_len=50))
+    assert record.gamma is None and record.arrays.log10_bound_per_step is None
+    grad = record.arrays.log10_grad_norm_per_step
+    would_be = grad[-1] + np.arange(49, -1, -1) * math.log10(record.sigma_max)
+    assert grad[0] > would_be[0] + 10
+    assert np.count_nonzero(grad > would_be + 1e-9) >= 40
+    rnn = profile(Config(cell="rnn", spectral_radius=0.3, seq_len=50))
+    assert rnn.gamma == 1.0 and np.all(rnn.arrays.log10_grad_norm_per_step <= rnn.arrays.log10_bound_per_step + 1e-9)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
 def test_per_timestep_clipping_caps_every_carried_gradient(cell):
     tau = 1e-4
     base = Config(cell=cell, seq_len=20, hidden_size=6, batch_size=3, dtype="float64", task="adding",

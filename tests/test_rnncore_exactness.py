@@ -194,6 +194,29 @@ def test_exploding_config_ends_diverged_with_intact_records():
         _finite_jsonable(r)
 
 
+def test_a_divergence_keeps_the_arrays_of_the_step_before_it():
+    # The exploding ReLU preset's unclipped lane: ||g|| 33 at step 0, 6.6e12 at step 1, loss NaN at step 2.
+    # Step 1 is not an array step at record_every=3; last_arrays re-measures it from that step's weights
+    # and batch, bit for bit what recording every step gives, and leaves the trainer's weights alone.
+    config = Config(activation="relu", spectral_radius=1.5, seq_len=30, optimizer="sgd", learning_rate=0.05,
+                    clip="none", steps=100)
+    sparse, dense = train(config, record_every=3), train(config, record_every=1)
+    sparse_records, dense_records = list(sparse), list(dense)
+    assert sparse.status == dense.status == "diverged" and sparse.diverged_at == dense.diverged_at == 2
+    assert [r.arrays is not None for r in sparse_records] == [True, False]
+    step, arrays = sparse.last_arrays
+    assert step == 1 and dense.last_arrays[0] == 1
+    expected = dense_records[1].arrays
+    for name in ("log10_grad_norm_per_step", "log10_weight_grad_per_step", "log10_input_grad_per_step",
+                 "log10_bound_per_step", "input_saliency"):
+        np.testing.assert_array_equal(getattr(arrays, name), getattr(expected, name), err_msg=name)
+    assert arrays.log10_grad_norm_per_step[0] > arrays.log10_grad_norm_per_step[-1] + 4  # it grew going back
+    for name, p in sparse.params.items():
+        np.testing.assert_array_equal(p, dense.params[name], err_msg=name)  # the diverged weights, not step 1's
+    nothing = train(Config(activation="linear", init="identity", spectral_radius=5.0, clip="none"))
+    assert list(nothing) == [] and nothing.diverged_at == 0 and nothing.last_arrays is None
+
+
 def test_same_config_gives_bit_identical_records():
     config = Config(seq_len=15, hidden_size=6, steps=6, activation="sigmoid")
     a, b = list(train(config, record_every=2)), list(train(config, record_every=2))

@@ -31,7 +31,9 @@ SSE_EVENT = {
         "data": {"type": "string", "contentMediaType": "application/json",
                  "description": "JSON: run {id, lanes, labels, task_info, record_every}; step {lane, step, "
                                 "loss, metric, grad_norm, ..., arrays|null, nonfinite?}; lane_done {lane, "
-                                "status, step, reason}; done {status, lanes}. Non-finite numbers are null."},
+                                "status, step, reason, last_arrays: {step, arrays} of a diverged lane's last "
+                                "step before the divergence, else null}; done {status, lanes}. Non-finite "
+                                "numbers are null; gamma is null for LSTM/GRU (no Pascanu bound)."},
     },
 }
 SSE_EXAMPLE = (
@@ -39,9 +41,9 @@ SSE_EXAMPLE = (
     'id: 0\nevent: run\ndata: {"id":"3f9c0a1b2c4d","lanes":[{...},{...}],"labels":["radius 0.9","radius 1.1"],'
     '"task_info":[{...},{...}],"record_every":[3,3]}\n\n'
     'id: 1\nevent: step\ndata: {"lane":0,"step":0,"loss":0.171,"metric":0.171,"grad_norm":0.052,'
-    '"grad_norm_clipped":0.052,"sigma_max":0.9,"spectral_radius":0.9,"gamma":0.98,"clipped":false,'
+    '"grad_norm_clipped":0.052,"sigma_max":0.9,"spectral_radius":0.9,"gamma":1.0,"clipped":false,'
     '"arrays":{"log10_grad_norm_per_step":[-6.41,-6.36,...],...}}\n\n'
-    'id: 1002\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null}\n\n'
+    'id: 1002\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
     'id: 1004\nevent: done\ndata: {"status":"done","lanes":["done","done"]}\n\n')
 
 

@@ -25,8 +25,9 @@ A cell module provides exactly these names (see :mod:`rnncore.cells.rnn`, the re
     The matrix whose largest singular value / spectral radius the records report (W_h for the RNN; the
     candidate/cell block of the recurrent weights for LSTM/GRU, documented in the module).
 
-``gamma(config) -> float``
-    max |f'| of the recurrent nonlinearity (1/4 sigmoid, 1 tanh/relu/linear), for the Pascanu bound.
+``gamma(config) -> float | None``
+    max |f'| of the recurrent nonlinearity (1/4 sigmoid, 1 tanh/relu/linear), for the Pascanu bound;
+    None for a cell the bound does not hold for (LSTM, GRU): records then carry no bound.
 
 ``forward(params, X, config, frozen=None) -> (hidden (L, B, H), cache)``
     ``hidden[t] = h_t`` (may be a view into the cache). The cache holds whatever backward needs,

@@ -412,6 +412,14 @@ export class Charts {
     lane.status = data.status;
     lane.reason = data.reason;
     if (data.status === "diverged") lane.divergedAt = data.step;
+    if (data.last_arrays) { // a diverged lane's arrays of its last step: the explosion, often off the array steps
+      const { step, arrays } = data.last_arrays;
+      const at = lane.steps.lastIndexOf(step);
+      lane.latest = { ...arrays, sigma_max: at >= 0 ? lane.sigmaMax[at] : null, gamma: lane.gamma, spectral_radius: null };
+      lane.latestStep = step;
+      this.addHeatRow(lane, step, arrays.log10_grad_norm_per_step);
+      this.markDirty("flow", "saliency", "profile", "gates", "weight");
+    }
     this.markDirty("norm", "loss");
   }
 
@@ -587,7 +595,7 @@ export class Charts {
           ? `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>${what} = %{z:.2f}<extra></extra>`
           : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step %{y}<br>mean ${what} = %{z:.2f}<extra></extra>`,
       });
-      if (!lane.heatY.length) { // 4 lanes leave 40-110 px a panel: one word a line there
+      if (!lane.heatY.length && lane.divergedAt === null) { // 4 lanes leave 40-110 px a panel: one word a line there
         layout.annotations.push({
           text: panelPx >= 120 ? "rows appear here<br>as training runs" : "rows<br>appear<br>here",
           xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
@@ -700,6 +708,16 @@ export class Charts {
       shapes: [],
     });
     underflowLines(sources, layout);
+    // a float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite
+    const overflowed = sources.filter(({ arrays }) => arrays && arrays.log10_grad_norm_per_step.every((v) => v === null));
+    overflowed.forEach(({ lane }, k) => {
+      layout.annotations.push({
+        text: `${lane.name}: nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`
+          + `${preview ? " at initialisation" : ""}.<br>float64, or a smaller spectral radius or init scale, keeps it finite.`,
+        xref: "paper", yref: "paper", x: 0.5, y: 0.5, yshift: -34 * k, showarrow: false,
+        font: { size: 12, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
+      });
+    });
     if (!data.length) hideAxes(layout);
     // a lane's entries stay together without the default 10 px between groups (4 lanes wrap to 3 rows)
     if (data.length) layout.legend = { ...layout.legend, y: 1.1, tracegroupgap: 0 };

@@ -225,6 +225,11 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     chart = page.locator("#chart-norm").bounding_box()
     assert chart["x"] <= label["x"] and label["x"] + label["width"] <= chart["x"] + chart["width"], (label, chart)
     assert page.locator("#chart-flow").get_by_text("diverged at step 2").count() == 1
+    # Chart 2 shows the explosion itself: the unclipped lane's step 1 (from lane_done; not an array step),
+    # its gradient growing going back, not its calm step 0.
+    assert page.locator("#chart-profile").get_by_text(f"{plain_lane}: step 1").count() == 1
+    profile = next(t for t in traces(page, "profile") if t["name"] == f"{plain_lane} · no clip")
+    assert profile["y"][0] > profile["y"][-1] + 4
     assert_charts_drawn(page)
     snap(page, "exploding-clipping")
     assert page_log.problems() == []
@@ -354,6 +359,21 @@ def _idle_redraw_ms(page, chart_id: str, repeats: int = 9) -> float:
         times.sort((a, b) => a - b);
         return times[Math.floor(repeats / 2)];
     }""", [chart_id, repeats])
+
+
+def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log):
+    # identity init scaled 5, linear: h_t grows like 5^t and float32 overflows at initialisation, so the
+    # preview has no finite number and the lane diverges at step 0 without a single record.
+    page = dashboard("lanes=2&A.activation=linear&A.init=identity&A.spectral_radius=5&A.clip=none&A.steps=20"
+                     "&B.steps=20")
+    note = page.locator("#chart-profile").get_by_text(re.compile(r"A: nothing finite to draw: the float32 forward"))
+    note.wait_for(timeout=30_000)
+    assert run_and_wait(page) == "done"
+    assert [status for label, status in lane_statuses(page).items() if label.startswith("A · ")] == ["diverged"]
+    flow = page.locator("#chart-flow")
+    assert flow.get_by_text("diverged at step 0").count() == 1
+    assert flow.get_by_text("rows appear here").count() == 0  # lane B has rows; lane A never will
+    assert page_log.problems() == []
 
 
 def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_first):
