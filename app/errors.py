@@ -196,7 +196,8 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
     allowed = _describe(schema, nullable) if kind not in ("extra_forbidden", "json_invalid") else ""
-    if allowed and allowed not in msg and kind != "value_error":  # our own messages say it already
+    # our own messages say it already; a limit on the total work is not about the lanes list's length
+    if allowed and allowed not in msg and kind not in ("value_error", "work_limit", "memory_limit"):
         msg += f" (allowed: {allowed})"
     return f"{where}: {msg}"
 
@@ -226,7 +227,10 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     messages = [_human(e, schemas, request, document) for e in errors]
     message = messages[0] if len(messages) == 1 else "; ".join(messages[:5]) + (
         f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
-    return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": _clean(errors)}))
+    detail = _clean(errors)
+    for item, text in zip(detail, messages, strict=True):  # each error's own sentence, e.g. for a form's field
+        item["message"] = text
+    return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": detail}))
 
 
 # FastAPI's own words when a body cannot even be decoded (e.g. bytes that are not UTF-8)

@@ -57,6 +57,9 @@ class LabelsRequest(BaseModel):
 class Labels(BaseModel):
     labels: list[str] = Field(description="One short label per lane: lane A names every field in which "
                                           "lanes differ, each other lane those in which it differs from A.")
+    run_limit: str | None = Field(None, description="Why POST /api/runs would refuse these lanes as one run "
+                                                    "(the total work or memory cap), or null: the page says so "
+                                                    "before Run.")
 
 
 class RunRequest(BaseModel):
@@ -145,7 +148,8 @@ class RunCreated(BaseModel):
 
 class ErrorResponse(BaseModel):
     message: str = Field(description="What went wrong, for a person.")
-    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type}).")
+    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type, message}, "
+                                          "message being that error's part of the top-level message).")
 
 
 UNREADABLE_BODY = {400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8 JSON)"}}

@@ -15,8 +15,9 @@ Why each directive is what it is:
 - ``connect-src 'self'``: fetch and EventSource to the API on the same origin, nowhere else.
 - ``worker-src 'self' blob:``: plotly's map traces spawn workers; unused here but harmless when scoped.
 
-``/docs`` and ``/redoc`` are exempt: FastAPI's interactive docs load Swagger UI / ReDoc from a CDN with
-an inline bootstrap script, which a strict policy would break (they are a developer aid, not the page).
+``/docs`` and ``/redoc`` are exempt from this policy: FastAPI's interactive docs start Swagger UI / ReDoc
+with an inline bootstrap script, which it would block. They set their own (``app/routers/docs.py``): their
+files are served from this origin (the fastapi-offline wheel's copies) and nothing else is loaded.
 """
 from __future__ import annotations
 

@@ -82,6 +82,32 @@ def test_total_work_cap_names_the_fields_to_reduce(client):
         assert field in message, message
 
 
+def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
+    # The default lane is 1.3e7 work per step against a 1e11 cap: 20000 steps is over it, 7000 is not.
+    over = {"steps": 20000}
+    response = client.post("/api/runs", json={"lanes": [over]})
+    body = response.json()
+    assert response.status_code == 422 and body["detail"][0]["type"] == "work_limit"
+    # the sentence contains "; " itself: each detail item carries its own, whole (the page shows it)
+    assert body["detail"][0]["message"] == body["message"]
+    assert "; lane 0: " in body["message"]
+    assert body["message"].endswith("reduce seq_len, hidden_size, batch_size, steps"), body["message"]
+    assert "allowed:" not in body["message"]  # a limit on the total is not the lanes list's 1-4 items
+    # /api/labels (which the page calls on every change) says the same before Run, without a 422
+    labels = client.post("/api/labels", json={"lanes": [over]})
+    assert labels.status_code == 200 and labels.json()["run_limit"] == body["detail"][0]["msg"]
+    assert client.post("/api/labels", json={"lanes": [{"steps": 7000}]}).json()["run_limit"] is None
+    two = client.post("/api/labels", json={"lanes": [{"steps": 7000}, {"steps": 7000}]}).json()["run_limit"]
+    assert two.startswith("too much work: ") and "> limit 1e+11" in two and two.endswith("or the number of lanes")
+    memory = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}
+    assert client.post("/api/labels", json={"lanes": [memory, memory]}).json()["run_limit"].startswith(
+        "too much memory")
+    # several errors: one message each, in order
+    many = client.post("/api/runs", json={"lanes": [{"steps": 0, "seq_len": 1}]}).json()
+    assert [item["message"] for item in many["detail"]] == many["message"].split("; ")
+    assert many["detail"][0]["message"].startswith("lanes[0].seq_len: must be >= 2 (allowed: integer in [2, 2000])")
+
+
 def test_memory_cap_names_the_fields_to_reduce(client):
     lane = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}  # work 8e9 is fine, 3.3e7 values
     response = client.post("/api/runs", json={"lanes": [lane, lane]})
@@ -341,7 +367,7 @@ def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
              {"seq_len": 20, "steps": 2, "activation": "relu", "clip": "none"}]
     response = client.post("/api/labels", json={"lanes": lanes})
     assert response.status_code == 200
-    assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"]}
+    assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"], "run_limit": None}
     created = client.post("/api/runs", json={"lanes": lanes}).json()
     assert created["labels"] == response.json()["labels"]
     client.delete(f"/api/runs/{created['id']}")

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 
 from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
 from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
-from app.validation import to_config
+from app.validation import check_memory, check_work, to_config
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
 
@@ -51,9 +52,17 @@ def presets() -> list[dict]:
 
 @router.post("/labels", response_model=Labels, responses={**UNREADABLE_BODY, **INVALID},
              summary="Short labels for a set of lanes")
-def labels(body: LabelsRequest) -> dict:
+def labels(body: LabelsRequest, request: Request) -> dict:
     """What the charts' legends call each lane: lane A names every field in which the lanes differ, each
     other lane only those in which it differs from A (``[{}, {"cell": "lstm"}]`` -> ``["RNN", "LSTM"]``).
-    The same labels a run's ``run`` event carries; validated like POST /api/runs (without the work cap)."""
+    The same labels a run's ``run`` event carries; validated like POST /api/runs, except that the total
+    work and memory caps are not a 422 here but ``run_limit``: what POST /api/runs would answer."""
+    settings = request.app.state.settings
     configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
-    return {"labels": lane_labels([cfg.to_dict() for cfg in configs])}
+    run_limit = None
+    try:
+        check_work(configs, settings.max_work, ("body", "lanes"))
+        check_memory(configs, settings.max_state_values, ("body", "lanes"))
+    except RequestValidationError as exc:
+        run_limit = exc.errors()[0]["msg"]
+    return {"labels": lane_labels([cfg.to_dict() for cfg in configs]), "run_limit": run_limit}

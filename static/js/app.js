@@ -43,11 +43,6 @@ function where(loc) {
 // An ApiError -> [{lane, field, message}]. 422 detail locs look like ["body", "lanes", 0, "seq_len"]
 // (POST /api/runs) or ["body", "seq_len"] (POST /api/profile for lane `singleLane`).
 export function fieldErrors(err, singleLane = null) {
-  const human = new Map();
-  for (const part of String(err.message || "").split("; ")) {
-    const at = part.indexOf(": ");
-    if (at > 0) human.set(part.slice(0, at), part.slice(at + 2));
-  }
   const out = [];
   for (const item of Array.isArray(err.detail) ? err.detail : []) {
     const loc = Array.isArray(item.loc) ? item.loc : [];
@@ -62,7 +57,10 @@ export function fieldErrors(err, singleLane = null) {
       field = rest[0];
     }
     if (field && !editor.byName[field]) field = null;
-    out.push({ lane, field, message: human.get(where(loc)) || item.msg || err.message });
+    // each item's own sentence ("lanes[0].seq_len: must be <= 2000 (allowed: ...)") without its location
+    const own = typeof item.message === "string" ? item.message : "";
+    const prefix = `${where(loc)}: `;
+    out.push({ lane, field, message: (own.startsWith(prefix) ? own.slice(prefix.length) : own) || item.msg || err.message });
   }
   if (!out.length) out.push({ lane: singleLane, field: null, message: err.message });
   return out;
@@ -193,9 +191,11 @@ async function runPreview() {
   state.previewAbort = abort;
   const lanes = editor.getLanes();
   // the legends' lane labels come from the API, like the run's (one definition, app/labels.py)
-  const named = api.post("/api/labels", { lanes }, { signal: abort.signal }).then((body) => body.labels, () => null);
+  // and say before Run when the lanes together are more work than one run may be (run_limit)
+  const named = api.post("/api/labels", { lanes }, { signal: abort.signal }).then((body) => body, () => null);
   const results = await Promise.allSettled(lanes.map((config) => api.post("/api/profile", config, { signal: abort.signal })));
-  const labels = (await named) || lanes.map((_, i) => `lane ${LANE_NAMES[i]}`);
+  const answer = await named;
+  const labels = answer?.labels || lanes.map((_, i) => `lane ${LANE_NAMES[i]}`);
   if (abort.signal.aborted || state.running) return;
   const errors = [];
   const preview = [];
@@ -213,7 +213,9 @@ async function runPreview() {
     }
   });
   editor.showErrors(errors);
-  if (errors.length || $("run-error").dataset.source === "preview") showRunError(errors.map(describe), "preview");
+  const messages = errors.map(describe);
+  if (answer?.run_limit) messages.push(`Run would be refused: ${answer.run_limit}`);
+  if (messages.length || $("run-error").dataset.source === "preview") showRunError(messages, "preview");
   if (preview.length === lanes.length) {
     charts.setPreviewNote(null);
     charts.setPreview(preview);
@@ -404,7 +406,11 @@ function renderProgress() {
   const maxStep = Math.max(...lanes.map((l) => l.lastStep + 1));
   const maxTotal = Math.max(...lanes.map((l) => l.totalSteps));
   $("progress-steps").textContent = `${maxStep} / ${maxTotal} steps`; // counts, as the lanes' status
-  $("progress-rate").textContent = state.running && rate > 0 ? `${rate >= 100 ? rate.toFixed(0) : rate.toFixed(1)} steps/s` : "";
+  // per lane, as the step count beside it (the lanes train in lockstep, one step each in turn)
+  const training = Math.max(1, lanes.filter((l) => l.status === "running" || l.status === "waiting").length);
+  const perLane = rate / training;
+  $("progress-rate").textContent = state.running && rate > 0
+    ? `${perLane >= 100 ? perLane.toFixed(0) : perLane.toFixed(1)} steps/s${training > 1 ? " per lane" : ""}` : "";
   $("progress-eta").textContent = state.running && rate > 0 ? `${formatDuration((total - done) / rate)} left` : "";
 
   const items = lanes.map((lane) => el("li", { class: `status-${lane.status} lane-c${lane.index}`, dataset: { lane: lane.name, status: lane.status }, title: lane.reason || "" },

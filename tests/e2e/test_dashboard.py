@@ -241,6 +241,9 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     page.click("#run")
     page.wait_for_function("() => /^[1-9][0-9]* \\/ 20000 steps/"
                            ".test(document.getElementById('progress-steps').textContent)", timeout=RUN_TIMEOUT_MS)
+    # the rate is per lane, like the step count beside it
+    page.wait_for_function("() => /^[0-9.]+ steps\\/s per lane$/"
+                           ".test(document.getElementById('progress-rate').textContent)", timeout=RUN_TIMEOUT_MS)
     page.click("#stop")
     page.wait_for_function("() => document.body.dataset.runStatus === 'cancelled'", timeout=30_000)
     assert set(lane_statuses(page).values()) == {"cancelled"}
@@ -439,6 +442,28 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
                     f"longest task {longest:.0f} ms not judged against 200 ms")
     assert longest <= 200, long_tasks
     assert page_log.problems() == []
+
+
+def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log):
+    page = dashboard()
+    set_field(page, 0, "steps", "20000")  # the default lane is ~1.3e7 work a step: 20000 steps is over the cap
+    box = page.locator("#run-error")
+    page.wait_for_function("() => document.getElementById('run-error').textContent.includes('Run would be refused')",
+                           timeout=20_000)
+    before = box.text_content()
+    # the whole sentence (it contains "; " itself): the per-lane figures and what to reduce
+    assert re.search(r"too much work: [0-9.e+]+ > limit 1e\+11 \(work = .*lane 0: .*lane 1: .*\); reduce seq_len, "
+                     r"hidden_size, batch_size, steps or the number of lanes", before), before
+    page.click("#run")  # the 422 (then the preview again) says the same, whole
+    page.wait_for_function("() => { const box = document.getElementById('run-error');"
+                           " return box.dataset.source === 'action' && box.textContent.includes('lane 1: '); }",
+                           timeout=20_000)
+    after = box.text_content()
+    assert after.startswith("too much work: ") and after.endswith("steps or the number of lanes"), after
+    assert page.evaluate("() => document.body.dataset.runId") is None  # nothing started
+    set_field(page, 0, "steps", "500")
+    page.wait_for_function("() => !document.getElementById('run-error').textContent", timeout=20_000)
+    assert [p for p in page_log.problems() if "422" not in p] == []  # Chromium logs the 422 response itself
 
 
 def test_422_is_shown_next_to_the_control(dashboard, page_log):
