@@ -47,7 +47,11 @@ _FORMAT = {
     "forget_bias": lambda v: f"forget bias {_number(v)}",
     "momentum": lambda v: f"momentum {_number(v)}",
     "init": lambda v: f"{v} init",
+    "task": lambda v: v.replace("_", " "),
+    "optimizer": lambda v: {"sgd": "SGD", "momentum": "SGD+momentum", "adam": "Adam"}[v],
+    "dtype": str,
 }
+"""Every field but clip/clip_threshold (one part, :func:`_clip_part`): a test holds that none is missing."""
 
 
 def lane_labels(lanes: list[dict]) -> list[str]:
@@ -79,7 +83,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
             if name in ("clip", "clip_threshold"):
                 out.append(_clip_part(cfg, clip_kinds_differ))
             else:
-                out.append(_FORMAT.get(name, lambda v, n=name: f"{n}={_number(v)}")(getattr(cfg, name)))
+                out.append(_FORMAT[name](getattr(cfg, name)))
         return ", ".join(out)
 
     labels = [parts(reference, differing)]

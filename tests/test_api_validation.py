@@ -357,9 +357,22 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"cell": "lstm"}, {"activation": "tanh"}, {"activation": "relu"}], ["LSTM", "RNN, tanh", "RNN, relu"]),
     ([{"cell": "lstm", "forget_bias": 0.0}, {"cell": "lstm"}], ["forget bias 0", "forget bias 1"]),
     ([{"clip": "none", "clip_threshold": 2.0}, {"clip": "none"}], ["lane A", "lane B"]),
+    # every field reads as words, in one style ("lr 0.001", not "optimizer=sgd")
+    ([{"optimizer": "sgd", "learning_rate": 0.05}, {"optimizer": "adam"}], ["SGD, lr 0.05", "Adam, lr 0.001"]),
+    ([{"optimizer": "momentum"}, {"task": "temporal_order"}, {"dtype": "float64"}],
+     ["adding, SGD+momentum, float32", "temporal order, Adam", "Adam, float64"]),
 ])
 def test_lane_labels_name_what_differs(lanes, labels):
     assert lane_labels(lanes) == labels
+
+
+def test_every_field_has_a_label_format():
+    from app.labels import _FORMAT
+
+    assert set(_FORMAT) | {"clip", "clip_threshold"} == {spec.name for spec in FIELDS}
+    assert all("=" not in label or label.startswith(("T=", "H=", "TBPTT k="))
+               for spec in FIELDS if spec.kind == "choice"
+               for label in lane_labels([{spec.name: choice} for choice in spec.choices[:2]]))
 
 
 def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
