@@ -246,10 +246,12 @@ function underflowLines(sources, layout) {
     const y = LOG10_TINY[dtype];
     layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y,
       line: { color: "#6b7280", width: 1, dash: "dot" } });
-    layout.annotations.push({ text: `smallest ${dtype} (10^${y.toFixed(1)}): a plain ${dtype} backward pass reads 0 below `
-      + `(timesteps ${counts.join(", ")})`,
-      xref: "paper", x: 0, xanchor: "left", yref: "y", y, yanchor: "top", showarrow: false,
-      font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.85)" });
+    // two short lines at the right, under the line (curves end near 0 at t = T-1, those below it lie on the
+    // left), on a half-transparent background: a curve passing under it stays visible
+    layout.annotations.push({ text: `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: a plain ${dtype} backward pass `
+      + `<br>reads 0 below (timesteps ${counts.join(", ")})`,
+      xref: "paper", x: 1, xanchor: "right", align: "right", yref: "y", y, yanchor: "top", showarrow: false,
+      font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
   }
 }
 
@@ -577,7 +579,16 @@ export class Charts {
       const fits = Math.floor((panelPx + plotWidth * gap / 2) / TITLE_CHAR_PX); // characters, up to mid-gap
       const room = fits - lane.name.length - 3; // for the label after "A · ", the ellipsis included
       let shown = `<b>${lane.name}</b> · ${lane.label}`;
-      if (title.length > fits) shown = room >= 4 ? `<b>${lane.name}</b> · ${lane.label.slice(0, room - 1)}…` : `<b>${lane.name}</b>`;
+      if (title.length > fits) { // whole parts of the label only: "tanh, 2000…" would read as 2000 steps
+        const parts = lane.label.split(", ");
+        let kept = "";
+        for (const part of parts) {
+          const next = kept ? `${kept}, ${part}` : part;
+          if (next.length + 1 > room) break;
+          kept = next;
+        }
+        shown = kept ? `<b>${lane.name}</b> · ${kept}…` : `<b>${lane.name}</b>`;
+      }
       layout.annotations.push({
         text: shown,
         hovertext: title.length > fits ? title : undefined,
@@ -781,13 +792,15 @@ export class Charts {
       xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range },
       yaxis: { ...AXIS, domain: lossDomain, type: "log",
         title: { text: metricIsLoss ? `loss = metric (${lossName})` : `loss (${lossName})` },
-        ...logTicks(data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), axisPixels(this.divs.loss, lossDomain)) },
+        // the chance lines are part of the range Plotly draws (a diverged lane at 1e27 over chance 0.167)
+        ...logTicks([...data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), ...baselines.y.keys()],
+          axisPixels(this.divs.loss, lossDomain)) },
       shapes, annotations,
     });
     if (!metricIsLoss) {
       layout.yaxis2 = { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
         range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
-        ...(metricIsAccuracy ? {} : logTicks(data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y),
+        ...(metricIsAccuracy ? {} : logTicks([...data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y), ...baselines.y2.keys()],
           axisPixels(this.divs.loss, [0, 0.36]))) };
     }
     if (!this.lanes.length) {
@@ -840,7 +853,8 @@ export class Charts {
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "training step" } },
       yaxis: { ...AXIS, type: "log", title: { text: "global ‖g‖ (all parameters)" },
-        ...logTicks(beforeValues, axisPixels(this.divs.norm, [0.2, 1])) },
+        ...logTicks([...beforeValues, ...shapes.filter((sh) => sh.yref === "y").map((sh) => sh.y0)],
+          axisPixels(this.divs.norm, [0.2, 1])) },
       shapes, annotations,
     });
     layout.xaxis.range = range;

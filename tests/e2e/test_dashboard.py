@@ -544,6 +544,19 @@ def _overlapping(boxes: list[list[float]]) -> list[tuple[int, int]]:
             if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]]
 
 
+def test_loss_axis_ticks_stay_apart_when_a_lane_sits_27_orders_above_chance(dashboard, page_log):
+    # ReLU, identity init 1.3, no clip: the loss is ~1e27 for 100 steps (no NaN: "done"), chance is 0.167.
+    # The chance line is part of the axis's range, so the decades to label are 28, not the curve's 7.
+    page = dashboard("lanes=1&A.activation=relu&A.init=identity&A.spectral_radius=1.3&A.clip=none&A.steps=100"
+                     "&A.learning_rate=0.01")
+    assert run_and_wait(page) == "done"
+    ticks = page.evaluate("""() => [...document.querySelectorAll('#chart-loss .yaxislayer-above .ytick text')]
+        .map((el) => { const r = el.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })""")
+    assert 3 <= len(ticks) <= 14, ticks
+    assert _overlapping(ticks) == [], ticks
+    assert page_log.problems() == []
+
+
 @pytest.mark.parametrize("width", [1440, 1024])
 def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log, page, width):
     """With 4 lanes each heatmap panel is 40-80 px wide: its tick labels stay upright and apart (at least
@@ -583,6 +596,8 @@ def test_four_lane_flow_chart_labels_do_not_collide(dashboard, page_log, page, w
             assert text == label  # the whole title fits
         else:  # cut, down to the lane letter at the least: the whole title on hover
             assert hover == label and label.startswith(text.removesuffix("…")) and len(text) < len(label)
+            cut = text.removesuffix("…")  # at a part boundary: "A · tanh, 2000…" would read as 2000 steps
+            assert cut == label.split(" · ")[0] or label[len(cut):].startswith(", "), (cut, label)
     assert page_log.problems() == []
 
 
