@@ -9,6 +9,7 @@ controls from that endpoint. Nothing else repeats a bound or a choice list.
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -119,6 +120,25 @@ class ConfigError(ValueError):
         self.message = message
 
 
+def _plain(kind: str, value: Any) -> Any:
+    """``value`` as a plain Python scalar when it is a NumPy (or other :mod:`numbers`) scalar of the field's
+    kind: an integer for an int field -> int; a real number for a float field -> float; a str subclass
+    (np.str_) for a choice field -> str. Anything else is returned unchanged for :meth:`Config.validate` to
+    reject: bools (np.bool_ is not a number), floats for int fields even when integral, strings for numbers."""
+    if type(value) in _PLAIN.get(kind, ()) or isinstance(value, bool):
+        return value
+    if kind == "int":
+        return int(value) if isinstance(value, numbers.Integral) else value
+    if kind == "float":
+        if isinstance(value, numbers.Real):
+            try:
+                return float(value)
+            except (OverflowError, ValueError):  # an int beyond float range: validate() reports the range
+                return value
+        return value
+    return str(value) if isinstance(value, str) else value
+
+
 @dataclass(frozen=True)
 class Config:
     cell: str = "rnn"
@@ -142,6 +162,14 @@ class Config:
     forget_bias: float = 1.0
     dtype: str = "float32"
     seed: int = 0
+
+    def __post_init__(self):
+        """Plain scalars only (see the class docstring); no checks, those are :meth:`validate`'s."""
+        for name, kind in _KINDS:
+            value = getattr(self, name)
+            plain = _plain(kind, value)
+            if plain is not value:
+                object.__setattr__(self, name, plain)
 
     @property
     def target_mode(self) -> str:
@@ -174,9 +202,12 @@ class Config:
                     raise ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}")
                 continue
             if spec.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(spec.name, "must be an integer")
+                hint = "; convert a whole-number float with int()" if isinstance(value, float) and \
+                    value.is_integer() else ""
+                raise ConfigError(spec.name, f"must be an integer (int or NumPy integer), got {_described(value)}"
+                                             + hint)
             if spec.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(spec.name, "must be a number")
+                raise ConfigError(spec.name, f"must be a number (int, float or NumPy number), got {_described(value)}")
             if not (spec.minimum <= value <= spec.maximum):
                 raise ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}")
         allowed = TASK_TARGETS[self.task]
@@ -185,3 +216,12 @@ class Config:
         if self.truncate is not None and self.truncate > self.seq_len:
             raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null")
         return self
+
+
+_KINDS = tuple((spec.name, spec.kind) for spec in FIELDS)
+_PLAIN = {"int": (int, type(None)), "float": (float, type(None)), "choice": (str, type(None))}  # kept as they are
+
+
+def _described(value: Any) -> str:
+    """e.g. "bool True", "float64 10.0", "str '10'": what was passed, for error messages."""
+    return f"{type(value).__name__} {repr(value) if isinstance(value, str) else value}"
