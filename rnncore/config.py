@@ -10,6 +10,7 @@ controls from that endpoint. Nothing else repeats a bound or a choice list.
 from __future__ import annotations
 
 import numbers
+import textwrap
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -225,3 +226,52 @@ _PLAIN = {"int": (int, type(None)), "float": (float, type(None)), "choice": (str
 def _described(value: Any) -> str:
     """e.g. "bool True", "float64 10.0", "str '10'": what was passed, for error messages."""
     return f"{type(value).__name__} {repr(value) if isinstance(value, str) else value}"
+
+
+def _range(spec: FieldSpec) -> str:
+    if spec.kind == "choice":
+        text = "{" + ", ".join(repr(c) for c in spec.choices) + "}"
+    else:
+        text = f"{spec.kind} in [{spec.minimum}, {spec.maximum}]"
+    return text + (" or None" if spec.nullable else "")
+
+
+def _config_doc() -> str:
+    """The Config docstring, built from :data:`FIELDS` (the single source of every field's contract)."""
+    rules = ("Cross-field rules (checked by validate()): ``target`` must be one the task allows ("
+             + "; ".join(f"{task}: {', '.join(targets)}" for task, targets in TASK_TARGETS.items())
+             + "), ``truncate`` must be <= ``seq_len``.")
+    lines = [
+        "Run configuration: a frozen (hashable) dataclass; every field has a default.",
+        "",
+        ">>> cfg = Config(activation=\"sigmoid\", seq_len=200)",
+        ">>> cfg.validate()              # raises ConfigError(field, message); train, profile, ... call it",
+        ">>> cfg.replace(clip=\"none\")    # a modified copy",
+        ">>> Config(**d); Config.from_dict(d); cfg.to_dict()",
+        "",
+        "Values in Python (the JSON API is stricter: only JSON numbers of the field's kind):",
+        "",
+        "- int fields take an int or a NumPy integer (np.int64(3), the items of np.arange(...)). Floats are",
+        "  rejected, even whole-number ones like 10.0 or np.float64(10.0) (convert with int()); bools too.",
+        "- float fields take an int, a float or a NumPy integer/floating scalar; bools are rejected.",
+        "- choice fields take one of the listed strings (np.str_ too); null in a description means None.",
+        "- The constructor converts NumPy scalars to plain int/float/str, and ints in float fields to float,",
+        "  so a Config compares, hashes and serialises (to_dict(), json.dumps) as plain values. It does not",
+        "  check anything: types, ranges and the cross-field rules are checked by validate().",
+        "",
+        *textwrap.wrap(rules, 104),
+        "",
+        "Fields",
+        "------",
+    ]
+    for spec in FIELDS:
+        lines.append(f"{spec.name} : {_range(spec)}, default {spec.default!r}")
+        text = spec.description
+        if spec.applies_to:
+            text += " Used only when " + " and ".join(
+                f"{key} is {' or '.join(map(str, values))}" for key, values in spec.applies_to.items()) + "."
+        lines.extend(textwrap.wrap(text, 100, initial_indent="    ", subsequent_indent="    "))
+    return "\n".join(lines) + "\n"
+
+
+Config.__doc__ = _config_doc()

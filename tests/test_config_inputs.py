@@ -3,11 +3,13 @@ record_every, and the per-field documentation of Config (help(Config), Config? i
 from __future__ import annotations
 
 import json
+import pydoc
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import rnncore
 from app.main import create_app
 from app.settings import Settings
 from rnncore import (
@@ -131,3 +133,28 @@ def test_api_float_fields_stay_strict(client, value):
     response = client.post("/api/runs", json={"lanes": [{"learning_rate": value}]})
     assert response.status_code == 422, response.text
     assert response.json()["message"].startswith("lanes[0].learning_rate: ")
+
+
+# --- 4. help(Config) documents every field ----------------------------------------------------------------
+
+def _words(text: str) -> str:
+    """Whitespace-normalised, without pydoc's " |  " margin."""
+    return " ".join(" ".join(line.removeprefix(" |") for line in text.splitlines()).split())
+
+
+def test_help_config_lists_every_field_with_type_default_range_and_description():
+    shown = _words(pydoc.render_doc(Config, renderer=pydoc.plaintext))
+    for spec in FIELDS:
+        if spec.kind == "choice":
+            allowed = "{" + ", ".join(repr(c) for c in spec.choices) + "}"
+        else:
+            allowed = f"{spec.kind} in [{spec.minimum}, {spec.maximum}]"
+        header = f"{spec.name} : {allowed}{' or None' if spec.nullable else ''}, default {spec.default!r}"
+        assert header in shown, header
+        assert _words(spec.description) in shown, spec.name
+    assert "even whole-number ones like 10.0" in shown  # the decision about integral floats is documented
+
+
+def test_config_doc_is_built_from_fields():
+    assert Config.__doc__ == rnncore.config._config_doc()
+    assert "Used only when cell is lstm." in _words(Config.__doc__)  # forget_bias's applies_to
