@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numbers
 import textwrap
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -226,6 +227,17 @@ _PLAIN = {"int": (int, type(None)), "float": (float, type(None)), "choice": (str
 def _described(value: Any) -> str:
     """e.g. "bool True", "float64 10.0", "str '10'": what was passed, for error messages."""
     return f"{type(value).__name__} {repr(value) if isinstance(value, str) else value}"
+
+
+def require_config(config: Any, caller: str) -> Config:
+    """``config`` if it is a :class:`Config`, else a TypeError that says how to build one."""
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, Mapping):
+        hint = "build one from a dict with Config(**d) (or Config.from_dict(d), which names an unknown key)"
+    else:
+        hint = "build one with Config(field=value, ...)"
+    raise TypeError(f"{caller}() expects an rnncore.Config, got {type(config).__name__}; {hint}")
 
 
 def _range(spec: FieldSpec) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 import threading
 
 import numpy as np
@@ -21,7 +22,7 @@ import numpy as np
 from . import tasks
 from .cells import CellBackward, get_cell, glorot
 from .cells.base import Workspace
-from .config import Config
+from .config import Config, _described, require_config
 from .losses import output_loss
 from .optim import Optimizer, clip_gradients, global_norm
 from .records import StepRecord, TaskInfo, TimestepArrays
@@ -29,7 +30,7 @@ from .records import StepRecord, TaskInfo, TimestepArrays
 
 def task_info(config: Config) -> TaskInfo:
     """Sizes, loss/metric names and the chance baselines of the config's task."""
-    return tasks.task_info(config.validate())
+    return tasks.task_info(require_config(config, "task_info").validate())
 
 
 class Model:
@@ -161,12 +162,21 @@ def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     return loss, metric, grads, back, before, after, clipped
 
 
+def _record_every(value) -> int:
+    """``value`` as a positive int: an int or NumPy integer >= 1 (not a bool, not a float, even 2.0)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"record_every must be a positive integer (int or NumPy integer), got "
+                        f"{_described(value)}")
+    if value < 1:
+        raise ValueError(f"record_every must be a positive integer (>= 1), got {value}")
+    return int(value)
+
+
 class Trainer:
     """Iterator of :class:`StepRecord`, one per training step; see :func:`train`."""
 
     def __init__(self, config: Config, record_every: int = 1):
-        if record_every < 1:
-            raise ValueError("record_every must be >= 1")
+        config, record_every = require_config(config, "train"), _record_every(record_every)
         self.model = Model(config)
         self.config = self.model.config
         self.record_every = record_every
@@ -257,14 +267,18 @@ class Trainer:
 
 def train(config: Config, record_every: int = 1) -> Trainer:
     """A training run as an iterator of StepRecord (one per step, arrays every ``record_every`` steps
-    and on the last). Cancel with ``trainer.cancel()``; see ``status``, ``diverged_at``, ``diverged_reason``."""
+    and on the last). Cancel with ``trainer.cancel()``; see ``status``, ``diverged_at``, ``diverged_reason``.
+
+    ``config`` must be a :class:`Config` (a dict: ``Config(**d)``; TypeError otherwise), and is validated
+    (ConfigError). ``record_every``: a positive int or NumPy integer (TypeError for a float or a bool,
+    ValueError below 1)."""
     return Trainer(config, record_every)
 
 
 def profile(config: Config) -> StepRecord:
     """One forward/backward at initialisation with all arrays; no update. Scalars as at step 0 of
     :func:`train` (same init and first batch), sigma_max and spectral radius exact."""
-    model = Model(config)
+    model = Model(require_config(config, "profile"))
     W = model.cell.recurrent_weight(model.params)
     gamma = model.cell.gamma(model.config)
     with np.errstate(all="ignore"):

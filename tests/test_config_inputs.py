@@ -3,6 +3,7 @@ record_every, and the per-field documentation of Config (help(Config), Config? i
 from __future__ import annotations
 
 import json
+import pickle
 import pydoc
 
 import numpy as np
@@ -15,6 +16,10 @@ from app.settings import Settings
 from rnncore import (
     Config,
     ConfigError,
+    Trainer,
+    gradcheck,
+    gradcheck_config,
+    gradcheck_report,
     profile,
     task_info,
     train,
@@ -133,6 +138,62 @@ def test_api_float_fields_stay_strict(client, value):
     response = client.post("/api/runs", json={"lanes": [{"learning_rate": value}]})
     assert response.status_code == 422, response.text
     assert response.json()["message"].startswith("lanes[0].learning_rate: ")
+
+
+# --- 2. arguments that are not a Config ----------------------------------------------------------------------
+
+ENTRY_POINTS = [train, profile, gradcheck, gradcheck_report, gradcheck_config, task_info, Trainer]
+
+
+@pytest.mark.parametrize("fn", ENTRY_POINTS, ids=lambda f: f.__name__)
+def test_a_dict_instead_of_a_config_is_a_type_error_saying_how_to_build_one(fn):
+    with pytest.raises(TypeError, match=r"expects an rnncore\.Config, got dict; .*Config\(\*\*d\)"):
+        fn({"seq_len": 10})
+
+
+@pytest.mark.parametrize("fn", ENTRY_POINTS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("value", [None, "adding", 10])
+def test_other_non_configs_are_type_errors(fn, value):
+    with pytest.raises(TypeError, match=rf"expects an rnncore\.Config, got {type(value).__name__}; "):
+        fn(value)
+
+
+def test_the_message_names_the_function_called():
+    for fn, name in [(train, "train"), (profile, "profile"), (gradcheck, "gradcheck"), (task_info, "task_info"),
+                     (gradcheck_report, "gradcheck_report")]:
+        with pytest.raises(TypeError, match=rf"^{name}\(\) expects"):
+            fn({})
+
+
+def test_checked_gradcheck_functions_keep_signature_docs_and_pickle():
+    import inspect
+
+    assert list(inspect.signature(gradcheck_report).parameters) == ["config", "eps", "tolerance"]
+    assert gradcheck.__doc__ == rnncore.fdcheck.gradcheck.__doc__
+    assert pickle.loads(pickle.dumps(gradcheck_report)) is gradcheck_report  # e.g. for a process pool
+    small = Config(seq_len=4, hidden_size=2, batch_size=1, dtype="float64")
+    assert gradcheck(small) == rnncore.fdcheck.gradcheck(small)
+    assert gradcheck_report(small, tolerance=1e-6).verdict == "passed"
+
+
+# --- 3. record_every --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", [2.5, 2.0, np.float64(2.0), True, "2", None], ids=repr)
+def test_record_every_must_be_an_integer(value):
+    with pytest.raises(TypeError, match=r"^record_every must be a positive integer .*got " + type(value).__name__):
+        train(Config(**SMALL), record_every=value)
+
+
+@pytest.mark.parametrize("value", [0, -1, np.int64(0)], ids=repr)
+def test_record_every_must_be_positive(value):
+    with pytest.raises(ValueError, match=r"^record_every must be a positive integer \(>= 1\), got "):
+        train(Config(**SMALL), record_every=value)
+
+
+def test_record_every_takes_numpy_integers():
+    trainer = train(Config(**SMALL), record_every=np.int64(2))
+    assert type(trainer.record_every) is int
+    assert [r.step for r in trainer if r.arrays is not None] == [0, 2, 4]
 
 
 # --- 4. help(Config) documents every field ----------------------------------------------------------------
