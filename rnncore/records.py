@@ -24,6 +24,9 @@ class TimestepArrays:
     """log10 ||dL/dh_t||_F over batch and units: the total gradient reaching hidden state t."""
     log10_weight_grad_per_step: np.ndarray
     """log10 ||h_{t-1}^T delta_t||_F: timestep t's contribution to the recurrent weight gradient."""
+    log10_input_weight_grad_per_step: np.ndarray
+    """log10 ||x_t^T delta_t||_F: timestep t's contribution to the input weight gradient dL/dW_x, which the
+    same delta_t carries, so it decays back in time like the recurrent one."""
     log10_input_grad_per_step: np.ndarray
     """log10 ||dL/dx_t||_F: how much input position t matters (saliency)."""
     log10_bound_per_step: np.ndarray | None

@@ -139,6 +139,7 @@ def _arrays(back: CellBackward, gamma: float | None, sigma: float, dtype) -> Tim
     return TimestepArrays(
         log10_grad_norm_per_step=grad,
         log10_weight_grad_per_step=back.log10_weight_grad_per_step,
+        log10_input_weight_grad_per_step=back.log10_input_weight_grad_per_step,
         log10_input_grad_per_step=back.log10_input_grad_per_step,
         log10_bound_per_step=bound,
         dtype_underflow_steps=underflow,

@@ -99,6 +99,7 @@ def _record(**overrides) -> StepRecord:
     T = 5
     arrays = TimestepArrays(log10_grad_norm_per_step=np.array([-np.inf, -np.inf, -3.14159, -2.0, -1.0]),
                             log10_weight_grad_per_step=np.linspace(-4, -1, T),
+                            log10_input_weight_grad_per_step=np.linspace(-5, -2, T),
                             log10_input_grad_per_step=np.array([np.nan, 1, 2, 3, 4.00049]),
                             log10_bound_per_step=np.linspace(-6, -1, T), dtype_underflow_steps=2)
     fields = dict(step=7, loss=0.5, metric=0.25, grad_norm=float("inf"), grad_norm_clipped=1.0, clipped=True,

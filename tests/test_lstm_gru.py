@@ -113,32 +113,37 @@ def test_matches_pytorch_autograd_including_every_timestep_norm(cell, case):
         assert np.all(np.isfinite(back.log10_grad_norm_per_step[-k:]))
 
 
-def per_step_recurrent_weight_grads(model: Model, batch) -> np.ndarray:
-    """||dL/dW_h^(t)|| for every t, where step t uses its own copy W_h^(t) of W_h (torch autograd, the
-    equations written out with torch ops): exactly timestep t's contribution h_{t-1}^T delta_t to dW_h."""
+def per_step_weight_grads(model: Model, batch) -> tuple[np.ndarray, np.ndarray]:
+    """||dL/dW_h^(t)|| and ||dL/dW_x^(t)|| for every t, where step t uses its own copies W_h^(t), W_x^(t)
+    (torch autograd, the equations written out with torch ops): exactly timestep t's contributions
+    h_{t-1}^T delta_t to dW_h and x_t^T delta_t to dW_x."""
     cfg, P = model.config, model.params
     H = cfg.hidden_size
     X = as_t(batch.inputs)
     L, B, _ = X.shape
     copies = [as_t(P["W_h"]).requires_grad_() for _ in range(L)]
+    input_copies = [as_t(P["W_x"]).requires_grad_() for _ in range(L)]
     h, c = torch.zeros(B, H, dtype=torch.float64), torch.zeros(B, H, dtype=torch.float64)
     hs = []
     for t in range(L):
         if cuts_gradient(t, L, cfg.truncate):
             h, c = h.detach(), c.detach()
         if cfg.cell == "lstm":
-            a = X[t] @ as_t(P["W_x"]) + h @ copies[t] + as_t(P["b"])
+            a = X[t] @ input_copies[t] + h @ copies[t] + as_t(P["b"])
             i, f, o = torch.sigmoid(a[:, :H]), torch.sigmoid(a[:, H:2 * H]), torch.sigmoid(a[:, 3 * H:])
             c = f * c + i * torch.tanh(a[:, 2 * H:3 * H])
             h = o * torch.tanh(c)
         else:
-            ax, ah = X[t] @ as_t(P["W_x"]) + as_t(P["b_x"]), h @ copies[t] + as_t(P["b_h"])
+            ax, ah = X[t] @ input_copies[t] + as_t(P["b_x"]), h @ copies[t] + as_t(P["b_h"])
             r, z = torch.sigmoid(ax[:, :H] + ah[:, :H]), torch.sigmoid(ax[:, H:2 * H] + ah[:, H:2 * H])
             n = torch.tanh(ax[:, 2 * H:] + r * ah[:, 2 * H:])
             h = (1 - z) * n + z * h
         hs.append(h)
     readout_loss(model, batch, hs, as_t(P["W_o"]), as_t(P["c"])).backward()
-    return np.array([0.0 if w.grad is None else float(w.grad.norm()) for w in copies])
+    def norms(ws):
+        return np.array([0.0 if w.grad is None else float(w.grad.norm()) for w in ws])
+
+    return norms(copies), norms(input_copies)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
@@ -147,9 +152,10 @@ def test_per_timestep_weight_gradient_contributions_match_autograd(cell, case):
     model = Model(Config(cell=cell, **SMALL).replace(**case))
     batch = model.batch()
     back = model.loss_and_grads(batch)[3]
-    expected = per_step_recurrent_weight_grads(model, batch)
+    expected, expected_input = per_step_weight_grads(model, batch)
     assert expected[0] == 0.0 and np.isneginf(back.log10_weight_grad_per_step[0])  # h_{-1} = 0
     np.testing.assert_allclose(10.0 ** back.log10_weight_grad_per_step, expected, rtol=1e-5, atol=0)
+    np.testing.assert_allclose(10.0 ** back.log10_input_weight_grad_per_step, expected_input, rtol=1e-5, atol=0)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

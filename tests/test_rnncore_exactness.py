@@ -317,8 +317,8 @@ def test_chance_baselines_match_the_best_memoryless_predictor(case):
 
 
 def torch_per_timestep(model: Model, batch):
-    """Autograd (float64) of the RNN written with explicit pre-activations a_t: per t, ||dL/dx_t|| and
-    the recurrent weight contribution ||h_{t-1}^T dL/da_t||."""
+    """Autograd (float64) of the RNN written with explicit pre-activations a_t: per t, the recurrent and
+    the input weight contributions ||h_{t-1}^T dL/da_t||, ||x_t^T dL/da_t||, and ||dL/dx_t||."""
     cfg, P = model.config, model.params
     W_x, W_h, b, W_o, c = (as_t(P[k]) for k in ("W_x", "W_h", "b", "W_o", "c"))
     X = as_t(batch.inputs).requires_grad_()
@@ -336,7 +336,10 @@ def torch_per_timestep(model: Model, batch):
     readout_loss(model, batch, states, W_o, c).backward()
     weight = [float((p.detach().T @ a.grad).norm()) if a.grad is not None else 0.0
               for p, a in zip(prevs, pres, strict=True)]
-    return np.array(weight), X.grad.flatten(1).norm(dim=1).numpy(), X.grad[:, 0].norm(dim=1).numpy()
+    input_weight = [float((X[t].detach().T @ a.grad).norm()) if a.grad is not None else 0.0
+                    for t, a in enumerate(pres)]
+    return (np.array(weight), np.array(input_weight), X.grad.flatten(1).norm(dim=1).numpy(),
+            X.grad[:, 0].norm(dim=1).numpy())
 
 
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu", "linear"])
@@ -347,9 +350,10 @@ def test_weight_and_input_gradient_per_timestep_match_pytorch(activation, case):
     model = Model(Config(activation=activation, **SMALL).replace(**case))
     batch = model.batch()
     back = model.loss_and_grads(batch)[3]
-    weight, input_grad, saliency = torch_per_timestep(model, batch)
+    weight, input_weight, input_grad, saliency = torch_per_timestep(model, batch)
     with np.errstate(divide="ignore"):
         np.testing.assert_allclose(back.log10_weight_grad_per_step, np.log10(weight), atol=1e-9)
+        np.testing.assert_allclose(back.log10_input_weight_grad_per_step, np.log10(input_weight), atol=1e-9)
         np.testing.assert_allclose(back.log10_input_grad_per_step, np.log10(input_grad), atol=1e-9)
         np.testing.assert_allclose(back.input_saliency, np.log10(saliency), atol=1e-9)
 

@@ -18,6 +18,9 @@ class CellBackward:
     weight contribution of step t over all gates. None when diagnostics were not requested."""
     log10_input_grad_per_step: np.ndarray | None = None
     """log10 ||dL/dx_t||_F."""
+    log10_input_weight_grad_per_step: np.ndarray | None = None
+    """log10 ||x_t^T delta_t||_F: timestep t's contribution to the input weight gradient dL/dW_x (delta_t
+    over all gates: dL/d(x_t W_x) for gated cells)."""
     input_saliency: np.ndarray | None = None
     """log10 ||dL/dx_t|| of batch element 0."""
     log10_cell_grad_norm_per_step: np.ndarray | None = None

@@ -187,7 +187,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
         result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, states[:-1], dah, dx, exponents)
+        timestep_diagnostics(result, states[:-1], dah, dx, exponents, X, dax)
     flat_dax = to_true_scale(dax, exponents, out=dax).reshape(L * B, 3 * H)
     flat_dah = to_true_scale(dah, exponents, out=dah).reshape(L * B, 3 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,

@@ -213,7 +213,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
         result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
         result.gate_mean_per_step = gates[2].mean(axis=(1, 2), dtype=np.float64)  # f_t
-        timestep_diagnostics(result, states[:-1], delta, dx, exponents)
+        timestep_diagnostics(result, states[:-1], delta, dx, exponents, X, delta)
     true_delta = to_true_scale(delta, exponents, out=delta).reshape(L * B, 4 * H)
     grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
              "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
@@ -221,11 +221,13 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     return grads, result
 
 
-def timestep_diagnostics(result: CellBackward, h_prev, delta_h, dx, exponents) -> None:
+def timestep_diagnostics(result: CellBackward, h_prev, delta_h, dx, exponents, X, delta_x) -> None:
     """Per timestep, log10, from scaled arrays and their exponents: the recurrent weight gradient's
     contribution ||h_{t-1}^T delta_h_t|| (delta_h (L, B, G) = dL/da_t for the LSTM, dL/d(ah_t) for the
-    GRU), the input gradient ||dL/dx_t|| from dx (L, B, D) and its first example (saliency)."""
+    GRU), the input weight gradient's ||x_t^T delta_x_t|| (delta_x = dL/d(x_t W_x): the LSTM's dL/da_t,
+    the GRU's dL/d(ax_t)), the input gradient ||dL/dx_t|| from dx (L, B, D) and its first example."""
     result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta_h), exponents)
+    result.log10_input_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(X, delta_x), exponents)
     result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64), exponents)
     result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64), exponents)
 

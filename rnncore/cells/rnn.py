@@ -178,6 +178,7 @@ def _timestep_diagnostics(result: CellBackward, h_prev, delta, exponents, X, W_x
     """Fill the weight and input gradient per timestep (log10, from the scaled deltas + exponents)."""
     L, B, H = delta.shape
     result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta), exponents)
+    result.log10_input_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(X, delta), exponents)
     dx = (delta.reshape(L * B, H) @ W_x.T).reshape(L, B, -1)  # scaled dL/dx_t
     result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
                                                    exponents)

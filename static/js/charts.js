@@ -958,13 +958,21 @@ export class Charts {
       data.push({
         type: "scatter", mode: "lines", name, x: timesteps(T), y: arrays.log10_weight_grad_per_step,
         line: { color: lane.color, width: 1.8 },
-        hovertemplate: `${name}<br>t = %{x}<br>log10 ‖h_{t−1}ᵀ δ_t‖ = %{y:.2f}<extra></extra>`,
+        hovertemplate: `${name}<br>t = %{x}<br>W_h: log10 ‖h_{t−1}ᵀ δ_t‖ = %{y:.2f}<extra></extra>`,
+        legendgroup: lane.name,
       });
+      if (arrays.log10_input_weight_grad_per_step) { // the input weights' share, carried by the same δ_t
+        data.push({
+          type: "scatter", mode: "lines", name: `${lane.name} · W_x`, showlegend: false, legendgroup: lane.name,
+          x: timesteps(T), y: arrays.log10_input_weight_grad_per_step, line: { color: lane.color, width: 1.3, dash: "dash" },
+          hovertemplate: `${name}<br>t = %{x}<br>W_x: log10 ‖x_tᵀ δ_t‖ = %{y:.2f}<extra></extra>`,
+        });
+      }
     }
     const preview = sources.length && sources[0].preview;
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "timestep t" } },
-      yaxis: { ...AXIS, title: { text: "log10 ‖h<sub>t−1</sub><sup>T</sup> δ<sub>t</sub>‖" } },
+      yaxis: { ...AXIS, title: { text: "log10 ‖h<sub>t−1</sub><sup>T</sup> δ<sub>t</sub>‖, ‖x<sub>t</sub><sup>T</sup> δ<sub>t</sub>‖" } },
       annotations: data.length ? [{
         text: preview ? "at initialisation (preview)" : "latest snapshot", xref: "paper", yref: "paper", x: 1, y: 1,
         xanchor: "right", yanchor: "bottom", showarrow: false, font: { size: 11, color: "#6b7280" },

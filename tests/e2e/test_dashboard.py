@@ -624,6 +624,16 @@ def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, pag
     assert all(0 < v < 1 for t in gates for v in t["y"])
     saliency = traces(page, "saliency")
     assert len(saliency) == len(preset["lanes"]) and all(len(t["y"]) == len(t["x"]) > 0 for t in saliency)
+    # chart 5: per lane the recurrent (solid) and the input (dashed) weight gradient's share of each timestep,
+    # as the API recorded them on the lane's last array step
+    weight = traces(page, "weight")
+    history = run_history(page)
+    for index, events in enumerate(history):
+        last = [e for e in events if e.get("arrays")][-1]["arrays"]
+        name = "ABCD"[index]
+        solid, dashed = (t for t in weight if t["legendgroup"] == name)
+        assert solid["y"] == last["log10_weight_grad_per_step"] and " · W_x" not in solid["name"]
+        assert dashed["name"] == f"{name} · W_x" and dashed["y"] == last["log10_input_weight_grad_per_step"]
     # chart 3: temporal_order's metric (accuracy) differs from its loss: a second subplot, one curve a lane
     assert sum(t["name"].endswith(" accuracy") for t in traces(page, "loss")) == len(preset["lanes"])
     assert set(lane_statuses(page).values()) == {"done"}
