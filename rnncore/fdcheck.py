@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import Config
+from .config import Config, require_config
 from .losses import output_loss
 from .trainer import Model
 
@@ -25,7 +25,7 @@ def gradcheck_config(config: Config) -> Config:
     """The config :func:`gradcheck` actually checks: ``config`` in float64, without clipping (clipping is
     not part of the gradient), sizes capped by :data:`GRADCHECK_CAPS`, ``truncate`` capped at the capped
     ``seq_len``. Everything else (cell, activation, task, target, init, seed, ...) is kept."""
-    small = config.validate().replace(
+    small = require_config(config, "gradcheck_config").validate().replace(
         dtype="float64", clip="none",
         **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
     if small.truncate is not None:
@@ -250,7 +250,7 @@ def gradcheck(config: Config, eps: float = 1e-5) -> dict[str, float]:
     per parameter name: an element-wise relative error, floored at 1e-3 of the parameter's largest
     gradient so that elements that are ~0 up to rounding do not dominate. A large error can be the finite
     difference's own (a kink within eps, rounding of a huge loss): :func:`gradcheck_report` tells."""
-    return _check(config, eps, None).max_rel_error
+    return _check(require_config(config, "gradcheck"), eps, None).max_rel_error
 
 
 def gradcheck_report(config: Config, eps: float = 1e-5, tolerance: float = GRADCHECK_TOLERANCE) -> GradcheckReport:
@@ -268,4 +268,4 @@ def gradcheck_report(config: Config, eps: float = 1e-5, tolerance: float = GRADC
 
     Verdict: "failed" if any element mismatches, else "inconclusive" if any is unresolved, else "passed".
     Costs 2 loss evaluations per element (as :func:`gradcheck`) plus 2 to 10 per re-checked one."""
-    return _check(config, eps, tolerance)
+    return _check(require_config(config, "gradcheck_report"), eps, tolerance)
