@@ -8,13 +8,13 @@ NumPy only: no web, no plotting. See README.md ("Python API") for a notebook wal
 """
 from .config import FIELDS, Config, ConfigError, FieldSpec
 from .fdcheck import (
-           GRADCHECK_CAPS,
-           GRADCHECK_TOLERANCE,
-           GradcheckReport,
-           ParamCheck,
-           gradcheck,
-           gradcheck_config,
-           gradcheck_report,
+    GRADCHECK_CAPS,
+    GRADCHECK_TOLERANCE,
+    GradcheckReport,
+    ParamCheck,
+    gradcheck,
+    gradcheck_config,
+    gradcheck_report,
 )
 from .records import StepRecord, TaskInfo, TimestepArrays
 from .trainer import Trainer, profile, task_info, train
