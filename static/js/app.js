@@ -15,6 +15,7 @@ const PREVIEW_DELAY_MS = 350;
 const state = {
   options: null,
   presets: [],
+  view: {}, // view settings in the link: chart 1's colour, the cliff panel's inputs (urlstate.js)
   presetId: null,
   runId: null,
   stream: null,
@@ -117,7 +118,7 @@ function presetById(id) {
 }
 
 function syncUrl() {
-  const query = encodeState({ preset: state.presetId, lanes: editor.getLanes() }, state.options.fields);
+  const query = encodeState({ preset: state.presetId, lanes: editor.getLanes(), view: state.view }, state.options.fields);
   history.replaceState(null, "", `${location.pathname}?${query}`);
 }
 
@@ -455,7 +456,15 @@ function mountCliffPanelLazily() {
   const container = $("cliff-panel");
   if (!container) return; // the template leaves the panel out when static/js/cliff.js is absent
   const load = () => import("./cliff.js")
-    .then((module) => module.mountCliffPanel(container, api))
+    .then((module) => module.mountCliffPanel(container, api, {
+      initial: Object.fromEntries(Object.entries(state.view).filter(([key]) => key.startsWith("cliff."))
+        .map(([key, value]) => [key.slice("cliff.".length), value])),
+      onChange: (settings) => { // the user's own cliff settings, into the shareable link
+        for (const key of Object.keys(state.view)) if (key.startsWith("cliff.")) delete state.view[key];
+        for (const [name, value] of Object.entries(settings)) state.view[`cliff.${name}`] = value;
+        syncUrl();
+      },
+    }))
     .catch((err) => {
       container.replaceChildren(el("p", { class: "form-error", text: `The loss-surface panel failed to load: ${err.message}` }));
     });
@@ -510,6 +519,7 @@ async function main() {
 
   // Restore from the URL: the preset's lanes first, then every lane setting the link carries.
   const fromUrl = decodeState(location.search, state.options.fields);
+  state.view = { ...fromUrl.view };
   const preset = presetById(fromUrl.preset) || (fromUrl.lanes ? null : state.presets.find((p) => p.default) || state.presets[0]);
   state.presetId = preset ? preset.id : null;
   const base = preset ? preset.lanes : [{}, {}];
@@ -526,7 +536,14 @@ async function main() {
   $("run").addEventListener("click", startRun);
   $("stop").addEventListener("click", stopRun);
   $("copy-link").addEventListener("click", copyLink);
-  $("flow-scale").addEventListener("change", (event) => charts.setFlowScale(event.target.value));
+  const scale = $("flow-scale");
+  if ([...scale.options].some((option) => option.value === fromUrl.view.colour)) scale.value = fromUrl.view.colour;
+  charts.setFlowScale(scale.value);
+  scale.addEventListener("change", () => {
+    charts.setFlowScale(scale.value);
+    state.view.colour = scale.value === scale.options[0].value ? undefined : scale.value; // the default stays out
+    syncUrl();
+  });
   for (const format of ["csv", "json"]) {
     $(`export-${format}`).addEventListener("click", (event) => {
       if (event.currentTarget.classList.contains("disabled")) event.preventDefault();

@@ -101,7 +101,10 @@ function summary(data) {
     + (plain.diverged_at !== null ? ` Plain SGD diverged at step ${plain.diverged_at}.` : "");
 }
 
-export async function mountCliffPanel(container, api = null) {
+// `initial`: settings to start from ({start_w, ..., colour}, from a shared link); `onChange(settings)`:
+// called with the panel's settings whenever the user changes them (Update, Enter, a click on the map,
+// the colour select), so the page can keep them in its link.
+export async function mountCliffPanel(container, api = null, { initial = {}, onChange = null } = {}) {
   const get = api && api.get ? (url) => api.get(url) : fetchJson;
   const inputs = {};
   const controls = el("div", { class: "cliff-controls", style: "display:flex;flex-wrap:wrap;gap:8px 12px;align-items:end;margin:6px 0" });
@@ -114,6 +117,14 @@ export async function mountCliffPanel(container, api = null) {
     el("option", { value: "loss", text: "colour: log10 E" }), el("option", { value: "grad", text: "colour: log10 ‖∇E‖" }));
   const update = el("button", { type: "button", id: "cliff-update", class: "ghost small", text: "Update" });
   controls.append(colour, update);
+  for (const [name] of INPUTS) if (initial[name] !== undefined) inputs[name].value = initial[name];
+  if ([...colour.options].some((option) => option.value === initial.colour)) colour.value = initial.colour;
+  const changed = () => {
+    if (!onChange || !latest) return;
+    const settings = Object.fromEntries(INPUTS.map(([name]) => [name, inputs[name].value]));
+    if (colour.value !== colour.options[0].value) settings.colour = colour.value;
+    onChange(settings);
+  };
   const error = el("div", { class: "form-error", id: "cliff-error", role: "alert" });
   const stats = el("p", { class: "chart-sub", id: "cliff-summary", "aria-live": "polite" });
   const chart = el("div", { class: "chart chart-tall", id: "chart-cliff", "data-chart": "cliff" });
@@ -151,11 +162,11 @@ export async function mountCliffPanel(container, api = null) {
         if (!point || point.curveNumber !== 0) return;
         inputs.start_w.value = (+point.x).toPrecision(4);
         inputs.start_b.value = (+point.y).toPrecision(4);
-        load();
+        load(true);
       });
     }
   };
-  const load = async () => {
+  const load = async (byUser = false) => {
     for (const [name, input] of Object.entries(inputs)) if (input.value !== "") params[name] = input.value;
     const query = new URLSearchParams(params).toString();
     const request = get(`/api/loss-surface${query ? `?${query}` : ""}`);
@@ -169,13 +180,14 @@ export async function mountCliffPanel(container, api = null) {
       stats.textContent = summary(data);
       container.dataset.loaded = "true";
       draw();
+      if (byUser) changed();
     } catch (err) {
       if (pending === request) error.textContent = `Cannot draw the loss surface: ${err.message}`;
     }
   };
-  update.addEventListener("click", load);
-  colour.addEventListener("change", draw);
-  for (const input of Object.values(inputs)) input.addEventListener("keydown", (e) => { if (e.key === "Enter") load(); });
+  update.addEventListener("click", () => load(true));
+  colour.addEventListener("change", () => { draw(); changed(); });
+  for (const input of Object.values(inputs)) input.addEventListener("keydown", (e) => { if (e.key === "Enter") load(true); });
   await load();
   return chart;
 }

@@ -2,10 +2,14 @@
 //   /?preset=sigmoid_vs_relu&lanes=2&A.activation=sigmoid&A.seq_len=100&...&B.activation=relu&...
 // A null value (e.g. truncate = full BPTT) is written as an empty value. Opening the link restores the
 // controls; runs are deterministic (seeded), so re-running reproduces the same numbers.
+// View settings that are not lane settings ride along under their own names, once changed from their
+// defaults: `colour` (chart 1's colour scale) and `cliff.<name>` (the cliff panel's inputs).
 
 import { LANE_NAMES, parseValue } from "./controls.js";
 
-export function encodeState({ preset, lanes }, fields) {
+const VIEW_KEY = /^(colour|cliff\.[a-z_]+)$/;
+
+export function encodeState({ preset, lanes, view = {} }, fields) {
   const params = new URLSearchParams();
   if (preset) params.set("preset", preset);
   params.set("lanes", String(lanes.length));
@@ -15,10 +19,14 @@ export function encodeState({ preset, lanes }, fields) {
       params.set(`${LANE_NAMES[i]}.${spec.name}`, value === null || value === undefined ? "" : String(value));
     }
   });
+  for (const [key, value] of Object.entries(view)) {
+    if (VIEW_KEY.test(key) && value !== null && value !== undefined && value !== "") params.set(key, String(value));
+  }
   return params.toString().replaceAll("%2C", ",");
 }
 
-// Returns {preset, lanes}: lanes is a list of partial configs, or null when the URL names no lane setting.
+// Returns {preset, lanes, view}: lanes is a list of partial configs, or null when the URL names no lane
+// setting; view holds the view settings the link carries ({colour, "cliff.start_w", ...}), as strings.
 export function decodeState(search, fields) {
   const params = new URLSearchParams(search);
   const byName = Object.fromEntries(fields.map((f) => [f.name, f]));
@@ -39,5 +47,6 @@ export function decodeState(search, fields) {
     while (partials.length < count) partials.push({});
     partials.length = count;
   }
-  return { preset, lanes: any || params.has("lanes") ? partials : null };
+  const view = Object.fromEntries([...params].filter(([key]) => VIEW_KEY.test(key)));
+  return { preset, lanes: any || params.has("lanes") ? partials : null, view };
 }

@@ -274,6 +274,15 @@ def test_copied_link_restores_every_control(dashboard, page_log, context):
     set_field(page, 2, "num_classes", "7")
     set_field(page, 1, "init", "gaussian")
     set_field(page, 1, "init_scale", "0.3")
+    # view settings too: chart 1's colour scale and the cliff panel's inputs (once the user changed them)
+    assert "colour=" not in page.url and "cliff." not in page.url  # defaults stay out of the link
+    page.select_option("#flow-scale", "relative")
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#cliff-panel[data-loaded='true']", timeout=20_000)
+    page.fill("#cliff-threshold", "0.7")
+    page.click("#cliff-update")
+    page.wait_for_function("() => location.search.includes('cliff.threshold=0.7')", timeout=10_000)
+    page.select_option("#cliff-colour", "grad")
     before = control_values(page)
     page.click("#copy-link")
     page.wait_for_function("() => document.getElementById('copy-link').dataset.link")
@@ -285,6 +294,11 @@ def test_copied_link_restores_every_control(dashboard, page_log, context):
     after = control_values(other)
     assert after == before
     assert lane_count(other) == 3 and before["lane1-seq_len"] == "37" and before["lane0-cell"] == "gru"
+    assert other.input_value("#flow-scale") == "relative"
+    other.locator("#cliff-panel").scroll_into_view_if_needed()
+    other.wait_for_selector("#cliff-panel[data-loaded='true']", timeout=20_000)
+    assert other.input_value("#cliff-threshold") == "0.7" and other.input_value("#cliff-colour") == "grad"
+    assert other.evaluate("() => document.getElementById('chart-cliff').data[2].name") == "SGD + norm clip 0.7"
     snap(other, "link-restored")
     assert page_log.problems() == []
 
