@@ -368,6 +368,12 @@ def test_weight_contribution_norms_both_forms(L, B, H, G):
     h_prev, delta = rng.standard_normal((L, B, H)), rng.standard_normal((L, B, G))
     direct = [np.sum((h_prev[t].T @ delta[t]) ** 2) for t in range(L)]
     np.testing.assert_allclose(weight_contribution_sqnorms(h_prev, delta), direct, rtol=1e-12)
+    # with the inputs (D = 3 or 8) as well: both shares, the second from the same delta delta^T (Gram form)
+    for D in (3, 8):
+        inputs = rng.standard_normal((L, B, D))
+        recurrent, input_share = weight_contribution_sqnorms(h_prev, delta, inputs)
+        np.testing.assert_allclose(recurrent, direct, rtol=1e-12)
+        np.testing.assert_allclose(input_share, [np.sum((inputs[t].T @ delta[t]) ** 2) for t in range(L)], rtol=1e-12)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

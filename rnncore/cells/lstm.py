@@ -226,8 +226,12 @@ def timestep_diagnostics(result: CellBackward, h_prev, delta_h, dx, exponents, X
     contribution ||h_{t-1}^T delta_h_t|| (delta_h (L, B, G) = dL/da_t for the LSTM, dL/d(ah_t) for the
     GRU), the input weight gradient's ||x_t^T delta_x_t|| (delta_x = dL/d(x_t W_x): the LSTM's dL/da_t,
     the GRU's dL/d(ax_t)), the input gradient ||dL/dx_t|| from dx (L, B, D) and its first example."""
-    result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta_h), exponents)
-    result.log10_input_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(X, delta_x), exponents)
+    if delta_x is delta_h:  # the LSTM: one delta delta^T serves both
+        recurrent, inputs = weight_contribution_sqnorms(h_prev, delta_h, X)
+    else:
+        recurrent, inputs = weight_contribution_sqnorms(h_prev, delta_h), weight_contribution_sqnorms(X, delta_x)
+    result.log10_weight_grad_per_step = log10_norms(recurrent, exponents)
+    result.log10_input_weight_grad_per_step = log10_norms(inputs, exponents)
     result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64), exponents)
     result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64), exponents)
 

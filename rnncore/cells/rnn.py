@@ -135,8 +135,10 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     return grads, result
 
 
-def weight_contribution_sqnorms(h_prev: np.ndarray, delta: np.ndarray) -> np.ndarray:
-    """||h_{t-1}^T delta_t||_F^2 for every t; h_prev (L, B, H), delta (L, B, G) -> (L,) float64.
+def weight_contribution_sqnorms(h_prev: np.ndarray, delta: np.ndarray, inputs: np.ndarray | None = None):
+    """||h_{t-1}^T delta_t||_F^2 for every t; h_prev (L, B, H), delta (L, B, G) -> (L,) float64. With
+    ``inputs`` (L, B, D) also ||x_t^T delta_t||_F^2, the input weights' share: returns both, the second
+    from the same delta delta^T where the Gram form is used (2 B^2 D more per t), else formed directly.
 
     ||A^T D||_F^2 = sum((A A^T) * (D D^T)) costs 2 B^2 (H + G) per t, forming A^T D costs 2 B H G: the
     cheaper form is used, over chunks of timesteps so that the temporaries stay small. At equal cost (e.g.
@@ -151,18 +153,28 @@ def weight_contribution_sqnorms(h_prev: np.ndarray, delta: np.ndarray) -> np.nda
     chunk = max(1, (1 << 16) // (B * max(H, G) if copy else B * B if gram else H * G))  # small temporaries
     scratch = np.empty((chunk, B, max(H, G)), dtype=delta.dtype) if copy else None
     out = np.empty(L)
+    out_x = None if inputs is None else np.empty(L)
     for start in range(0, L, chunk):
-        h, d = h_prev[start:start + chunk], delta[start:start + chunk]
+        span = slice(start, start + chunk)
+        h, d = h_prev[span], delta[span]
         if gram:
+            gram_d = np.matmul(d, _distinct(d, scratch).transpose(0, 2, 1))
             gram_h = np.matmul(h, _distinct(h, scratch).transpose(0, 2, 1))
-            gram_h *= np.matmul(d, _distinct(d, scratch).transpose(0, 2, 1))
-            out[start:start + chunk] = gram_h.sum(axis=(1, 2), dtype=np.float64)
+            gram_h *= gram_d
+            out[span] = gram_h.sum(axis=(1, 2), dtype=np.float64)
+            if inputs is not None:
+                gram_x = np.matmul(inputs[span], inputs[span].transpose(0, 2, 1))
+                gram_x *= gram_d
+                out_x[span] = gram_x.sum(axis=(1, 2), dtype=np.float64)
         else:
-            prod = np.matmul(h.transpose(0, 2, 1), d)
-            out[start:start + chunk] = np.einsum("tij,tij->t", prod, prod, dtype=np.float64)
-    for t in np.flatnonzero(out < 0):  # rounding in the Gram form can go below 0 when the true value ~0
-        out[t] = sqnorm((h_prev[t].T @ delta[t]).astype(np.float64))
-    return out
+            for source, into in ((h, out), (None if inputs is None else inputs[span], out_x)):
+                if source is not None:
+                    prod = np.matmul(source.transpose(0, 2, 1), d)
+                    into[span] = np.einsum("tij,tij->t", prod, prod, dtype=np.float64)
+    for source, into in ((h_prev, out), (inputs, out_x)):
+        for t in np.flatnonzero(into < 0) if into is not None else ():  # Gram-form rounding below a true ~0
+            into[t] = sqnorm((source[t].T @ delta[t]).astype(np.float64))
+    return out if inputs is None else (out, out_x)
 
 
 def _distinct(a: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
@@ -177,8 +189,9 @@ def _distinct(a: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
 def _timestep_diagnostics(result: CellBackward, h_prev, delta, exponents, X, W_x) -> None:
     """Fill the weight and input gradient per timestep (log10, from the scaled deltas + exponents)."""
     L, B, H = delta.shape
-    result.log10_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(h_prev, delta), exponents)
-    result.log10_input_weight_grad_per_step = log10_norms(weight_contribution_sqnorms(X, delta), exponents)
+    recurrent, inputs = weight_contribution_sqnorms(h_prev, delta, X)
+    result.log10_weight_grad_per_step = log10_norms(recurrent, exponents)
+    result.log10_input_weight_grad_per_step = log10_norms(inputs, exponents)
     dx = (delta.reshape(L * B, H) @ W_x.T).reshape(L, B, -1)  # scaled dL/dx_t
     result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
                                                    exponents)
