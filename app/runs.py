@@ -347,6 +347,11 @@ class RunManager:
         run.start()
         return run
 
+    def list(self) -> list[Run]:
+        """The runs in the store (training or kept), oldest first; reading them does not reorder the LRU."""
+        with self._lock:
+            return sorted(self._runs.values(), key=lambda run: run.created)
+
     def get(self, run_id: str) -> Run:
         with self._lock:
             run = self._runs.get(run_id)

@@ -141,6 +141,20 @@ def test_two_lanes_stream_in_order_end_with_done_and_export_matches(server):
                 assert (row[name] == "") if streamed is None else (float(row[name]) == streamed)
 
 
+def test_runs_are_listed_oldest_first_without_histories(server):
+    first = start(server.url, [SMALL])
+    read_all(server.url, first)
+    second = start(server.url, [SMALL, {**SMALL, "activation": "relu"}])
+    read_all(server.url, second)
+    listed = httpx.get(f"{server.url}/api/runs").json()
+    ids = [run["id"] for run in listed]
+    assert ids.index(first) < ids.index(second)
+    mine = {run["id"]: run for run in listed}
+    assert mine[second]["labels"] == ["tanh", "relu"] and mine[second]["steps_done"] == [30, 30]
+    assert mine[first]["status"] == mine[second]["status"] == "done"
+    assert all(run["history"] is None for run in listed)
+
+
 def test_a_diverged_lane_ends_cleanly_and_the_other_continues(server):
     # diverges at step 2 (loss NaN); step 1, the explosion, is not an array step (record_every 3)
     exploding = {**SMALL, "activation": "relu", "spectral_radius": 1.3, "clip": "none",

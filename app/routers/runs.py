@@ -112,6 +112,13 @@ async def run_events(request: Request, run_id: str,
     return RunEventStream(run, start, request.app.state.settings.sse_ping_seconds)
 
 
+@router.get("", response_model=list[RunSummary], summary="The runs the server holds, oldest first")
+def list_runs(request: Request) -> list[dict]:
+    """Every run still in the store (training, or finished and not yet evicted), without histories: its
+    id, status, lanes, labels and steps done. GET /api/runs/{id} has the history."""
+    return [run.summary(include_history=False) for run in _manager(request).list()]
+
+
 @router.get("/{run_id}", response_model=RunSummary, summary="Status, configs and the recorded history",
             responses=NOT_FOUND)
 def get_run(request: Request, run_id: str,
