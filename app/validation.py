@@ -5,6 +5,7 @@ from pydantic import BaseModel
 
 from app.errors import validation_error
 from app.runs import state_values, work
+from app.schemas import LANE_NAMES
 from rnncore import Config, ConfigError
 
 
@@ -24,7 +25,7 @@ def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | Non
     if total <= limit:
         return
     fields = "seq_len, hidden_size, batch_size" + (", steps" if steps is None else "")
-    per_lane = ", ".join(f"lane {i}: {cost:.2g}" for i, cost in enumerate(costs))
+    per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {cost:.2g}" for i, cost in enumerate(costs))  # as the page names them
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
         loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = seq_len * hidden_size^2 * batch_size"
@@ -38,7 +39,7 @@ def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
     total = sum(values)
     if total <= limit:
         return
-    per_lane = ", ".join(f"lane {i}: {v:.2g}" for i, v in enumerate(values))
+    per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {v:.2g}" for i, v in enumerate(values))
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
         loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (seq_len * batch_size * hidden_size "

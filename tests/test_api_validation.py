@@ -90,7 +90,7 @@ def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
     assert response.status_code == 422 and body["detail"][0]["type"] == "work_limit"
     # the sentence contains "; " itself: each detail item carries its own, whole (the page shows it)
     assert body["detail"][0]["message"] == body["message"]
-    assert "; lane 0: " in body["message"]
+    assert "; lane A: " in body["message"]  # lanes named by letter, as on the page
     assert body["message"].endswith("reduce seq_len, hidden_size, batch_size, steps"), body["message"]
     assert "allowed:" not in body["message"]  # a limit on the total is not the lanes list's 1-4 items
     # /api/labels (which the page calls on every change) says the same before Run, without a 422

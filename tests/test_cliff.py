@@ -166,3 +166,10 @@ def test_api_rejects_bad_params_with_422_naming_the_field(client, params, field)
     assert response.status_code == 422
     errors = response.json()["detail"]
     assert any(error["loc"][-1] == field for error in errors), errors
+
+
+def test_the_answer_names_each_default_so_a_link_can_leave_them_out(client):
+    body = client.get("/api/loss-surface", params={"threshold": 0.7}).json()
+    assert body["params"]["threshold"] == 0.7 and body["defaults"]["threshold"] == cliff.DEFAULTS["threshold"]
+    assert {k: body["defaults"][k] for k in cliff.DEFAULTS if k in body["defaults"]} == {
+        k: v for k, v in cliff.DEFAULTS.items() if k in body["defaults"]}

@@ -69,6 +69,8 @@ class SurfaceOut(BaseModel):
     log10_grad_norm: list[list[float | None]] = Field(description="log10 ||grad E|| on the same grid.")
     trajectories: list[TrajectoryOut] = Field(description="[plain SGD, SGD + norm clipping].")
     params: SurfaceQuery
+    defaults: SurfaceQuery = Field(description="What each parameter is when omitted (the page keeps only the "
+                                               "ones that differ in its shareable link).")
     seq_len: int
     note: str
 
@@ -105,7 +107,7 @@ def loss_surface(query: Annotated[SurfaceQuery, Query()]) -> SurfaceOut:
         log10_grad_norm=[_finite(row, 4) for row in _log10(grad_norm)],
         trajectories=[_trajectory("SGD", None, plain),
                       _trajectory(f"SGD + norm clip {query.threshold:g}", query.threshold, clipped)],
-        params=query, seq_len=cliff.T,
+        params=query, defaults=SurfaceQuery(), seq_len=cliff.T,
         note=("One hidden unit, x_t = w sigmoid(x_{t-1}) + b for 50 steps, loss E = (sigmoid(x_50) - 0.7)^2. "
               "Across the thin wall E jumps between two plateaus, so the gradient there is huge. Plain SGD that "
               "lands on the wall takes a huge step and is thrown far away; with norm clipping every step is at "

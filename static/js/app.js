@@ -396,7 +396,8 @@ function renderProgress() {
   }
   const stepsDone = lanes.reduce((sum, lane) => sum + lane.lastStep + 1, 0);
   const now = performance.now();
-  state.rateSamples.push({ time: now, done: stepsDone });
+  const maxStep = Math.max(...lanes.map((l) => l.lastStep + 1));
+  state.rateSamples.push({ time: now, done: stepsDone, furthest: maxStep });
   while (state.rateSamples.length > 2 && now - state.rateSamples[0].time > 5000) state.rateSamples.shift();
   const first = state.rateSamples[0];
   const rate = now > first.time + 250 ? ((stepsDone - first.done) * 1000) / (now - first.time) : 0;
@@ -404,13 +405,14 @@ function renderProgress() {
   $("progress-fill").style.width = `${(100 * fraction).toFixed(1)}%`;
   const bar = document.querySelector(".progress-bar");
   bar.setAttribute("aria-valuenow", String(Math.round(100 * fraction)));
-  const maxStep = Math.max(...lanes.map((l) => l.lastStep + 1));
   const maxTotal = Math.max(...lanes.map((l) => l.totalSteps));
   $("progress-steps").textContent = `${maxStep} / ${maxTotal} steps`; // counts, as the lanes' status
-  // per lane, as the step count beside it (the lanes train in lockstep, one step each in turn)
-  const training = Math.max(1, lanes.filter((l) => l.status === "running" || l.status === "waiting").length);
-  const perLane = rate / training;
-  $("progress-rate").textContent = state.running && rate > 0
+  // per lane, in the units of the step count beside it: how fast the furthest lane's count grew over the
+  // window (the lanes train in lockstep; a sum over lanes read 4x too fast with 4 lanes, and jumped when
+  // one lane finished first)
+  const perLane = now > first.time + 250 ? ((maxStep - first.furthest) * 1000) / (now - first.time) : 0;
+  const training = lanes.filter((l) => l.status === "running" || l.status === "waiting").length;
+  $("progress-rate").textContent = state.running && perLane > 0
     ? `${perLane >= 100 ? perLane.toFixed(0) : perLane.toFixed(1)} steps/s${training > 1 ? " per lane" : ""}` : "";
   $("progress-eta").textContent = state.running && rate > 0 ? `${formatDuration((total - done) / rate)} left` : "";
 

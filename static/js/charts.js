@@ -387,24 +387,29 @@ export class Charts {
   // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles.
   addHeatRow(lane, step, row) {
     if (!row) return;
-    const last = row[row.length - 1];
-    for (const v of row) {
-      if (v === null) continue;
-      if (v < lane.heatMin) lane.heatMin = v;
-      if (v > lane.heatMax) lane.heatMax = v;
-      if (last === null) continue;
-      if (v - last < lane.relMin) lane.relMin = v - last;
-      if (v - last > lane.relMax) lane.relMax = v - last;
-    }
     const spacing = lane.recordEvery * lane.heatStride;
-    if (step % spacing !== 0) return; // off the grid (e.g. a last step): chart 2 shows it
+    if (step % spacing !== 0) return; // off the grid (e.g. a last step, a diverged lane's last): chart 2 shows it
     lane.heatY.push(step);
     lane.heatZ.push(row);
+    let rows = [row]; // the colour range covers the rows drawn, no others (an off-grid row stretched it, unseen)
     if (lane.heatY.length > MAX_HEAT_ROWS) {
       const keep = lane.heatY.map((y) => y % (2 * spacing) === 0);
       lane.heatY = lane.heatY.filter((_, i) => keep[i]);
       lane.heatZ = lane.heatZ.filter((_, i) => keep[i]);
       lane.heatStride *= 2;
+      rows = lane.heatZ; // thinned: the range anew from the rows kept
+      Object.assign(lane, { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity });
+    }
+    for (const drawn of rows) {
+      const last = drawn[drawn.length - 1];
+      for (const v of drawn) {
+        if (v === null) continue;
+        if (v < lane.heatMin) lane.heatMin = v;
+        if (v > lane.heatMax) lane.heatMax = v;
+        if (last === null) continue;
+        if (v - last < lane.relMin) lane.relMin = v - last;
+        if (v - last > lane.relMax) lane.relMax = v - last;
+      }
     }
   }
 
@@ -721,10 +726,17 @@ export class Charts {
     underflowLines(sources, layout);
     // a float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite
     const overflowed = sources.filter(({ arrays }) => arrays && arrays.log10_grad_norm_per_step.every((v) => v === null));
-    overflowed.forEach(({ lane }, k) => {
+    // and a lane that diverged before its first finite step has no curve at all after the run
+    const unrecorded = sources.filter(({ lane, arrays, preview: planned }) => !planned && !arrays && lane.divergedAt !== null);
+    const notes = [
+      ...overflowed.map(({ lane }) => `${lane.name}: nothing finite to draw: the ${lane.config.dtype} forward pass overflows `
+        + `(h<sub>t</sub> reaches inf)${preview ? " at initialisation" : ""}.`),
+      ...unrecorded.map(({ lane }) => `${lane.name}: diverged at step ${lane.divergedAt}, before any finite step `
+        + `(${lane.reason || "non-finite numbers"}).`),
+    ];
+    notes.forEach((text, k) => {
       layout.annotations.push({
-        text: `${lane.name}: nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`
-          + `${preview ? " at initialisation" : ""}.<br>float64, or a smaller spectral radius or init scale, keeps it finite.`,
+        text: `${text}<br>float64, or a smaller spectral radius or init scale, keeps it finite.`,
         xref: "paper", yref: "paper", x: 0.5, y: 0.5, yshift: -34 * k, showarrow: false,
         font: { size: 12, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
       });

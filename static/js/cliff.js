@@ -121,7 +121,9 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
   if ([...colour.options].some((option) => option.value === initial.colour)) colour.value = initial.colour;
   const changed = () => {
     if (!onChange || !latest) return;
-    const settings = Object.fromEntries(INPUTS.map(([name]) => [name, inputs[name].value]));
+    // only what differs from the API's defaults: an untouched panel adds nothing to the link
+    const settings = Object.fromEntries(INPUTS.map(([name]) => [name, inputs[name].value])
+      .filter(([name, value]) => Number(value) !== Number(latest.defaults?.[name])));
     if (colour.value !== colour.options[0].value) settings.colour = colour.value;
     onChange(settings);
   };

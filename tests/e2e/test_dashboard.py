@@ -230,6 +230,10 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     assert page.locator("#chart-profile").get_by_text(f"{plain_lane}: step 1").count() == 1
     profile = next(t for t in traces(page, "profile") if t["name"] == f"{plain_lane} · no clip")
     assert profile["y"][0] > profile["y"][-1] + 4
+    # ... which the heatmap has no row for (step 1 is off its grid): its colour scale spans the drawn cells
+    scale = page.evaluate("() => document.getElementById('chart-flow').layout.coloraxis")
+    cells = [v for t in traces(page, "flow") if t["type"] == "heatmap" for row in t["z"] for v in row if v is not None]
+    assert scale["cmin"] == pytest.approx(min(cells), abs=1e-9) and scale["cmax"] == pytest.approx(max(cells), abs=1e-9)
     assert_charts_drawn(page)
     snap(page, "exploding-clipping")
     assert page_log.problems() == []
@@ -282,6 +286,7 @@ def test_copied_link_restores_every_control(dashboard, page_log, context):
     page.fill("#cliff-threshold", "0.7")
     page.click("#cliff-update")
     page.wait_for_function("() => location.search.includes('cliff.threshold=0.7')", timeout=10_000)
+    assert "cliff.start_w" not in page.url and "cliff.steps" not in page.url  # unchanged inputs stay out
     page.select_option("#cliff-colour", "grad")
     before = control_values(page)
     page.click("#copy-link")
@@ -387,6 +392,8 @@ def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log
     note.wait_for(timeout=30_000)
     assert run_and_wait(page) == "done"
     assert [status for label, status in lane_statuses(page).items() if label.startswith("A · ")] == ["diverged"]
+    # after the run chart 2 still says why lane A has no curve
+    page.locator("#chart-profile").get_by_text(re.compile(r"A: diverged at step 0, before any finite step")).wait_for()
     flow = page.locator("#chart-flow")
     assert flow.get_by_text("diverged at step 0").count() == 1
     assert flow.get_by_text("rows appear here").count() == 0  # lane B has rows; lane A never will
@@ -466,11 +473,11 @@ def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log)
                            timeout=20_000)
     before = box.text_content()
     # the whole sentence (it contains "; " itself): the per-lane figures and what to reduce
-    assert re.search(r"too much work: [0-9.e+]+ > limit 1e\+11 \(work = .*lane 0: .*lane 1: .*\); reduce seq_len, "
+    assert re.search(r"too much work: [0-9.e+]+ > limit 1e\+11 \(work = .*lane A: .*lane B: .*\); reduce seq_len, "
                      r"hidden_size, batch_size, steps or the number of lanes", before), before
     page.click("#run")  # the 422 (then the preview again) says the same, whole
     page.wait_for_function("() => { const box = document.getElementById('run-error');"
-                           " return box.dataset.source === 'action' && box.textContent.includes('lane 1: '); }",
+                           " return box.dataset.source === 'action' && box.textContent.includes('lane B: '); }",
                            timeout=20_000)
     after = box.text_content()
     assert after.startswith("too much work: ") and after.endswith("steps or the number of lanes"), after
