@@ -374,10 +374,8 @@ export class Charts {
       lane.clippedSteps.push(data.step);
     }
     if (data.arrays) {
-      lane.latest = { ...data.arrays, sigma_max: data.sigma_max, gamma: data.gamma, spectral_radius: data.spectral_radius };
-      lane.latestStep = data.step;
       this.addHeatRow(lane, data.step, data.arrays.log10_grad_norm_per_step);
-      this.markDirty("flow", "saliency", "profile", "gates", "weight");
+      this.showArrays(lane, data.step, data.arrays);
     }
     this.markDirty("loss", "norm", "spectral");
   }
@@ -419,15 +417,17 @@ export class Charts {
     lane.status = data.status;
     lane.reason = data.reason;
     if (data.status === "diverged") lane.divergedAt = data.step;
-    if (data.last_arrays) { // a diverged lane's arrays of its last step: the explosion, often off the array steps
-      const { step, arrays } = data.last_arrays;
-      const at = lane.steps.lastIndexOf(step);
-      lane.latest = { ...arrays, sigma_max: at >= 0 ? lane.sigmaMax[at] : null, gamma: lane.gamma, spectral_radius: null };
-      lane.latestStep = step;
-      this.addHeatRow(lane, step, arrays.log10_grad_norm_per_step);
-      this.markDirty("flow", "saliency", "profile", "gates", "weight");
-    }
+    // a diverged lane's arrays of its last step, the explosion: charts 2 and 5 and the saliency strip show
+    // them; no heatmap row (off the row grid, or an array step whose row is there already)
+    if (data.last_arrays) this.showArrays(lane, data.last_arrays.step, data.last_arrays.arrays);
     this.markDirty("norm", "loss");
+  }
+
+  // The per-timestep arrays the profile, saliency, gate and weight charts draw for a lane.
+  showArrays(lane, step, arrays) {
+    lane.latest = arrays;
+    lane.latestStep = step;
+    this.markDirty("flow", "saliency", "profile", "gates", "weight");
   }
 
   // --- scheduling -------------------------------------------------------------------------------

@@ -383,6 +383,19 @@ def _idle_redraw_ms(page, chart_id: str, repeats: int = 9) -> float:
     }""", [chart_id, repeats])
 
 
+def test_a_lane_diverging_just_after_an_array_step_keeps_one_row_per_step(dashboard, page_log):
+    # 600 steps: arrays every 3rd; this lane diverges at step 4, so its last arrays (step 3) are an array
+    # step's, already a heatmap row: lane_done's copy of them must not add it twice
+    page = dashboard("lanes=2&A.seq_len=30&A.hidden_size=8&A.batch_size=4&A.steps=600&A.activation=relu"
+                     "&A.spectral_radius=1.5&A.clip=none&A.optimizer=sgd&A.learning_rate=0.05"
+                     "&B.seq_len=30&B.hidden_size=8&B.batch_size=4&B.steps=600")
+    assert run_and_wait(page) == "done"
+    heat = next(t for t in traces(page, "flow") if t["type"] == "heatmap" and t["name"].startswith("A · "))
+    assert heat["y"] == [0, 3]
+    assert page.locator("#chart-profile").get_by_text(re.compile(r"A: step 3")).count() == 1
+    assert page_log.problems() == []
+
+
 def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log):
     # identity init scaled 5, linear: h_t grows like 5^t and float32 overflows at initialisation, so the
     # preview has no finite number and the lane diverges at step 0 without a single record.
