@@ -33,6 +33,12 @@ def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | Non
         f"reduce {fields}{lanes}", None, kind="work_limit")
 
 
+def check_run_limits(configs: list[Config], settings, loc: tuple) -> None:
+    """The limits on one run's lanes together, as POST /api/runs applies them: total work, then memory."""
+    check_work(configs, settings.max_work, loc)
+    check_memory(configs, settings.max_state_values, loc)
+
+
 def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
     """422 when the activations kept for backprop, summed over lanes, are above the cap (memory)."""
     values = [state_values(cfg) for cfg in configs]

@@ -8,7 +8,7 @@ from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
 from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
-from app.validation import check_memory, check_work, to_config
+from app.validation import check_run_limits, to_config
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
 
@@ -57,12 +57,10 @@ def labels(body: LabelsRequest, request: Request) -> dict:
     other lane only those in which it differs from A (``[{}, {"cell": "lstm"}]`` -> ``["RNN", "LSTM"]``).
     The same labels a run's ``run`` event carries; validated like POST /api/runs, except that the total
     work and memory caps are not a 422 here but ``run_limit``: what POST /api/runs would answer."""
-    settings = request.app.state.settings
     configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
     run_limit = None
     try:
-        check_work(configs, settings.max_work, ("body", "lanes"))
-        check_memory(configs, settings.max_state_values, ("body", "lanes"))
+        check_run_limits(configs, request.app.state.settings, ("body", "lanes"))
     except RequestValidationError as exc:
         run_limit = exc.errors()[0]["msg"]
     return {"labels": lane_labels([cfg.to_dict() for cfg in configs]), "run_limit": run_limit}

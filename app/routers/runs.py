@@ -14,7 +14,7 @@ from app.errors import MAX_ECHO, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
 from app.streaming import RunEventStream
-from app.validation import check_memory, check_work, to_config
+from app.validation import check_run_limits, to_config
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID)
 
@@ -72,8 +72,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
 
     settings = request.app.state.settings
     configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
-    check_work(configs, settings.max_work, ("body", "lanes"))
-    check_memory(configs, settings.max_state_values, ("body", "lanes"))
+    check_run_limits(configs, settings, ("body", "lanes"))
     task_infos = [to_plain(rnncore.task_info(cfg)) for cfg in configs]
     try:
         run = _manager(request).create(configs, task_infos)
