@@ -152,29 +152,26 @@ def weight_contribution_sqnorms(h_prev: np.ndarray, delta: np.ndarray, inputs: n
     copy = gram and B <= 32
     chunk = max(1, (1 << 16) // (B * max(H, G) if copy else B * B if gram else H * G))  # small temporaries
     scratch = np.empty((chunk, B, max(H, G)), dtype=delta.dtype) if copy else None
-    out = np.empty(L)
-    out_x = None if inputs is None else np.empty(L)
+    # (array, its own scratch copy or None): the inputs' (B, B) Gram from (B, D) runs as it is
+    sources = [(h_prev, scratch)] + ([] if inputs is None else [(inputs, None)])
+    outs = [np.empty(L) for _ in sources]
     for start in range(0, L, chunk):
         span = slice(start, start + chunk)
-        h, d = h_prev[span], delta[span]
-        if gram:
-            gram_d = np.matmul(d, _distinct(d, scratch).transpose(0, 2, 1))
-            gram_h = np.matmul(h, _distinct(h, scratch).transpose(0, 2, 1))
-            gram_h *= gram_d
-            out[span] = gram_h.sum(axis=(1, 2), dtype=np.float64)
-            if inputs is not None:
-                gram_x = np.matmul(inputs[span], inputs[span].transpose(0, 2, 1))
-                gram_x *= gram_d
-                out_x[span] = gram_x.sum(axis=(1, 2), dtype=np.float64)
-        else:
-            for source, into in ((h, out), (None if inputs is None else inputs[span], out_x)):
-                if source is not None:
-                    prod = np.matmul(source.transpose(0, 2, 1), d)
-                    into[span] = np.einsum("tij,tij->t", prod, prod, dtype=np.float64)
-    for source, into in ((h_prev, out), (inputs, out_x)):
-        for t in np.flatnonzero(into < 0) if into is not None else ():  # Gram-form rounding below a true ~0
-            into[t] = sqnorm((source[t].T @ delta[t]).astype(np.float64))
-    return out if inputs is None else (out, out_x)
+        d = delta[span]
+        gram_d = np.matmul(d, _distinct(d, scratch).transpose(0, 2, 1)) if gram else None  # shared by both
+        for (source, own_scratch), out in zip(sources, outs, strict=True):
+            a = source[span]
+            if gram:
+                gram_a = np.matmul(a, _distinct(a, own_scratch).transpose(0, 2, 1))
+                gram_a *= gram_d
+                out[span] = gram_a.sum(axis=(1, 2), dtype=np.float64)
+            else:
+                prod = np.matmul(a.transpose(0, 2, 1), d)
+                out[span] = np.einsum("tij,tij->t", prod, prod, dtype=np.float64)
+    for (source, _), out in zip(sources, outs, strict=True):
+        for t in np.flatnonzero(out < 0):  # rounding in the Gram form can go below 0 when the true value ~0
+            out[t] = sqnorm((source[t].T @ delta[t]).astype(np.float64))
+    return outs[0] if inputs is None else tuple(outs)
 
 
 def _distinct(a: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
