@@ -261,6 +261,12 @@ function stepRange(lanes) {
   return [0, Math.max(steps - 1, 1)];
 }
 
+// L, the number of timesteps of a lane's sequences (its arrays' length): seq_len T for every task but
+// copy, whose sequences are T + 20 long (the task's info says so; before it arrives, a row does).
+function sequenceLength(lane) {
+  return lane.taskInfo?.extra?.sequence_length ?? lane.heatZ[0]?.length ?? lane.config.seq_len;
+}
+
 export function newLane(index, config, label) {
   return {
     index,
@@ -570,7 +576,7 @@ export class Charts {
       const x0 = i * (width + gap);
       const heatX = `x${i + 1}`;
       const heatY = "y";
-      const T = lane.config.seq_len;
+      const T = sequenceLength(lane); // copy: T + 20 timesteps, all of them columns
       const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
       const panelPx = plotWidth * width;
       // Upright tick labels, as many as fit (4 lanes leave 40-110 px a panel: Plotly's automatic ticks turned

@@ -687,3 +687,21 @@ def test_saliency_strip_draws_before_and_after_a_run(dashboard, page_log):
     assert [len(t["y"]) for t in saliency] == [30, 30]
     assert all(v is None or math.isfinite(v) for t in saliency for v in t["y"])
     assert page_log.problems() == []
+
+
+def test_copy_task_heatmap_has_a_column_for_every_timestep(dashboard, page_log):
+    # copy's sequences are T + 20 long (10 symbols, T - 1 blanks, the delimiter, 10 recall steps): the
+    # recall steps, where its loss is, are the last 10 columns and must be drawn (a heatmap sized from
+    # seq_len cut them off)
+    page = dashboard("lanes=1&A.task=copy&A.seq_len=30&A.steps=3&A.hidden_size=8&A.batch_size=4")
+    assert run_and_wait(page) == "done"
+    heat = next(t for t in traces(page, "flow") if t["type"] == "heatmap")
+    assert heat["x"] == list(range(50))
+    assert {len(row) for row in heat["z"]} == {50}
+    last_recorded = run_history(page)[0][-1]
+    assert heat["z"][-1][-10:] == pytest.approx(
+        [round(v, 2) if v is not None else None for v in last_recorded["arrays"]["log10_grad_norm_per_step"][-10:]],
+        abs=0.01)
+    x_range = page.evaluate("() => document.getElementById('chart-flow').layout.xaxis.range")
+    assert x_range == [-0.5, 49.5]
+    assert page_log.problems() == []
