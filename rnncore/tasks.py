@@ -71,6 +71,11 @@ def _adding_positions(T: int) -> tuple[int, int, int]:
     return n1, half, T
 
 
+def _order_positions(T: int) -> tuple[int, int, int, int]:
+    """temporal_order: first symbol in [lo1, hi1), second drawn in [lo2, hi2) (then kept after the first)."""
+    return T // 10, max(T // 10 + 1, 2 * T // 10), 4 * T // 10, max(4 * T // 10 + 1, 5 * T // 10)
+
+
 def sample(config: Config, rng: np.random.Generator, batch_size: int | None = None) -> Batch:
     """Draw one batch (time-first) in ``config.dtype``."""
     B = batch_size or config.batch_size
@@ -101,8 +106,7 @@ def sample(config: Config, rng: np.random.Generator, batch_size: int | None = No
         return Batch(X, targets, metric_steps=slice(L - COPY_LENGTH, L))
     if config.task == "temporal_order":
         X[np.arange(T)[:, None], rows[None, :], 2 + rng.integers(0, 4, size=(T, B))] = 1.0
-        lo1, hi1 = T // 10, max(T // 10 + 1, 2 * T // 10)
-        lo2, hi2 = 4 * T // 10, max(4 * T // 10 + 1, 5 * T // 10)
+        lo1, hi1, lo2, hi2 = _order_positions(T)
         p1 = rng.integers(lo1, hi1, size=B)
         p2 = np.minimum(np.maximum(rng.integers(lo2, hi2, size=B), p1 + 1), T - 1)
         s1, s2 = rng.integers(0, 2, size=B), rng.integers(0, 2, size=B)
@@ -130,12 +134,32 @@ def _adding_every_chance(T: int) -> float:
     return float(np.mean(second_moment - (a + b) ** 2 / 4))
 
 
+def informative_spans(config: Config) -> list[dict]:
+    """Where the task's information enters: the timesteps [start, stop) that may hold what the target
+    depends on (each example puts it at one position in the span, or in all of it), with what it is.
+    The distance from these inputs to the loss is the task's dependency length."""
+    T = config.seq_len
+    if config.task == "adding":
+        n1, half, _ = _adding_positions(T)
+        return [{"start": 0, "stop": n1, "what": "first marked value"},
+                {"start": half, "stop": T, "what": "second marked value"}]
+    if config.task == "copy":
+        return [{"start": 0, "stop": COPY_LENGTH, "what": f"the {COPY_LENGTH} symbols to copy"}]
+    if config.task == "temporal_order":
+        lo1, hi1, lo2, hi2 = _order_positions(T)
+        # the second symbol comes after the first and before the end (this widens the span for T < 10)
+        return [{"start": lo1, "stop": hi1, "what": "first A/B symbol"},
+                {"start": max(lo2, lo1 + 1), "stop": min(max(hi2, hi1 + 1), T), "what": "second A/B symbol"}]
+    return [{"start": 0, "stop": 1, "what": "the token to recall"}]
+
+
 def task_info(config: Config) -> TaskInfo:
-    """Facts the page needs to draw the task's chance baseline."""
+    """Facts the page needs to draw the task's chance baseline and where its information is:
+    ``extra["sequence_length"]`` (L) and ``extra["informative"]`` (:func:`informative_spans`)."""
     T, L = config.seq_len, sequence_length(config)
     D, O = sizes(config)
     mode = config.target_mode
-    extra: dict = {"sequence_length": L}
+    extra: dict = {"sequence_length": L, "informative": informative_spans(config)}
     if config.task == "adding":
         chance = 1 / 6 if mode == "last" else _adding_every_chance(T)
         return TaskInfo("adding", D, O, "mse", "mse", chance, chance, mode, extra)

@@ -509,3 +509,31 @@ def test_spectral_radius_on_its_cadence_and_exact():
             assert record.spectral_radius == pytest.approx(np.max(np.abs(np.linalg.eigvals(W_before))), rel=1e-12)
     assert steps[0] == 0 and steps[-1] == config.steps - 1
     assert all(later - earlier == every for earlier, later in zip(steps[:-2], steps[1:-1], strict=True))
+
+
+def _informative_positions(config: Config, X: np.ndarray) -> list[np.ndarray]:
+    """Per span of informative_spans(), the timestep of each example where its information sits."""
+    if config.task == "adding":
+        _, t = np.nonzero(X[:, :, 1].T)  # per example, its two marked positions in time order
+        return [t.reshape(-1, 2)[:, 0], t.reshape(-1, 2)[:, 1]]
+    if config.task == "temporal_order":
+        t = np.nonzero((X[:, :, 0] + X[:, :, 1]).T)[1].reshape(-1, 2)
+        return [t[:, 0], t[:, 1]]
+    if config.task == "copy":
+        return [np.nonzero(X[:, :, :8].sum(axis=(1, 2)))[0]]
+    return [np.nonzero(X[:, 0, -1])[0]]  # recall: the flag on the token to recall
+
+
+@pytest.mark.parametrize("task", ["adding", "copy", "temporal_order", "recall"])
+@pytest.mark.parametrize("seq_len", [2, 3, 7, 10, 41, 200])
+def test_informative_spans_are_where_each_tasks_information_sits(task, seq_len):
+    # the page draws these spans under the unrolled network: every example's information must lie in them,
+    # and (over 3000 examples) reach both ends of each
+    config = Config(task=task, seq_len=seq_len)
+    info = task_info(config)
+    spans = info.extra["informative"]
+    X = sample(config, np.random.default_rng(0), batch_size=3000).inputs
+    positions = _informative_positions(config, X)
+    for span, t in zip(spans, positions, strict=True):
+        assert 0 <= span["start"] < span["stop"] <= info.extra["sequence_length"] and span["what"]
+        assert t.min() == span["start"] and t.max() == span["stop"] - 1, (span, t.min(), t.max())
