@@ -23,7 +23,7 @@ PRESETS: list[dict] = [
             "the measured curve nearly flat (0.2 orders lost): watch the gap to the bound line. Then watch "
             "training change it: after 500 Adam steps (seed 0) both lanes sit at the chance MSE 0.167 and "
             "both curves have fallen further, ~9 orders (0.9) and ~11 orders (1.1) from t=99 to t=0, "
-            "although training has raised sigma_max(W_h) to 1.22 and 1.50 (chart 6): the units saturate, "
+            "although training has raised sigma_max(W_h) to 1.22 and 1.50 (chart 7): the units saturate, "
             "f' shrinks, and the bound says nothing about the measured gradient. A larger initial radius "
             "does not keep the gradient alive once training saturates the units."),
         "lanes": [{"activation": "tanh", "spectral_radius": 0.9},

@@ -491,7 +491,7 @@ function mountCliffPanelLazily() {
 // --- start ----------------------------------------------------------------------------------------
 async function main() {
   charts = new Charts({
-    flow: $("chart-flow"), saliency: $("chart-saliency"), profile: $("chart-profile"), gates: $("chart-gates"),
+    flow: $("chart-flow"), saliency: $("chart-saliency"), unrolled: $("chart-unrolled"), profile: $("chart-profile"), gates: $("chart-gates"),
     loss: $("chart-loss"), norm: $("chart-norm"), weight: $("chart-weight"), spectral: $("chart-spectral"),
   });
   let options;

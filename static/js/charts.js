@@ -1,8 +1,9 @@
-// The five charts, drawn with Plotly from the run model. Events only mark charts dirty; one
+// The charts, drawn with Plotly from the run model. Events only mark charts dirty; one
 // requestAnimationFrame callback redraws the dirty ones with Plotly.react on the accumulated data, each
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
+import { unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
 const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title, inside the plot area
@@ -19,7 +20,7 @@ const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", 
   automargin: false, ticklabeloverflow: "allow" };
 // Least time between two redraws of one chart while a run streams (ms): a few updates a second look live
 // and leave the main thread mostly idle (each redraw is a full Plotly layout of that chart).
-const MIN_INTERVAL = { flow: 1000, saliency: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900, spectral: 450 };
+const MIN_INTERVAL = { flow: 1000, saliency: 900, unrolled: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900, spectral: 450 };
 
 // Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
 // tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
@@ -291,7 +292,7 @@ export function newLane(index, config, label) {
 
 export class Charts {
   constructor(divs) {
-    this.divs = divs; // {flow, saliency, profile, gates, loss, norm, weight, spectral}
+    this.divs = divs; // {flow, saliency, unrolled, profile, gates, loss, norm, weight, spectral}
     this.lanes = [];
     this.preview = null; // [{label, config, arrays}] from POST /api/profile, shown before a run
     this.dirty = new Set();
@@ -392,7 +393,7 @@ export class Charts {
   addHeatRow(lane, step, row) {
     if (!row) return;
     const spacing = lane.recordEvery * lane.heatStride;
-    if (step % spacing !== 0) return; // off the grid (e.g. a last step, a diverged lane's last): chart 2 shows it
+    if (step % spacing !== 0) return; // off the grid (e.g. a last step, a diverged lane's last): the profile chart shows it
     lane.heatY.push(step);
     lane.heatZ.push(row);
     let rows = [row]; // the colour range covers the rows drawn, no others (an off-grid row stretched it, unseen)
@@ -423,7 +424,7 @@ export class Charts {
     lane.status = data.status;
     lane.reason = data.reason;
     if (data.status === "diverged") lane.divergedAt = data.step;
-    // a diverged lane's arrays of its last step, the explosion: charts 2 and 5 and the saliency strip show
+    // a diverged lane's arrays of its last step, the explosion: the unrolled, profile and weight charts and the saliency strip show
     // them; no heatmap row (off the row grid, or an array step whose row is there already)
     if (data.last_arrays) this.showArrays(lane, data.last_arrays.step, data.last_arrays.arrays);
     this.markDirty("norm", "loss");
@@ -433,7 +434,7 @@ export class Charts {
   showArrays(lane, step, arrays) {
     lane.latest = arrays;
     lane.latestStep = step;
-    this.markDirty("flow", "saliency", "profile", "gates", "weight");
+    this.markDirty("flow", "saliency", "unrolled", "profile", "gates", "weight");
   }
 
   // --- scheduling -------------------------------------------------------------------------------
@@ -503,6 +504,7 @@ export class Charts {
       return;
     }
     div.hidden = false;
+    if (figure.height && div.style.height !== `${figure.height}px`) div.style.height = `${figure.height}px`;
     figure.layout.datarevision = this.revision;
     figure.layout.uirevision = this.uirevision || "preview";
     Plotly.react(div, figure.data, figure.layout, plotConfig(name));
@@ -521,7 +523,7 @@ export class Charts {
     }
     if (this.preview) {
       return this.preview.map((p, i) => ({
-        lane: { name: LANE_NAMES[i], color: LANE_COLORS[i], label: p.label, config: p.config },
+        lane: { name: LANE_NAMES[i], color: LANE_COLORS[i], label: p.label, config: p.config, taskInfo: p.taskInfo || null },
         arrays: p.arrays, step: null, preview: true,
       }));
     }
@@ -664,6 +666,12 @@ export class Charts {
     });
     if (!data.length) hideAxes(layout);
     return { data, layout };
+  }
+
+  // The unrolled network of each lane's latest snapshot (unrolled.js).
+  unrolledFigure() {
+    return buildUnrolled(this.sources(), this.divs.unrolled?.clientWidth || 1200, baseLayout,
+      this.previewNote || "Loading the preview…");
   }
 
   // Gated cells: the mean forget gate f_t (LSTM) or update gate z_t (GRU) per timestep. Values near 1

@@ -705,3 +705,77 @@ def test_copy_task_heatmap_has_a_column_for_every_timestep(dashboard, page_log):
     x_range = page.evaluate("() => document.getElementById('chart-flow').layout.xaxis.range")
     assert x_range == [-0.5, 49.5]
     assert page_log.problems() == []
+
+
+def unrolled_nodes(page) -> dict[str, dict]:
+    """The unrolled chart's node traces by name ("A · ...: ht", ": loss", ...): x (node index), colours."""
+    return page.evaluate("""() => Object.fromEntries(document.getElementById('chart-unrolled').data
+        .filter((t) => t.mode === 'markers')
+        .map((t) => [t.name, {x: Array.from(t.x), color: t.marker.color === undefined ? null
+            : (Array.isArray(t.marker.color) ? Array.from(t.marker.color) : t.marker.color)}]))""")
+
+
+def test_unrolled_network_shows_losses_cuts_and_the_gradient_reaching_each_state(dashboard, page_log):
+    # A: target at the end, full BPTT; B: a target at every step and truncated BPTT (k = 4, T = 12:
+    # cuts at t = 8 and 4). The chart is drawn from the preview, then from the run's last arrays.
+    page = dashboard("lanes=2&A.seq_len=12&A.steps=4&A.hidden_size=8&A.batch_size=4"
+                     "&B.seq_len=12&B.steps=4&B.hidden_size=8&B.batch_size=4&B.target=every&B.truncate=4")
+    page.wait_for_function("() => (document.getElementById('chart-unrolled').data || []).length > 10", timeout=30_000)
+    assert page.locator("#chart-unrolled").get_by_text(re.compile(r"at initialisation")).count() == 2
+    assert run_and_wait(page) == "done"
+    page.locator("#chart-unrolled").get_by_text("step 3").first.wait_for(timeout=20_000)
+    nodes = unrolled_nodes(page)
+    name = {lane: next(n for n in nodes if n.startswith(f"{lane} · ") and n.endswith(": ht")) for lane in "AB"}
+    history = run_history(page)
+    for k, lane in enumerate("AB"):
+        arrays = history[k][-1]["arrays"]
+        drawn = nodes[name[lane]]
+        finite = [t for t, v in enumerate(arrays["log10_grad_norm_per_step"]) if v is not None]
+        assert drawn["x"] == finite  # 12 timesteps fit: node i is timestep i
+        assert drawn["color"] == pytest.approx([arrays["log10_grad_norm_per_step"][t] for t in finite], abs=1e-9)
+        inputs = nodes[name[lane].replace(": ht", ": xt")]
+        assert inputs["color"] == pytest.approx(
+            [v for v in arrays["log10_input_grad_per_step"] if v is not None], abs=1e-9)
+    # one loss term at the end for A, one per timestep for B
+    assert nodes[name["A"].replace(": ht", ": loss")]["x"] == [11]
+    assert nodes[name["B"].replace(": ht", ": loss")]["x"] == list(range(12))
+    # B's truncation: two red bars, between t = 3|4 and 7|8, and the summary says so
+    bars = page.evaluate("""() => document.getElementById('chart-unrolled').data
+        .filter((t) => t.mode === 'lines' && t.line.color === '#dc2626').map((t) => Array.from(t.x))""")
+    assert [x for x in bars[0] if x is not None] == [3.5, 3.5, 7.5, 7.5]
+    assert page.locator("#chart-unrolled").get_by_text(re.compile(r"truncated BPTT, k = 4: 2 cuts")).count() == 1
+    # adding's marked values: two shaded spans per lane
+    shapes = page.evaluate("() => document.getElementById('chart-unrolled').layout.shapes.length")
+    assert shapes == 4
+    assert page.locator("#chart-unrolled").get_by_text("first marked value").count() == 2
+    assert page_log.problems() == []
+
+
+def test_unrolled_network_samples_long_sequences_and_agrees_with_the_engine_on_cuts(dashboard, page_log):
+    page = dashboard("lanes=1&A.seq_len=1000&A.truncate=300&A.steps=2&A.hidden_size=8&A.batch_size=2")
+    page.wait_for_function("() => (document.getElementById('chart-unrolled').data || []).length > 5", timeout=30_000)
+    nodes = unrolled_nodes(page)
+    h = next(v for n, v in nodes.items() if n.endswith(": ht"))
+    empty = next(v for n, v in nodes.items() if n.endswith(": ht (no gradient)"))
+    drawn = sorted(h["x"] + empty["x"])
+    width = page.evaluate("() => document.getElementById('chart-unrolled').clientWidth")
+    assert 8 <= len(drawn) <= width / 24 and drawn == list(range(len(drawn)))
+    # the timesteps drawn include the ends and both sides of each cut (t = 700, 400, 100), and only the
+    # last window (t >= 700) gets a gradient from the loss at t = 999
+    module = "await import('/static/js/unrolled.js')"
+    cuts = page.evaluate(f"async () => ({module}).truncationCuts(1000, 300)")
+    assert cuts == [100, 400, 700]
+    from rnncore.cells.base import cuts_gradient
+    for L, k in [(1000, 300), (12, 4), (50, 7), (5, 5), (2, 1)]:
+        expected = [t for t in range(L) if cuts_gradient(t, L, k)]
+        assert page.evaluate(f"async ([L, k]) => ({module}).truncationCuts(L, k)", [L, k]) == expected
+    sampled = page.evaluate(f"async () => ({module}).sampledTimesteps(1000, 30, [99, 100, 399, 400, 699, 700])")
+    assert sampled[0] == 0 and sampled[-1] == 999 and len(sampled) <= 30
+    assert {99, 100, 399, 400, 699, 700} <= set(sampled) and sampled == sorted(set(sampled))
+    hover = page.evaluate("""() => document.getElementById('chart-unrolled').data
+        .filter((t) => t.mode === 'markers' && / h/.test(t.name)).map((t) => [t.name, Array.from(t.hovertext)])""")
+    timesteps = {name: [int(re.search(r"· h(\d+)<br>", text).group(1)) for text in texts] for name, texts in hover}
+    reached = next(ts for name, ts in timesteps.items() if name.endswith(": ht"))
+    unreached = next(ts for name, ts in timesteps.items() if name.endswith("(no gradient)"))
+    assert min(reached) == 700 and max(reached) == 999 and max(unreached) == 699 and min(unreached) == 0
+    assert page_log.problems() == []

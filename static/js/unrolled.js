@@ -1,0 +1,323 @@
+// The unrolled network: the graph BPTT differentiates, drawn for each lane's latest snapshot (or the
+// preview at initialisation). One column per timestep: the input x_t, the hidden state h_t (and the
+// LSTM's cell state c_t) coloured by the gradient norm that reaches it, and the loss terms where the task
+// puts its targets. Between two hidden states, the factor the gradient changes by going one step back
+// (the product of Jacobians, one factor at a time); truncated BPTT's cuts in red; the inputs that carry
+// the task's information shaded. Long sequences are sampled: a dotted edge skips timesteps.
+//
+// Pure functions of the data: charts.js calls unrolledFigure() and draws the result like its other charts.
+
+export const NODE_PX = 24; // least width per drawn timestep
+export const ROW_PX = 34; // height of one row (loss, h, c, x) in pixels
+const MAX_NODES = 60;
+const LABEL_PX = 36; // least node spacing for the per-step factor labels between hidden states
+const TICK_PX = 30; // least spacing between two timestep labels
+const EDGE = "#9ca3af";
+const CUT = "#dc2626";
+const LOSS = "#ea580c";
+const EMPTY = "#d1d5db";
+
+// Where the cuts of truncated BPTT fall: no gradient flows from h_t into h_{t-1} at t = L-k, L-2k, ... > 0
+// (rnncore.cells.base.cuts_gradient, counted from the end of the sequence).
+export function truncationCuts(L, k) {
+  const cuts = [];
+  if (!k) return cuts;
+  for (let t = L - k; t > 0; t -= k) cuts.push(t);
+  return cuts.reverse();
+}
+
+// The timesteps drawn: all of them when they fit, else `maxNodes` spread evenly plus the ones that must
+// be seen exactly (the ends of the informative spans, both sides of a few truncation cuts).
+export function sampledTimesteps(L, maxNodes, forced = []) {
+  if (L <= maxNodes) return Array.from({ length: L }, (_, t) => t);
+  const picked = new Set([0, L - 1, ...forced.filter((t) => t >= 0 && t < L)]);
+  const even = Math.max(2, maxNodes - picked.size);
+  for (let k = 0; k < even; k += 1) picked.add(Math.round((k * (L - 1)) / (even - 1)));
+  return [...picked].sort((a, b) => a - b);
+}
+
+// "×0.83", "×12", "×10⁻³·²": the factor 10^d by which the gradient norm changes over one edge.
+export function factorText(d) {
+  if (!Number.isFinite(d)) return "";
+  const r = 10 ** d;
+  if (r >= 0.01 && r < 100) return `×${r >= 9.95 ? r.toFixed(0) : r.toPrecision(2)}`;
+  return `×10<sup>${d.toFixed(1).replace("-", "−")}</sup>`;
+}
+
+function finite(v) {
+  return v !== null && v !== undefined && Number.isFinite(v);
+}
+
+function lossTimesteps(taskInfo, config, L) {
+  const mode = taskInfo?.target_mode || (config.target === "every" ? "every" : "last");
+  return mode === "every" ? null : [L - 1]; // null: a loss term at every timestep
+}
+
+// The timesteps a lane's band draws.
+function laneTimesteps({ lane, arrays }, maxNodes) {
+  const L = arrays.log10_grad_norm_per_step.length;
+  const spans = lane.taskInfo?.extra?.informative || [];
+  const cuts = truncationCuts(L, lane.config.truncate);
+  const exactCuts = cuts.length <= 6 ? cuts.flatMap((t) => [t - 1, t]) : [];
+  return sampledTimesteps(L, maxNodes, [...spans.flatMap((s) => [s.start, s.stop - 1]), ...exactCuts]);
+}
+
+// One lane's band: rows from the top (loss, h, c for the LSTM, x), traces in data coordinates where
+// x = node index and y = row; `top` is the band's first row, `ts` the timesteps drawn.
+function laneBand(source, top, ts, unitPx) {
+  const { lane, arrays } = source;
+  const info = lane.taskInfo || null;
+  const hNorms = arrays.log10_grad_norm_per_step;
+  const L = hNorms.length;
+  const cNorms = arrays.log10_cell_grad_norm_per_step || null;
+  const xNorms = arrays.log10_input_grad_per_step || null;
+  const spans = info?.extra?.informative || [];
+  const cuts = truncationCuts(L, lane.config.truncate);
+  const losses = lossTimesteps(info, lane.config, L);
+  const rows = { loss: top, h: top - 1 };
+  if (cNorms) rows.c = top - 2;
+  rows.x = top - (cNorms ? 3 : 2);
+  const data = [];
+  const annotations = [];
+  const shapes = [];
+  const name = `${lane.name} · ${lane.label}`;
+  const idx = ts.map((_, i) => i);
+
+  // forward edges: solid between adjacent timesteps, dotted where sampling skipped some
+  const solid = { x: [], y: [] };
+  const dotted = { x: [], y: [] };
+  const segment = (line, x0, y0, x1, y1) => { line.x.push(x0, x1, null); line.y.push(y0, y1, null); };
+  ts.forEach((t, i) => {
+    segment(solid, i, rows.x, i, rows.h);
+    if (rows.c !== undefined) segment(solid, i, rows.c, i, rows.h);
+    if (losses === null || losses.includes(t)) segment(solid, i, rows.h, i, rows.loss);
+    if (i === 0) return;
+    const line = t - ts[i - 1] > 1 ? dotted : solid;
+    segment(line, i - 1, rows.h, i, rows.h);
+    if (rows.c !== undefined) segment(line, i - 1, rows.c, i, rows.c);
+  });
+  const edgeTrace = (line, dash) => ({
+    type: "scatter", mode: "lines", x: line.x, y: line.y, hoverinfo: "skip", showlegend: false,
+    line: { color: EDGE, width: 1.2, dash },
+  });
+  data.push(edgeTrace(solid, "solid"), edgeTrace(dotted, "dot"));
+
+  // truncation cuts: a red bar across the recurrent edge(s), placed by timestep between the drawn nodes
+  if (cuts.length) {
+    const bar = { x: [], y: [] };
+    const low = (rows.c ?? rows.h) - 0.32;
+    for (const t of cuts.slice(0, 400)) {
+      const i = ts.findIndex((s) => s >= t); // first drawn node at or after the cut
+      if (i <= 0) continue;
+      const x = i - 1 + (t - 0.5 - ts[i - 1]) / (ts[i] - ts[i - 1]);
+      segment(bar, x, rows.h + 0.32, x, low);
+    }
+    data.push({
+      type: "scatter", mode: "lines", x: bar.x, y: bar.y, showlegend: false, hoverinfo: "skip",
+      line: { color: CUT, width: 2 },
+    });
+  }
+
+  // informative inputs: a shaded box behind the x nodes that carry what the target depends on
+  for (const span of spans) {
+    const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
+    if (!inside.length) continue;
+    const [i0, i1] = [inside[0], inside[inside.length - 1]];
+    shapes.push({
+      type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: rows.x - 0.36, y1: rows.x + 0.36,
+      fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
+    });
+    const room = (i1 - i0 + 1) * unitPx;
+    annotations.push({
+      text: span.what, x: (i0 + i1) / 2, y: rows.x - 0.82, yanchor: "top", showarrow: false,
+      font: { size: 10, color: "#92400e" }, xanchor: room < 110 && i0 === 0 ? "left" : "center",
+    });
+  }
+
+  // nodes: coloured by log10 of the gradient norm (one colour axis for all lanes); none reaches a node
+  // (truncation, an exact zero) or nothing finite (overflow): hollow grey
+  const nodes = (row, values, symbol, size, what, sub) => {
+    const shown = ts.map((t) => values[t]);
+    const ok = idx.filter((i) => finite(shown[i]));
+    const empty = idx.filter((i) => !finite(shown[i]));
+    const last = finite(values[L - 1]) ? values[L - 1] : null;
+    const hover = (i) => {
+      const t = ts[i];
+      const v = shown[i];
+      if (!finite(v)) return `${lane.name} · ${sub}${t}<br>no gradient reaches it`;
+      const relative = last !== null && t !== L - 1 ? `<br>${(v - last).toFixed(2)} orders vs t = ${L - 1}` : "";
+      return `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}`;
+    };
+    data.push({
+      type: "scatter", mode: "markers", name: `${name}: ${sub}t`, showlegend: false,
+      x: ok, y: ok.map(() => row), hovertext: ok.map(hover), hoverinfo: "text",
+      marker: { symbol, size, color: ok.map((i) => shown[i]), coloraxis: "coloraxis", line: { color: "#374151", width: 0.8 } },
+    });
+    if (empty.length) {
+      data.push({
+        type: "scatter", mode: "markers", name: `${name}: ${sub}t (no gradient)`, showlegend: false,
+        x: empty, y: empty.map(() => row), hovertext: empty.map(hover), hoverinfo: "text",
+        marker: { symbol: `${symbol}-open`, size, color: EMPTY, line: { color: EMPTY, width: 1.5 } },
+      });
+    }
+  };
+  nodes(rows.h, hNorms, "circle", 17, "∂L/∂h_t", "h");
+  if (cNorms) nodes(rows.c, cNorms, "square", 14, "∂L/∂c_t", "c");
+  if (xNorms) nodes(rows.x, xNorms, "square", 12, "∂L/∂x_t", "x");
+
+  // loss terms
+  const lossIdx = losses === null ? idx : idx.filter((i) => losses.includes(ts[i]));
+  data.push({
+    type: "scatter", mode: "markers", name: `${name}: loss`, showlegend: false,
+    x: lossIdx, y: lossIdx.map(() => rows.loss), hoverinfo: "text",
+    hovertext: lossIdx.map((i) => `${lane.name} · loss term at t = ${ts[i]}`),
+    marker: { symbol: "diamond", size: 11, color: LOSS, line: { color: "#9a3412", width: 0.8 } },
+  });
+
+  // the factor by which the gradient norm changes from h_t back to the previous drawn node
+  if (unitPx >= LABEL_PX) {
+    const fx = [];
+    const ft = [];
+    const fh = [];
+    ts.forEach((t, i) => {
+      if (i === 0 || !finite(hNorms[t]) || !finite(hNorms[ts[i - 1]])) return;
+      const d = hNorms[ts[i - 1]] - hNorms[t];
+      const steps = t - ts[i - 1];
+      fx.push(i - 0.5);
+      ft.push(factorText(d));
+      fh.push(`‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`);
+    });
+    data.push({
+      type: "scatter", mode: "text", x: fx, y: fx.map(() => rows.h + 0.4), text: ft, hovertext: fh,
+      hoverinfo: "text", showlegend: false, textfont: { size: 9.5, color: "#4b5563" },
+    });
+  }
+
+  // timestep labels under the inputs, as many as fit
+  const every = Math.max(1, Math.ceil(TICK_PX / unitPx));
+  const tickIdx = idx.filter((i) => i % every === 0);
+  const end = idx.length - 1;
+  if (tickIdx[tickIdx.length - 1] !== end) { // the last timestep is always labelled
+    if (end - tickIdx[tickIdx.length - 1] < every) tickIdx.pop();
+    tickIdx.push(end);
+  }
+  data.push({
+    type: "scatter", mode: "text", x: tickIdx, y: tickIdx.map(() => rows.x - 0.62),
+    text: tickIdx.map((i) => String(ts[i])), hoverinfo: "skip", showlegend: false,
+    textfont: { size: 10, color: "#6b7280" },
+  });
+
+  // the lane's title, and how much of the gradient at the end survives to the start
+  const first = hNorms.findIndex(finite);
+  const lastT = L - 1;
+  let summary = "";
+  if (first >= 0 && first < lastT && finite(hNorms[lastT])) {
+    const d = hNorms[first] - hNorms[lastT];
+    summary = `‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`
+      + ` (${factorText(d / (lastT - first))} a step)`;
+    if (cNorms && finite(cNorms[first]) && finite(cNorms[lastT])) {
+      const dc = cNorms[first] - cNorms[lastT];
+      summary += ` · cell state: ${factorText(dc).replace("×", "")} (${factorText(dc / (lastT - first))} a step)`;
+    }
+  }
+  if (cuts.length) {
+    const k = lane.config.truncate;
+    summary += `${summary ? " · " : ""}<span style="color:${CUT}">✂ truncated BPTT, k = ${k}: ${cuts.length} `
+      + `cut${cuts.length > 1 ? "s" : ""}</span>`;
+  }
+  if (first < 0) summary = `nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`;
+  const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
+  annotations.push({
+    text: `<b>${lane.name}</b> · ${lane.label}${step ? ` · ${step}` : ""}`, x: -0.5, y: top + 0.95,
+    xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+  });
+  if (summary) {
+    annotations.push({
+      text: summary, x: -0.5, y: top + 0.45, xanchor: "left", yanchor: "bottom",
+      showarrow: false, font: { size: 11, color: "#374151" },
+    });
+  }
+  const rowNames = { loss: "loss", h: "h<sub>t</sub>", c: "c<sub>t</sub>", x: "x<sub>t</sub>" };
+  for (const [key, y] of Object.entries(rows)) {
+    annotations.push({
+      text: rowNames[key], xref: "paper", x: 0, xanchor: "right", xshift: -8, y, showarrow: false,
+      font: { size: 11, color: "#6b7280" },
+    });
+  }
+  let low = Infinity;
+  let high = -Infinity;
+  for (const series of [hNorms, cNorms || [], xNorms || []]) {
+    for (const v of series) {
+      if (!finite(v)) continue;
+      if (v < low) low = v;
+      if (v > high) high = v;
+    }
+  }
+  return { data, annotations, shapes, bottom: rows.x - (spans.length ? 1.2 : 0.85), low, high };
+}
+
+// {data, layout, height}: every lane with arrays as a band, top to bottom. `widthPx`: the chart's width.
+export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
+  const plotPx = Math.max(200, widthPx - 64 - 96);
+  const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
+  const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
+  const timesteps = drawn.map((source) => laneTimesteps(source, maxNodes));
+  const widest = Math.max(2, ...timesteps.map((ts) => ts.length));
+  const unitPx = plotPx / widest;
+  const data = [];
+  const annotations = [];
+  const shapes = [];
+  let top = 0;
+  let low = Infinity;
+  let high = -Infinity;
+  // a lane that diverged before its first finite step has no arrays: one line says so, in lane order
+  const missing = sources.filter((s) => !s.arrays && !s.preview && s.lane.divergedAt !== null);
+  for (const source of sources) {
+    const k = drawn.indexOf(source);
+    if (k >= 0) {
+      const band = laneBand(source, top, timesteps[k], unitPx);
+      data.push(...band.data);
+      annotations.push(...band.annotations);
+      shapes.push(...band.shapes);
+      low = Math.min(low, band.low);
+      high = Math.max(high, band.high);
+      top = band.bottom - 1.45; // room for the next lane's title and summary lines
+    } else if (missing.includes(source)) {
+      const { lane } = source;
+      annotations.push({
+        text: `<b>${lane.name}</b> · ${lane.label} · diverged at step ${lane.divergedAt}, before any finite step`,
+        x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+      });
+      top -= 0.8;
+    }
+  }
+  const bottom = top + 1.45;
+  const rowsTall = -bottom + 1.45;
+  const height = drawn.length || missing.length ? Math.round(rowsTall * ROW_PX + 20) : 200; // + the margins
+  const layout = baseLayout({
+    margin: { l: 64, r: 96, t: 12, b: 8 },
+    showlegend: false,
+    height,
+    hovermode: "closest",
+    xaxis: { visible: false, range: [-0.7, widest - 0.3], fixedrange: true },
+    yaxis: { visible: false, range: [bottom, 1.45], fixedrange: true },
+    annotations,
+    shapes,
+    coloraxis: {
+      colorscale: "Viridis",
+      colorbar: {
+        title: { text: "log10 ‖gradient‖", side: "right" }, thickness: 12, len: Math.min(1, 260 / height),
+        y: 1, yanchor: "top", x: 1, xanchor: "left", xpad: 12, outlinewidth: 0, tickfont: { size: 11 },
+      },
+    },
+  });
+  if (low <= high) {
+    if (low === high) { low -= 0.5; high += 0.5; }
+    Object.assign(layout.coloraxis, { cmin: low, cmax: high });
+  }
+  if (!drawn.length && !missing.length) {
+    layout.annotations = [{ text: emptyText, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
+      font: { size: 13, color: "#6b7280" } }];
+  }
+  return { data, layout, height };
+}
