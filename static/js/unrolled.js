@@ -16,6 +16,20 @@ const EDGE = "#9ca3af";
 const CUT = "#dc2626";
 const LOSS = "#ea580c";
 const EMPTY = "#d1d5db";
+const MARGIN = { l: 44, r: 80, t: 12, b: 8 }; // r: the colour bar
+const CHAR_PX = 5.8; // average width of an 11 px character (to fit the lane's text lines to the chart)
+
+// The parts of a text line (joined by " · ") that fit in `px`, and the whole line for the hover if cut.
+function fitted(parts, px) {
+  const plain = (text) => text.replace(/<[^>]+>/g, "");
+  const kept = [];
+  for (const part of parts) {
+    if (plain([...kept, part].join(" · ")).length * CHAR_PX > px && kept.length) break;
+    kept.push(part);
+  }
+  const whole = parts.join(" · ");
+  return kept.length < parts.length ? { text: `${kept.join(" · ")} …`, hovertext: whole } : { text: whole };
+}
 
 // Where the cuts of truncated BPTT fall: no gradient flows from h_t into h_{t-1} at t = L-k, L-2k, ... > 0
 // (rnncore.cells.base.cuts_gradient, counted from the end of the sequence).
@@ -64,7 +78,7 @@ function laneTimesteps({ lane, arrays }, maxNodes) {
 
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), traces in data coordinates where
 // x = node index and y = row; `top` is the band's first row, `ts` the timesteps drawn.
-function laneBand(source, top, ts, unitPx) {
+function laneBand(source, top, ts, unitPx, linePx) {
   const { lane, arrays } = source;
   const info = lane.taskInfo || null;
   const hNorms = arrays.log10_grad_norm_per_step;
@@ -128,11 +142,14 @@ function laneBand(source, top, ts, unitPx) {
       fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
     });
     const room = (i1 - i0 + 1) * unitPx;
+    if (room < span.what.length * 5.3 + 6) continue; // too narrow for its name: the x nodes' hover has it
     annotations.push({
       text: span.what, x: (i0 + i1) / 2, y: rows.x - 0.82, yanchor: "top", showarrow: false,
-      font: { size: 10, color: "#92400e" }, xanchor: room < 110 && i0 === 0 ? "left" : "center",
+      font: { size: 10, color: "#92400e" },
     });
   }
+  const holds = (t) => spans.filter((span) => t >= span.start && t < span.stop)
+    .map((span) => `<br>may hold the ${span.what.replace(/^the /, "")} (t in ${span.start}..${span.stop - 1})`).join("");
 
   // nodes: coloured by log10 of the gradient norm (one colour axis for all lanes); none reaches a node
   // (truncation, an exact zero) or nothing finite (overflow): hollow grey
@@ -146,7 +163,7 @@ function laneBand(source, top, ts, unitPx) {
       const v = shown[i];
       if (!finite(v)) return `${lane.name} · ${sub}${t}<br>no gradient reaches it`;
       const relative = last !== null && t !== L - 1 ? `<br>${(v - last).toFixed(2)} orders vs t = ${L - 1}` : "";
-      return `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}`;
+      return `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}${sub === "x" ? holds(t) : ""}`;
     };
     data.push({
       type: "scatter", mode: "markers", name: `${name}: ${sub}t`, showlegend: false,
@@ -161,9 +178,10 @@ function laneBand(source, top, ts, unitPx) {
       });
     }
   };
-  nodes(rows.h, hNorms, "circle", 17, "∂L/∂h_t", "h");
-  if (cNorms) nodes(rows.c, cNorms, "square", 14, "∂L/∂c_t", "c");
-  if (xNorms) nodes(rows.x, xNorms, "square", 12, "∂L/∂x_t", "x");
+  const scale = Math.min(1, unitPx / 26); // narrow charts: smaller nodes that do not overlap
+  nodes(rows.h, hNorms, "circle", Math.max(6, 17 * scale), "∂L/∂h_t", "h");
+  if (cNorms) nodes(rows.c, cNorms, "square", Math.max(5, 14 * scale), "∂L/∂c_t", "c");
+  if (xNorms) nodes(rows.x, xNorms, "square", Math.max(5, 12 * scale), "∂L/∂x_t", "x");
 
   // loss terms
   const lossIdx = losses === null ? idx : idx.filter((i) => losses.includes(ts[i]));
@@ -171,7 +189,7 @@ function laneBand(source, top, ts, unitPx) {
     type: "scatter", mode: "markers", name: `${name}: loss`, showlegend: false,
     x: lossIdx, y: lossIdx.map(() => rows.loss), hoverinfo: "text",
     hovertext: lossIdx.map((i) => `${lane.name} · loss term at t = ${ts[i]}`),
-    marker: { symbol: "diamond", size: 11, color: LOSS, line: { color: "#9a3412", width: 0.8 } },
+    marker: { symbol: "diamond", size: Math.max(6, 11 * scale), color: LOSS, line: { color: "#9a3412", width: 0.8 } },
   });
 
   // the factor by which the gradient norm changes from h_t back to the previous drawn node
@@ -210,30 +228,42 @@ function laneBand(source, top, ts, unitPx) {
   // the lane's title, and how much of the gradient at the end survives to the start
   const first = hNorms.findIndex(finite);
   const lastT = L - 1;
-  let summary = "";
+  let summary = [];
   if (first >= 0 && first < lastT && finite(hNorms[lastT])) {
     const d = hNorms[first] - hNorms[lastT];
-    summary = `‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`
-      + ` (${factorText(d / (lastT - first))} a step)`;
+    summary.push(`‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`
+      + ` (${factorText(d / (lastT - first))} a step)`);
     if (cNorms && finite(cNorms[first]) && finite(cNorms[lastT])) {
       const dc = cNorms[first] - cNorms[lastT];
-      summary += ` · cell state: ${factorText(dc).replace("×", "")} (${factorText(dc / (lastT - first))} a step)`;
+      summary.push(`cell state ${factorText(dc / (lastT - first))} a step`);
     }
   }
   if (cuts.length) {
     const k = lane.config.truncate;
-    summary += `${summary ? " · " : ""}<span style="color:${CUT}">✂ truncated BPTT, k = ${k}: ${cuts.length} `
-      + `cut${cuts.length > 1 ? "s" : ""}</span>`;
+    summary.push(`<span style="color:${CUT}">✂ truncated BPTT, k = ${k}: ${cuts.length} cut${cuts.length > 1 ? "s" : ""}</span>`);
   }
-  if (first < 0) summary = `nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`;
+  if (first < 0) summary = [`nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`];
   const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
+  // the title: the lane's label cut at a part boundary where it does not fit (all of it on hover)
+  const tail = step ? ` · ${step}` : "";
+  const room = Math.floor(linePx / 6.5) - lane.name.length - 3 - tail.length; // 12 px: ~6.5 px a character
+  let label = lane.label;
+  if (label.length > room) {
+    const kept = [];
+    for (const part of lane.label.split(", ")) {
+      if ([...kept, part].join(", ").length + 1 > room) break;
+      kept.push(part);
+    }
+    label = `${kept.join(", ")}…`;
+  }
   annotations.push({
-    text: `<b>${lane.name}</b> · ${lane.label}${step ? ` · ${step}` : ""}`, x: -0.5, y: top + 0.95,
-    xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+    text: `<b>${lane.name}</b> · ${label}${tail}`, hovertext: label === lane.label ? undefined : `${lane.name} · ${lane.label}`,
+    x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
   });
-  if (summary) {
+  if (summary.length) {
+    const line = fitted(summary, linePx);
     annotations.push({
-      text: summary, x: -0.5, y: top + 0.45, xanchor: "left", yanchor: "bottom",
+      text: line.text, hovertext: line.hovertext, x: -0.5, y: top + 0.45, xanchor: "left", yanchor: "bottom",
       showarrow: false, font: { size: 11, color: "#374151" },
     });
   }
@@ -258,7 +288,7 @@ function laneBand(source, top, ts, unitPx) {
 
 // {data, layout, height}: every lane with arrays as a band, top to bottom. `widthPx`: the chart's width.
 export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
-  const plotPx = Math.max(200, widthPx - 64 - 96);
+  const plotPx = Math.max(120, widthPx - MARGIN.l - MARGIN.r);
   const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
   const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
   const timesteps = drawn.map((source) => laneTimesteps(source, maxNodes));
@@ -275,7 +305,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   for (const source of sources) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
-      const band = laneBand(source, top, timesteps[k], unitPx);
+      const band = laneBand(source, top, timesteps[k], unitPx, plotPx + 10); // text lines stop at the colour bar
       data.push(...band.data);
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
@@ -295,7 +325,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const rowsTall = -bottom + 1.45;
   const height = drawn.length || missing.length ? Math.round(rowsTall * ROW_PX + 20) : 200; // + the margins
   const layout = baseLayout({
-    margin: { l: 64, r: 96, t: 12, b: 8 },
+    margin: MARGIN,
     showlegend: false,
     height,
     hovermode: "closest",
