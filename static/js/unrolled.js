@@ -132,7 +132,9 @@ function laneBand(source, top, ts, unitPx, linePx) {
     });
   }
 
-  // informative inputs: a shaded box behind the x nodes that carry what the target depends on
+  // informative inputs: a shaded box behind the x nodes that carry what the target depends on, named
+  // below where the name fits between its neighbours (else the inputs' hover names it)
+  let labelEnd = -Infinity; // px of the right end of the last name placed
   for (const span of spans) {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
     if (!inside.length) continue;
@@ -141,10 +143,13 @@ function laneBand(source, top, ts, unitPx, linePx) {
       type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: rows.x - 0.36, y1: rows.x + 0.36,
       fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
     });
-    const room = (i1 - i0 + 1) * unitPx;
-    if (room < span.what.length * 5.3 + 6) continue; // too narrow for its name: the x nodes' hover has it
+    const textPx = span.what.length * 5.3;
+    let left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2; // px from the plot's left edge (x = -0.5)
+    left = Math.max(0, Math.min(left, ts.length * unitPx - textPx));
+    if (left < labelEnd + 8) continue;
+    labelEnd = left + textPx;
     annotations.push({
-      text: span.what, x: (i0 + i1) / 2, y: rows.x - 0.82, yanchor: "top", showarrow: false,
+      text: span.what, x: left / unitPx - 0.5, xanchor: "left", y: rows.x - 0.82, yanchor: "top", showarrow: false,
       font: { size: 10, color: "#92400e" },
     });
   }
