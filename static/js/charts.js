@@ -20,7 +20,7 @@ const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", 
   automargin: false, ticklabeloverflow: "allow" };
 // Least time between two redraws of one chart while a run streams (ms): a few updates a second look live
 // and leave the main thread mostly idle (each redraw is a full Plotly layout of that chart).
-const MIN_INTERVAL = { flow: 1000, saliency: 900, unrolled: 900, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900, spectral: 450 };
+const MIN_INTERVAL = { flow: 1000, saliency: 900, unrolled: 1500, profile: 700, gates: 900, loss: 450, norm: 450, weight: 900, spectral: 450 };
 
 // Line charts are SVG `scatter`, not WebGL `scattergl`: in headless Chromium without a GPU (the browser
 // tests, many servers' kiosks) scattergl charts came up as "WebGL is not supported", and SVG lines of a few
