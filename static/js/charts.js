@@ -3,6 +3,7 @@
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
+import { laneTitle } from "./labels.js";
 import { unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
@@ -11,7 +12,6 @@ const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title
 const TICK_DIGIT_PX = 7;
 const TICK_GAP_PX = 8;
 const WIDE_PANEL_PX = 80; // narrower flow-chart panels title their x axis "t" ("timestep t" is ~70 px)
-const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character (to cut titles to their panel)
 const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
 const GRID = "#e5e7eb";
@@ -588,23 +588,10 @@ export class Charts {
         tickmode: "array", tickvals: flowTicks(T, panelPx),
         title: { text: panelPx >= WIDE_PANEL_PX ? "timestep t" : "t", standoff: 4 },
       };
-      const title = `${lane.name} · ${lane.label}`;
-      const fits = Math.floor((panelPx + plotWidth * gap / 2) / TITLE_CHAR_PX); // characters, up to mid-gap
-      const room = fits - lane.name.length - 3; // for the label after "A · ", the ellipsis included
-      let shown = `<b>${lane.name}</b> · ${lane.label}`;
-      if (title.length > fits) { // whole parts of the label only: "tanh, 2000…" would read as 2000 steps
-        const parts = lane.label.split(", ");
-        let kept = "";
-        for (const part of parts) {
-          const next = kept ? `${kept}, ${part}` : part;
-          if (next.length + 1 > room) break;
-          kept = next;
-        }
-        shown = kept ? `<b>${lane.name}</b> · ${kept}…` : `<b>${lane.name}</b>`;
-      }
+      const title = laneTitle(lane, panelPx + plotWidth * gap / 2); // up to mid-gap
       layout.annotations.push({
-        text: shown,
-        hovertext: title.length > fits ? title : undefined,
+        text: title.text,
+        hovertext: title.hovertext,
         xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
       });

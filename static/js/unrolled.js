@@ -7,6 +7,8 @@
 //
 // Pure functions of the data: charts.js calls unrolledFigure() and draws the result like its other charts.
 
+import { laneTitle } from "./labels.js";
+
 export const NODE_PX = 24; // least width per drawn timestep
 export const ROW_PX = 34; // height of one row (loss, h, c, x) in pixels
 const MAX_NODES = 60;
@@ -62,32 +64,26 @@ function finite(v) {
   return v !== null && v !== undefined && Number.isFinite(v);
 }
 
-function lossTimesteps(taskInfo, config, L) {
-  const mode = taskInfo?.target_mode || (config.target === "every" ? "every" : "last");
-  return mode === "every" ? null : [L - 1]; // null: a loss term at every timestep
-}
-
-// The timesteps a lane's band draws.
-function laneTimesteps({ lane, arrays }, maxNodes) {
+// What a lane's band draws: its informative spans, truncation cuts and the timesteps drawn (the spans'
+// ends and both sides of up to 6 cuts among them).
+function lanePlan({ lane, arrays }, maxNodes) {
   const L = arrays.log10_grad_norm_per_step.length;
   const spans = lane.taskInfo?.extra?.informative || [];
   const cuts = truncationCuts(L, lane.config.truncate);
   const exactCuts = cuts.length <= 6 ? cuts.flatMap((t) => [t - 1, t]) : [];
-  return sampledTimesteps(L, maxNodes, [...spans.flatMap((s) => [s.start, s.stop - 1]), ...exactCuts]);
+  const ts = sampledTimesteps(L, maxNodes, [...spans.flatMap((s) => [s.start, s.stop - 1]), ...exactCuts]);
+  return { spans, cuts, ts };
 }
 
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), traces in data coordinates where
-// x = node index and y = row; `top` is the band's first row, `ts` the timesteps drawn.
-function laneBand(source, top, ts, unitPx, linePx) {
+// x = node index and y = row; `top` is the band's first row, `plan` from lanePlan().
+function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
   const { lane, arrays } = source;
-  const info = lane.taskInfo || null;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
   const cNorms = arrays.log10_cell_grad_norm_per_step || null;
   const xNorms = arrays.log10_input_grad_per_step || null;
-  const spans = info?.extra?.informative || [];
-  const cuts = truncationCuts(L, lane.config.truncate);
-  const losses = lossTimesteps(info, lane.config, L);
+  const losses = lane.taskInfo?.target_mode === "every" ? null : [L - 1]; // null: a loss term at every timestep
   const rows = { loss: top, h: top - 1 };
   if (cNorms) rows.c = top - 2;
   rows.x = top - (cNorms ? 3 : 2);
@@ -257,21 +253,9 @@ function laneBand(source, top, ts, unitPx, linePx) {
   }
   if (first < 0) summary = [`nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`];
   const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
-  // the title: the lane's label cut at a part boundary where it does not fit (all of it on hover)
-  const tail = step ? ` · ${step}` : "";
-  const room = Math.floor(linePx / 6.5) - lane.name.length - 3 - tail.length; // 12 px: ~6.5 px a character
-  let label = lane.label;
-  if (label.length > room) {
-    const kept = [];
-    for (const part of lane.label.split(", ")) {
-      if ([...kept, part].join(", ").length + 1 > room) break;
-      kept.push(part);
-    }
-    label = `${kept.join(", ")}…`;
-  }
+  const title = laneTitle(lane, linePx, step ? ` · ${step}` : "");
   annotations.push({
-    text: `<b>${lane.name}</b> · ${label}${tail}`, hovertext: label === lane.label ? undefined : `${lane.name} · ${lane.label}`,
-    x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+    text: title.text, hovertext: title.hovertext, x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
   });
   if (summary.length) {
     const line = fitted(summary, linePx);
@@ -304,8 +288,8 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plotPx = Math.max(120, widthPx - MARGIN.l - MARGIN.r);
   const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
   const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
-  const timesteps = drawn.map((source) => laneTimesteps(source, maxNodes));
-  const widest = Math.max(2, ...timesteps.map((ts) => ts.length));
+  const plans = drawn.map((source) => lanePlan(source, maxNodes));
+  const widest = Math.max(2, ...plans.map((plan) => plan.ts.length));
   const unitPx = plotPx / widest;
   const data = [];
   const annotations = [];
@@ -318,7 +302,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   for (const source of sources) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
-      const band = laneBand(source, top, timesteps[k], unitPx, plotPx + 10); // text lines stop at the colour bar
+      const band = laneBand(source, top, plans[k], unitPx, plotPx + 10); // text lines stop at the colour bar
       data.push(...band.data);
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
