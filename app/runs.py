@@ -31,6 +31,7 @@ from app.labels import lane_labels
 from app.settings import Settings
 from app.worker import EnginePool, LaneWorker, WorkerGone, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
+from rnncore.tasks import sequence_length
 
 log = logging.getLogger("rnnlab.runs")
 
@@ -40,15 +41,16 @@ ARRAY_FIELDS = tuple(f.name for f in fields(TimestepArrays))
 
 
 def work(cfg: Config, steps: int | None = None) -> float:
-    """Cost estimate of a lane: seq_len * hidden_size^2 * batch_size * steps * gates."""
-    return float(cfg.seq_len) * cfg.hidden_size**2 * cfg.batch_size * (cfg.steps if steps is None else steps) \
-        * GATES.get(cfg.cell, 1)
+    """Cost estimate of a lane: L * hidden_size^2 * batch_size * steps * gates, L = the timesteps unrolled
+    (:func:`rnncore.tasks.sequence_length`: seq_len, or seq_len + 20 for copy)."""
+    return float(sequence_length(cfg)) * cfg.hidden_size**2 * cfg.batch_size \
+        * (cfg.steps if steps is None else steps) * GATES.get(cfg.cell, 1)
 
 
 def state_values(cfg: Config) -> float:
     """Activations a training step keeps for backprop (~16-28 bytes each with the diagnostics):
-    seq_len * batch_size * hidden_size * gates."""
-    return float(cfg.seq_len) * cfg.batch_size * cfg.hidden_size * GATES.get(cfg.cell, 1)
+    L * batch_size * hidden_size * gates, L as in :func:`work`."""
+    return float(sequence_length(cfg)) * cfg.batch_size * cfg.hidden_size * GATES.get(cfg.cell, 1)
 
 
 def record_every(cfg: Config, max_arrays_per_lane: int) -> int:

@@ -19,7 +19,8 @@ def to_config(model: BaseModel, loc: tuple) -> Config:
 
 
 def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | None = None) -> None:
-    """422 when the summed cost seq_len * hidden_size^2 * batch_size * steps * gates is above the cap."""
+    """422 when the summed cost L * hidden_size^2 * batch_size * steps * gates is above the cap (L: the
+    timesteps unrolled, app.runs.work)."""
     costs = [work(cfg, steps) for cfg in configs]
     total = sum(costs)
     if total <= limit:
@@ -28,8 +29,9 @@ def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | Non
     per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {cost:.2g}" for i, cost in enumerate(costs))  # as the page names them
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
-        loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = seq_len * hidden_size^2 * batch_size"
-        f"{' * steps' if steps is None else ''} * gates, gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
+        loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = L * hidden_size^2 * batch_size"
+        f"{' * steps' if steps is None else ''} * gates, L = timesteps unrolled (seq_len, + 20 for copy), "
+        f"gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
         f"reduce {fields}{lanes}", None, kind="work_limit")
 
 
@@ -48,6 +50,7 @@ def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
     per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {v:.2g}" for i, v in enumerate(values))
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
-        loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (seq_len * batch_size * hidden_size "
-        f"* gates per lane, about 16-28 bytes each; {per_lane}); reduce seq_len, batch_size, hidden_size{lanes}",
+        loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (L * batch_size * hidden_size "
+        f"* gates per lane, L = timesteps unrolled (seq_len, + 20 for copy), about 16-28 bytes each; "
+        f"{per_lane}); reduce seq_len, batch_size, hidden_size{lanes}",
         None, kind="memory_limit")

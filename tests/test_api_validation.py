@@ -120,6 +120,27 @@ def test_memory_cap_names_the_fields_to_reduce(client):
     assert response.status_code == 422 and "too much" in response.json()["message"]
 
 
+def test_copy_task_limits_count_the_timesteps_it_unrolls(client):
+    # copy unrolls seq_len + 20 timesteps (10 symbols in, 10 recalled): the caps count those, not seq_len
+    lane = {"task": "copy", "cell": "lstm", "seq_len": 70, "hidden_size": 512, "batch_size": 256, "steps": 1}
+    assert 70 * 256 * 512 * 4 <= 4e7 < 90 * 256 * 512 * 4  # under the cap by seq_len, over it by 90 timesteps
+    response = client.post("/api/runs", json={"lanes": [lane]})
+    assert response.status_code == 422, response.text
+    message = response.json()["message"]
+    assert message.startswith("lanes: too much memory: 4.72e+07 activations > limit 4e+07"), message
+    assert "L = timesteps unrolled (seq_len, + 20 for copy)" in message
+    # /api/labels says so before Run; the same sizes on recall (70 timesteps) are under the cap
+    assert client.post("/api/labels", json={"lanes": [lane]}).json()["run_limit"] == response.json()["detail"][0]["msg"]
+    assert client.post("/api/labels", json={"lanes": [{**lane, "task": "recall"}]}).json()["run_limit"] is None
+    # work: the profile's cap 1e9 per pass; a copy lane at seq_len 10 unrolls 30 timesteps
+    small = {"task": "copy", "cell": "gru", "seq_len": 10, "hidden_size": 512, "batch_size": 64}
+    assert 10 * 512**2 * 64 * 3 <= 1e9 < 30 * 512**2 * 64 * 3
+    profile = client.post("/api/profile", json=small)
+    assert profile.status_code == 422, profile.text
+    assert profile.json()["message"].startswith("body: too much work: 1.51e+09 > limit 1e+09"), profile.text
+    assert client.post("/api/profile", json={**small, "task": "adding"}).status_code == 200
+
+
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_gradcheck_accepts_the_default_lane_shrinks_it_and_says_what_it_checked(client, cell):
     response = client.post("/api/gradcheck", json={"cell": cell})  # batch 32, T 100, H 64, float32, clip norm

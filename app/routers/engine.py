@@ -21,7 +21,7 @@ GRADCHECK_METHOD = ("central finite differences in float64, one element at a tim
 async def profile(body: ProfileRequest, request: Request) -> dict:
     """One forward and backward pass of an untrained model, no update: ``record`` has the same shape
     as a ``step`` event's data (scalars plus per-timestep ``arrays``, -inf/NaN as null).
-    The size is capped: seq_len * hidden_size^2 * batch_size * gates <= ``profile_max_work``."""
+    The size is capped: L * hidden_size^2 * batch_size * gates <= ``profile_max_work`` (L: timesteps unrolled)."""
     import rnncore
 
     cfg = to_config(body, ("body",))

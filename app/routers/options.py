@@ -30,10 +30,11 @@ def options(request: Request) -> dict:
             "lane_names": list(LANE_NAMES),
             "max_work": s.max_work,
             "max_state_values": s.max_state_values,
-            "state_values_formula": "sum over lanes of seq_len * batch_size * hidden_size * gates",
+            "state_values_formula": "sum over lanes of L * batch_size * hidden_size * gates "
+                                    "(L: timesteps unrolled, seq_len + 20 for copy, else seq_len)",
             "profile_max_work": s.profile_max_work,
-            "work_formula": "sum over lanes of seq_len * hidden_size^2 * batch_size * steps * gates "
-                            "(gates: rnn 1, lstm 4, gru 3)",
+            "work_formula": "sum over lanes of L * hidden_size^2 * batch_size * steps * gates "
+                            "(gates: rnn 1, lstm 4, gru 3; L as in state_values_formula)",
             "max_concurrent_runs": s.max_concurrent_runs,
             "max_arrays_per_lane": s.max_arrays_per_lane,
             "cancel_grace_seconds": s.cancel_grace_seconds,
