@@ -155,7 +155,9 @@ def informative_spans(config: Config) -> list[dict]:
 
 def task_info(config: Config) -> TaskInfo:
     """Facts the page needs to draw the task's chance baseline and where its information is:
-    ``extra["sequence_length"]`` (L) and ``extra["informative"]`` (:func:`informative_spans`)."""
+    ``extra["sequence_length"]`` (L) and ``extra["informative"]`` (:func:`informative_spans`); for copy,
+    whose loss has a term at every step, ``extra["answer"]``: the timesteps [start, stop) whose terms score
+    the recalled symbols (the others' target is the blank symbol)."""
     T, L = config.seq_len, sequence_length(config)
     D, O = sizes(config)
     mode = config.target_mode
@@ -165,7 +167,8 @@ def task_info(config: Config) -> TaskInfo:
         return TaskInfo("adding", D, O, "mse", "mse", chance, chance, mode, extra)
     if config.task == "copy":
         extra.update(recall_steps=COPY_LENGTH, alphabet=COPY_SYMBOLS,
-                     metric_note="accuracy on the last 10 (recall) steps")
+                     metric_note="accuracy on the last 10 (recall) steps",
+                     answer={"start": L - COPY_LENGTH, "stop": L, "what": f"the {COPY_LENGTH} symbols recalled"})
         return TaskInfo("copy", D, O, "cross_entropy", "accuracy",
                         COPY_LENGTH * math.log(COPY_SYMBOLS) / L, 1 / COPY_SYMBOLS, mode, extra)
     if config.task == "temporal_order":

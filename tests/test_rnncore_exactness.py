@@ -537,3 +537,12 @@ def test_informative_spans_are_where_each_tasks_information_sits(task, seq_len):
     for span, t in zip(spans, positions, strict=True):
         assert 0 <= span["start"] < span["stop"] <= info.extra["sequence_length"] and span["what"]
         assert t.min() == span["start"] and t.max() == span["stop"] - 1, (span, t.min(), t.max())
+    # copy: the loss terms that score the answer are exactly those whose target is not the blank symbol
+    batch = sample(config, np.random.default_rng(0), batch_size=3000)
+    if task == "copy":
+        answer = info.extra["answer"]
+        not_blank = np.flatnonzero((batch.targets != 8).any(axis=1))
+        assert (answer["start"], answer["stop"]) == (not_blank[0], not_blank[-1] + 1) == (seq_len + 10, seq_len + 20)
+        assert batch.metric_steps == slice(answer["start"], answer["stop"]) and answer["what"]
+    else:
+        assert "answer" not in info.extra

@@ -64,20 +64,102 @@ function finite(v) {
   return v !== null && v !== undefined && Number.isFinite(v);
 }
 
-// What a lane's band draws: its informative spans, truncation cuts and the timesteps drawn (the spans'
-// ends and both sides of up to 6 cuts among them).
+// What a lane's band draws: its informative spans, the loss terms that score its answer where only some
+// do (copy's recall steps), truncation cuts and the timesteps drawn (the spans' ends and both sides of up
+// to 6 cuts among them).
 function lanePlan({ lane, arrays }, maxNodes) {
   const L = arrays.log10_grad_norm_per_step.length;
   const spans = lane.taskInfo?.extra?.informative || [];
+  const answer = lane.taskInfo?.extra?.answer || null;
   const cuts = truncationCuts(L, lane.config.truncate);
   const exactCuts = cuts.length <= 6 ? cuts.flatMap((t) => [t - 1, t]) : [];
-  const ts = sampledTimesteps(L, maxNodes, [...spans.flatMap((s) => [s.start, s.stop - 1]), ...exactCuts]);
-  return { spans, cuts, ts };
+  const ends = [...spans, ...(answer ? [answer] : [])].flatMap((s) => [s.start, s.stop - 1]);
+  const ts = sampledTimesteps(L, maxNodes, [...ends, ...exactCuts]);
+  return { spans, answer, cuts, ts };
 }
 
-// One lane's band: rows from the top (loss, h, c for the LSTM, x), traces in data coordinates where
-// x = node index and y = row; `top` is the band's first row, `plan` from lanePlan().
-function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
+// The chart's marks, one trace per kind shared by all lanes, each styled as a whole: Plotly's redraw
+// slows down with the number of traces and, more, with per-point styles (80 markers with an array of
+// sizes took ~20 ms, as many as 4 lanes' traces with scalar ones). Each point's customdata is its lane's
+// index; line traces join their segments with null breaks.
+const KINDS = {
+  edges: { mode: "lines", line: { color: EDGE, width: 1.2, dash: "solid" } },
+  skips: { mode: "lines", line: { color: EDGE, width: 1.2, dash: "dot" } },
+  cuts: { mode: "lines", line: { color: CUT, width: 2 } },
+  ht: { mode: "markers", marker: { symbol: "circle", coloraxis: "coloraxis", line: { color: "#374151", width: 0.8 } } },
+  "ht (no gradient)": { mode: "markers", marker: { symbol: "circle-open", color: EMPTY, line: { color: EMPTY, width: 1.5 } } },
+  ct: { mode: "markers", marker: { symbol: "square", coloraxis: "coloraxis", line: { color: "#374151", width: 0.8 } } },
+  "ct (no gradient)": { mode: "markers", marker: { symbol: "square-open", color: EMPTY, line: { color: EMPTY, width: 1.5 } } },
+  xt: { mode: "markers", marker: { symbol: "square", coloraxis: "coloraxis", line: { color: "#374151", width: 0.8 } } },
+  "xt (no gradient)": { mode: "markers", marker: { symbol: "square-open", color: EMPTY, line: { color: EMPTY, width: 1.5 } } },
+  loss: { mode: "markers", marker: { symbol: "diamond", color: LOSS, line: { color: "#9a3412", width: 0.8 } } },
+  "loss (blank target)": { mode: "markers", marker: { symbol: "diamond-open", color: LOSS, line: { color: LOSS, width: 1.5 } } },
+  factors: { mode: "text", textfont: { size: 9.5, color: "#4b5563" } },
+  // the last timestep's label may reach past the last node's column: not clipped at the plot's edge
+  ticks: { mode: "text", hoverinfo: "skip", cliponaxis: false, textfont: { size: 10, color: "#6b7280" } },
+  "span names": { mode: "text", hoverinfo: "skip", textposition: "middle right", textfont: { size: 10, color: "#92400e" } },
+  "answer names": { mode: "text", hoverinfo: "skip", textposition: "middle right", textfont: { size: 10, color: "#9a3412" } },
+  // in the left margin: not clipped (but a point outside the axis range is hidden even so: see laneBand)
+  "row names": { mode: "text", hoverinfo: "skip", textposition: "middle left", cliponaxis: false,
+    textfont: { size: 11, color: "#6b7280" } },
+};
+
+class Marks {
+  constructor() {
+    this.kinds = new Map();
+    this.sizes = {}; // marker size per kind (one for all lanes: the node spacing is shared)
+  }
+
+  get(kind) {
+    if (!this.kinds.has(kind)) this.kinds.set(kind, { x: [], y: [], customdata: [], hovertext: [], text: [], color: [] });
+    return this.kinds.get(kind);
+  }
+
+  segment(kind, x0, y0, x1, y1) {
+    const m = this.get(kind);
+    m.x.push(x0, x1, null);
+    m.y.push(y0, y1, null);
+  }
+
+  point(kind, lane, x, y, { hovertext = "", text = "", color = null } = {}) {
+    const m = this.get(kind);
+    m.x.push(x);
+    m.y.push(y);
+    m.customdata.push(lane);
+    m.hovertext.push(hovertext);
+    m.text.push(text);
+    m.color.push(color);
+  }
+
+  traces() {
+    const data = [];
+    for (const [kind, spec] of Object.entries(KINDS)) {
+      const m = this.kinds.get(kind);
+      if (!m || !m.x.length) continue;
+      const trace = { type: "scatter", mode: spec.mode, name: kind, showlegend: false, x: m.x, y: m.y };
+      if (spec.mode === "lines") Object.assign(trace, { hoverinfo: "skip", line: spec.line });
+      else {
+        Object.assign(trace, { customdata: m.customdata, hoverinfo: spec.hoverinfo || "text" });
+        if (trace.hoverinfo !== "skip") trace.hovertext = m.hovertext;
+      }
+      if (spec.mode === "markers") {
+        trace.marker = { ...spec.marker, size: this.sizes[kind.split(" ")[0]] };
+        if (spec.marker.coloraxis) trace.marker.color = m.color;
+      }
+      if (spec.mode === "text") {
+        Object.assign(trace, { text: m.text, textfont: spec.textfont });
+        if (spec.textposition) trace.textposition = spec.textposition;
+        if (spec.cliponaxis === false) trace.cliponaxis = false;
+      }
+      data.push(trace);
+    }
+    return data;
+  }
+}
+
+// One lane's band: rows from the top (loss, h, c for the LSTM, x), marks in data coordinates where
+// x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `k` the lane's index.
+function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, marks) {
   const { lane, arrays } = source;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
@@ -87,34 +169,23 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
   const rows = { loss: top, h: top - 1 };
   if (cNorms) rows.c = top - 2;
   rows.x = top - (cNorms ? 3 : 2);
-  const data = [];
   const annotations = [];
   const shapes = [];
-  const name = `${lane.name} · ${lane.label}`;
   const idx = ts.map((_, i) => i);
 
   // forward edges: solid between adjacent timesteps, dotted where sampling skipped some
-  const solid = { x: [], y: [] };
-  const dotted = { x: [], y: [] };
-  const segment = (line, x0, y0, x1, y1) => { line.x.push(x0, x1, null); line.y.push(y0, y1, null); };
   ts.forEach((t, i) => {
-    segment(solid, i, rows.x, i, rows.h);
-    if (rows.c !== undefined) segment(solid, i, rows.c, i, rows.h);
-    if (losses === null || losses.includes(t)) segment(solid, i, rows.h, i, rows.loss);
+    marks.segment("edges", i, rows.x, i, rows.h);
+    if (rows.c !== undefined) marks.segment("edges", i, rows.c, i, rows.h);
+    if (losses === null || losses.includes(t)) marks.segment("edges", i, rows.h, i, rows.loss);
     if (i === 0) return;
-    const line = t - ts[i - 1] > 1 ? dotted : solid;
-    segment(line, i - 1, rows.h, i, rows.h);
-    if (rows.c !== undefined) segment(line, i - 1, rows.c, i, rows.c);
+    const kind = t - ts[i - 1] > 1 ? "skips" : "edges";
+    marks.segment(kind, i - 1, rows.h, i, rows.h);
+    if (rows.c !== undefined) marks.segment(kind, i - 1, rows.c, i, rows.c);
   });
-  const edgeTrace = (line, dash) => ({
-    type: "scatter", mode: "lines", x: line.x, y: line.y, hoverinfo: "skip", showlegend: false,
-    line: { color: EDGE, width: 1.2, dash },
-  });
-  data.push(edgeTrace(solid, "solid"), edgeTrace(dotted, "dot"));
 
   // truncation cuts: a red bar across the recurrent edge(s), placed by timestep between the drawn nodes
   if (cuts.length) {
-    const bar = { x: [], y: [] };
     const low = (rows.c ?? rows.h) - 0.32;
     // at most 3 bars between two drawn nodes (k = 1 at T = 2000 has 1999 cuts: each bar is SVG to redraw,
     // and 3 already read as "many")
@@ -127,96 +198,75 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
       const keep = inGap.length <= 3 ? inGap : [inGap[0], inGap[inGap.length >> 1], inGap[inGap.length - 1]];
       for (const t of keep) {
         const x = i - 1 + (t - 0.5 - ts[i - 1]) / (ts[i] - ts[i - 1]);
-        segment(bar, x, rows.h + 0.32, x, low);
+        marks.segment("cuts", x, rows.h + 0.32, x, low);
       }
     }
-    data.push({
-      type: "scatter", mode: "lines", x: bar.x, y: bar.y, showlegend: false, hoverinfo: "skip",
-      line: { color: CUT, width: 2 },
-    });
   }
 
   // informative inputs: a shaded box behind the x nodes that carry what the target depends on, named
-  // below where the name fits between its neighbours (else the inputs' hover names it)
-  let labelEnd = -Infinity; // px of the right end of the last name placed
-  for (const span of spans) {
+  // below where the name fits between its neighbours (else the inputs' hover names it); the loss terms
+  // that score the task's answer (copy: the recall steps) named above them the same way
+  const named = (span, row, below) => {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
-    if (!inside.length) continue;
+    if (!inside.length) return;
     const [i0, i1] = [inside[0], inside[inside.length - 1]];
-    shapes.push({
-      type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: rows.x - 0.36, y1: rows.x + 0.36,
-      fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
-    });
+    if (below) {
+      shapes.push({
+        type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: row - 0.36, y1: row + 0.36,
+        fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
+      });
+    }
     const textPx = span.what.length * 5.3;
     let left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2; // px from the plot's left edge (x = -0.5)
     left = Math.max(0, Math.min(left, ts.length * unitPx - textPx));
-    if (left < labelEnd + 8) continue;
-    labelEnd = left + textPx;
-    annotations.push({
-      text: span.what, x: left / unitPx - 0.5, xanchor: "left", y: rows.x - 0.82, yanchor: "top", showarrow: false,
-      font: { size: 10, color: "#92400e" },
-    });
-  }
+    if (below && left < named.end + 8) return;
+    if (below) named.end = left + textPx;
+    marks.point(below ? "span names" : "answer names", k, left / unitPx - 0.5, below ? row - 0.95 : row + 0.42,
+      { text: span.what });
+  };
+  named.end = -Infinity; // px of the right end of the last input span's name placed
+  for (const span of spans) named(span, rows.x, true);
+  if (answer) named(answer, rows.loss, false);
   const holds = (t) => spans.filter((span) => t >= span.start && t < span.stop)
     .map((span) => `<br>may hold the ${span.what.replace(/^the /, "")} (t in ${span.start}..${span.stop - 1})`).join("");
 
   // nodes: coloured by log10 of the gradient norm (one colour axis for all lanes); none reaches a node
   // (truncation, an exact zero) or nothing finite (overflow): hollow grey
-  const nodes = (row, values, symbol, size, what, sub) => {
-    const shown = ts.map((t) => values[t]);
-    const ok = idx.filter((i) => finite(shown[i]));
-    const empty = idx.filter((i) => !finite(shown[i]));
+  const nodes = (row, values, what, sub) => {
     const last = finite(values[L - 1]) ? values[L - 1] : null;
-    const hover = (i) => {
-      const t = ts[i];
-      const v = shown[i];
-      if (!finite(v)) return `${lane.name} · ${sub}${t}<br>no gradient reaches it`;
-      const relative = last !== null && t !== L - 1 ? `<br>${(v - last).toFixed(2)} orders vs t = ${L - 1}` : "";
-      return `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}${sub === "x" ? holds(t) : ""}`;
-    };
-    data.push({
-      type: "scatter", mode: "markers", name: `${name}: ${sub}t`, showlegend: false,
-      x: ok, y: ok.map(() => row), hovertext: ok.map(hover), hoverinfo: "text",
-      marker: { symbol, size, color: ok.map((i) => shown[i]), coloraxis: "coloraxis", line: { color: "#374151", width: 0.8 } },
+    ts.forEach((t, i) => {
+      const v = values[t];
+      let hovertext = `${lane.name} · ${sub}${t}<br>no gradient reaches it`;
+      if (finite(v)) {
+        const relative = last !== null && t !== L - 1 ? `<br>${(v - last).toFixed(2)} orders vs t = ${L - 1}` : "";
+        hovertext = `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}${sub === "x" ? holds(t) : ""}`;
+      }
+      marks.point(finite(v) ? `${sub}t` : `${sub}t (no gradient)`, k, i, row, { hovertext, color: v });
     });
-    if (empty.length) {
-      data.push({
-        type: "scatter", mode: "markers", name: `${name}: ${sub}t (no gradient)`, showlegend: false,
-        x: empty, y: empty.map(() => row), hovertext: empty.map(hover), hoverinfo: "text",
-        marker: { symbol: `${symbol}-open`, size, color: EMPTY, line: { color: EMPTY, width: 1.5 } },
-      });
-    }
   };
-  const scale = Math.min(1, unitPx / 26); // narrow charts: smaller nodes that do not overlap
-  nodes(rows.h, hNorms, "circle", Math.max(6, 17 * scale), "∂L/∂h_t", "h");
-  if (cNorms) nodes(rows.c, cNorms, "square", Math.max(5, 14 * scale), "∂L/∂c_t", "c");
-  if (xNorms) nodes(rows.x, xNorms, "square", Math.max(5, 12 * scale), "∂L/∂x_t", "x");
+  nodes(rows.h, hNorms, "∂L/∂h_t", "h");
+  if (cNorms) nodes(rows.c, cNorms, "∂L/∂c_t", "c");
+  if (xNorms) nodes(rows.x, xNorms, "∂L/∂x_t", "x");
 
-  // loss terms
-  const lossIdx = losses === null ? idx : idx.filter((i) => losses.includes(ts[i]));
-  data.push({
-    type: "scatter", mode: "markers", name: `${name}: loss`, showlegend: false,
-    x: lossIdx, y: lossIdx.map(() => rows.loss), hoverinfo: "text",
-    hovertext: lossIdx.map((i) => `${lane.name} · loss term at t = ${ts[i]}`),
-    marker: { symbol: "diamond", size: Math.max(6, 11 * scale), color: LOSS, line: { color: "#9a3412", width: 0.8 } },
-  });
+  // loss terms; where the task scores its answer at some of them only (copy), the others, whose target is
+  // the blank symbol, hollow
+  for (const i of losses === null ? idx : idx.filter((j) => losses.includes(ts[j]))) {
+    const scores = !answer || (ts[i] >= answer.start && ts[i] < answer.stop);
+    marks.point(scores ? "loss" : "loss (blank target)", k, i, rows.loss, {
+      hovertext: `${lane.name} · loss term at t = ${ts[i]}${scores ? "" : "<br>target: the blank symbol"}`,
+    });
+  }
 
   // the factor by which the gradient norm changes from h_t back to the previous drawn node
   if (unitPx >= LABEL_PX) {
-    const fx = [];
-    const ft = [];
-    const fh = [];
     ts.forEach((t, i) => {
       if (i === 0 || !finite(hNorms[t]) || !finite(hNorms[ts[i - 1]])) return;
       const d = hNorms[ts[i - 1]] - hNorms[t];
       const steps = t - ts[i - 1];
-      fx.push(i - 0.5);
-      ft.push(factorText(d));
-      fh.push(`‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`);
-    });
-    data.push({
-      type: "scatter", mode: "text", x: fx, y: fx.map(() => rows.h + 0.4), text: ft, hovertext: fh,
-      hoverinfo: "text", showlegend: false, textfont: { size: 9.5, color: "#4b5563" },
+      marks.point("factors", k, i - 0.5, rows.h + 0.4, {
+        text: factorText(d),
+        hovertext: `‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`,
+      });
     });
   }
 
@@ -228,11 +278,7 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
     if (end - tickIdx[tickIdx.length - 1] < every) tickIdx.pop();
     tickIdx.push(end);
   }
-  data.push({
-    type: "scatter", mode: "text", x: tickIdx, y: tickIdx.map(() => rows.x - 0.62),
-    text: tickIdx.map((i) => String(ts[i])), hoverinfo: "skip", showlegend: false,
-    textfont: { size: 10, color: "#6b7280" },
-  });
+  for (const i of tickIdx) marks.point("ticks", k, i, rows.x - 0.62, { text: String(ts[i]) });
 
   // the lane's title, and how much of the gradient at the end survives to the start
   const first = hNorms.findIndex(finite);
@@ -248,8 +294,8 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
     }
   }
   if (cuts.length) {
-    const k = lane.config.truncate;
-    summary.push(`<span style="color:${CUT}">✂ truncated BPTT, k = ${k}: ${cuts.length} cut${cuts.length > 1 ? "s" : ""}</span>`);
+    const truncate = lane.config.truncate;
+    summary.push(`<span style="color:${CUT}">✂ truncated BPTT, k = ${truncate}: ${cuts.length} cut${cuts.length > 1 ? "s" : ""}</span>`);
   }
   if (first < 0) summary = [`nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`];
   const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
@@ -264,13 +310,10 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
       showarrow: false, font: { size: 11, color: "#374151" },
     });
   }
+  // row names in the left margin, right-aligned at the axis' start (x = -0.7): a text point outside the
+  // axis range is hidden even with cliponaxis off, so the point sits just inside it
   const rowNames = { loss: "loss", h: "h<sub>t</sub>", c: "c<sub>t</sub>", x: "x<sub>t</sub>" };
-  for (const [key, y] of Object.entries(rows)) {
-    annotations.push({
-      text: rowNames[key], xref: "paper", x: 0, xanchor: "right", xshift: -8, y, showarrow: false,
-      font: { size: 11, color: "#6b7280" },
-    });
-  }
+  for (const [key, y] of Object.entries(rows)) marks.point("row names", k, -0.69, y, { text: rowNames[key] });
   let low = Infinity;
   let high = -Infinity;
   for (const series of [hNorms, cNorms || [], xNorms || []]) {
@@ -280,7 +323,7 @@ function laneBand(source, top, { spans, cuts, ts }, unitPx, linePx) {
       if (v > high) high = v;
     }
   }
-  return { data, annotations, shapes, bottom: rows.x - (spans.length ? 1.2 : 0.85), low, high };
+  return { annotations, shapes, bottom: rows.x - (spans.length ? 1.2 : 0.85), low, high };
 }
 
 // {data, layout, height}: every lane with arrays as a band, top to bottom. `widthPx`: the chart's width.
@@ -291,7 +334,10 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plans = drawn.map((source) => lanePlan(source, maxNodes));
   const widest = Math.max(2, ...plans.map((plan) => plan.ts.length));
   const unitPx = plotPx / widest;
-  const data = [];
+  const marks = new Marks();
+  const scale = Math.min(1, unitPx / 26); // narrow charts: smaller nodes that do not overlap
+  Object.assign(marks.sizes, { ht: Math.max(6, 17 * scale), ct: Math.max(5, 14 * scale), xt: Math.max(5, 12 * scale),
+    loss: Math.max(6, 11 * scale) });
   const annotations = [];
   const shapes = [];
   let top = 0;
@@ -302,8 +348,8 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   for (const source of sources) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
-      const band = laneBand(source, top, plans[k], unitPx, plotPx + 10); // text lines stop at the colour bar
-      data.push(...band.data);
+      // text lines stop at the colour bar
+      const band = laneBand(source, sources.indexOf(source), top, plans[k], unitPx, plotPx + 10, marks);
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
       low = Math.min(low, band.low);
@@ -346,5 +392,5 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
     layout.annotations = [{ text: emptyText, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false,
       font: { size: 13, color: "#6b7280" } }];
   }
-  return { data, layout, height };
+  return { data: marks.traces(), layout, height };
 }

@@ -707,12 +707,25 @@ def test_copy_task_heatmap_has_a_column_for_every_timestep(dashboard, page_log):
     assert page_log.problems() == []
 
 
+UNROLLED_DRAWN = "() => (document.getElementById('chart-unrolled').data || []).some((t) => t.name === 'ht')"
+
+
 def unrolled_nodes(page) -> dict[str, dict]:
-    """The unrolled chart's node traces by name ("A · ...: ht", ": loss", ...): x (node index), colours."""
-    return page.evaluate("""() => Object.fromEntries(document.getElementById('chart-unrolled').data
-        .filter((t) => t.mode === 'markers')
-        .map((t) => [t.name, {x: Array.from(t.x), color: t.marker.color === undefined ? null
-            : (Array.isArray(t.marker.color) ? Array.from(t.marker.color) : t.marker.color)}]))""")
+    """The unrolled chart's marker traces (one per kind of node, shared by the lanes) split by lane (each
+    point's customdata is its lane's index): {"A: ht": {x: node indices, color, hover}, "B: loss": ...}."""
+    return page.evaluate("""() => {
+        const out = {};
+        for (const t of document.getElementById('chart-unrolled').data.filter((t) => t.mode === 'markers')) {
+            Array.from(t.customdata).forEach((lane, i) => {
+                const key = `${'ABCD'[lane]}: ${t.name}`;
+                out[key] = out[key] || {x: [], color: [], hover: []};
+                out[key].x.push(t.x[i]);
+                out[key].color.push(Array.isArray(t.marker.color) ? t.marker.color[i] : t.marker.color);
+                out[key].hover.push(t.hovertext[i]);
+            });
+        }
+        return out;
+    }""")
 
 
 def test_unrolled_network_shows_losses_cuts_and_the_gradient_reaching_each_state(dashboard, page_log):
@@ -720,25 +733,25 @@ def test_unrolled_network_shows_losses_cuts_and_the_gradient_reaching_each_state
     # cuts at t = 8 and 4). The chart is drawn from the preview, then from the run's last arrays.
     page = dashboard("lanes=2&A.seq_len=12&A.steps=4&A.hidden_size=8&A.batch_size=4"
                      "&B.seq_len=12&B.steps=4&B.hidden_size=8&B.batch_size=4&B.target=every&B.truncate=4")
-    page.wait_for_function("() => (document.getElementById('chart-unrolled').data || []).length > 10", timeout=30_000)
+    page.wait_for_function(UNROLLED_DRAWN, timeout=30_000)
     assert page.locator("#chart-unrolled").get_by_text(re.compile(r"at initialisation")).count() == 2
     assert run_and_wait(page) == "done"
     page.locator("#chart-unrolled").get_by_text("step 3").first.wait_for(timeout=20_000)
     nodes = unrolled_nodes(page)
-    name = {lane: next(n for n in nodes if n.startswith(f"{lane} · ") and n.endswith(": ht")) for lane in "AB"}
     history = run_history(page)
     for k, lane in enumerate("AB"):
         arrays = history[k][-1]["arrays"]
-        drawn = nodes[name[lane]]
+        drawn = nodes[f"{lane}: ht"]
         finite = [t for t, v in enumerate(arrays["log10_grad_norm_per_step"]) if v is not None]
         assert drawn["x"] == finite  # 12 timesteps fit: node i is timestep i
         assert drawn["color"] == pytest.approx([arrays["log10_grad_norm_per_step"][t] for t in finite], abs=1e-9)
-        inputs = nodes[name[lane].replace(": ht", ": xt")]
+        inputs = nodes[f"{lane}: xt"]
         assert inputs["color"] == pytest.approx(
             [v for v in arrays["log10_input_grad_per_step"] if v is not None], abs=1e-9)
     # one loss term at the end for A, one per timestep for B
-    assert nodes[name["A"].replace(": ht", ": loss")]["x"] == [11]
-    assert nodes[name["B"].replace(": ht", ": loss")]["x"] == list(range(12))
+    assert nodes["A: loss"]["x"] == [11]
+    assert nodes["B: loss"]["x"] == list(range(12))
+    assert "A: loss (blank target)" not in nodes and "B: loss (blank target)" not in nodes
     # B's truncation: two red bars, between t = 3|4 and 7|8, and the summary says so
     bars = page.evaluate("""() => document.getElementById('chart-unrolled').data
         .filter((t) => t.mode === 'lines' && t.line.color === '#dc2626').map((t) => Array.from(t.x))""")
@@ -751,12 +764,31 @@ def test_unrolled_network_shows_losses_cuts_and_the_gradient_reaching_each_state
     assert page_log.problems() == []
 
 
+def test_unrolled_network_marks_the_copy_tasks_recall_loss_terms(dashboard, page_log):
+    # copy at T = 4 unrolls 24 steps (all drawn) with a loss term at each: only the last 10 score the
+    # recalled symbols (filled); the other 14 ask for the blank symbol (hollow); the 10 input symbols are shaded
+    page = dashboard("lanes=1&A.task=copy&A.seq_len=4&A.hidden_size=8&A.batch_size=4")
+    page.wait_for_function(UNROLLED_DRAWN, timeout=30_000)
+    nodes = unrolled_nodes(page)
+    assert nodes["A: loss"]["x"] == list(range(14, 24))
+    assert nodes["A: loss (blank target)"]["x"] == list(range(14))
+    assert all("target: the blank symbol" in text for text in nodes["A: loss (blank target)"]["hover"])
+    assert sorted(nodes["A: ht"]["x"] + nodes.get("A: ht (no gradient)", {"x": []})["x"]) == list(range(24))
+    chart = page.locator("#chart-unrolled")
+    assert chart.get_by_text("the 10 symbols recalled").count() == 1
+    assert chart.get_by_text("the 10 symbols to copy").count() == 1
+    # the row names, drawn in the left margin (outside the plot area)
+    for name in ("loss", "ht", "xt"):
+        assert chart.get_by_text(name, exact=True).count() == 1, name
+    snap(page, "unrolled-copy", "#card-unrolled")
+    assert page_log.problems() == []
+
+
 def test_unrolled_network_samples_long_sequences_and_agrees_with_the_engine_on_cuts(dashboard, page_log):
     page = dashboard("lanes=1&A.seq_len=1000&A.truncate=300&A.steps=2&A.hidden_size=8&A.batch_size=2")
-    page.wait_for_function("() => (document.getElementById('chart-unrolled').data || []).length > 5", timeout=30_000)
+    page.wait_for_function(UNROLLED_DRAWN, timeout=30_000)
     nodes = unrolled_nodes(page)
-    h = next(v for n, v in nodes.items() if n.endswith(": ht"))
-    empty = next(v for n, v in nodes.items() if n.endswith(": ht (no gradient)"))
+    h, empty = nodes["A: ht"], nodes["A: ht (no gradient)"]
     drawn = sorted(h["x"] + empty["x"])
     width = page.evaluate("() => document.getElementById('chart-unrolled').clientWidth")
     assert 8 <= len(drawn) <= width / 24 and drawn == list(range(len(drawn)))
@@ -772,10 +804,7 @@ def test_unrolled_network_samples_long_sequences_and_agrees_with_the_engine_on_c
     sampled = page.evaluate(f"async () => ({module}).sampledTimesteps(1000, 30, [99, 100, 399, 400, 699, 700])")
     assert sampled[0] == 0 and sampled[-1] == 999 and len(sampled) <= 30
     assert {99, 100, 399, 400, 699, 700} <= set(sampled) and sampled == sorted(set(sampled))
-    hover = page.evaluate("""() => document.getElementById('chart-unrolled').data
-        .filter((t) => t.mode === 'markers' && / h/.test(t.name)).map((t) => [t.name, Array.from(t.hovertext)])""")
-    timesteps = {name: [int(re.search(r"· h(\d+)<br>", text).group(1)) for text in texts] for name, texts in hover}
-    reached = next(ts for name, ts in timesteps.items() if name.endswith(": ht"))
-    unreached = next(ts for name, ts in timesteps.items() if name.endswith("(no gradient)"))
+    reached, unreached = ([int(re.search(r"· h(\d+)<br>", text).group(1)) for text in nodes[key]["hover"]]
+                          for key in ("A: ht", "A: ht (no gradient)"))
     assert min(reached) == 700 and max(reached) == 999 and max(unreached) == 699 and min(unreached) == 0
     assert page_log.problems() == []
