@@ -3,7 +3,7 @@
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
-import { laneTitle } from "./labels.js";
+import { divergedBeforeAnyStep, laneTitle, overflowText } from "./labels.js";
 import { unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
@@ -728,10 +728,9 @@ export class Charts {
     // a float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite
     const overflowed = sources.filter(({ arrays }) => arrays && arrays.log10_grad_norm_per_step.every((v) => v === null));
     // and a lane that diverged before its first finite step has no curve at all after the run
-    const unrecorded = sources.filter(({ lane, arrays, preview: planned }) => !planned && !arrays && lane.divergedAt !== null);
+    const unrecorded = sources.filter(divergedBeforeAnyStep);
     const notes = [
-      ...overflowed.map(({ lane }) => `${lane.name}: nothing finite to draw: the ${lane.config.dtype} forward pass overflows `
-        + `(h<sub>t</sub> reaches inf)${preview ? " at initialisation" : ""}.`),
+      ...overflowed.map(({ lane }) => `${lane.name}: ${overflowText(lane)}${preview ? " at initialisation" : ""}.`),
       ...unrecorded.map(({ lane }) => `${lane.name}: diverged at step ${lane.divergedAt}, before any finite step `
         + `(${lane.reason || "non-finite numbers"}).`),
     ];

@@ -1,4 +1,5 @@
-// Lane titles fitted to the room a chart gives them (the heatmap's panels, the unrolled chart's bands).
+// Lane titles fitted to the room a chart gives them (the heatmap's panels, the unrolled chart's bands), and
+// the sentences the charts share about a lane with nothing finite to draw.
 
 const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character
 
@@ -14,4 +15,14 @@ export function laneTitle(lane, px, tail = "") {
     kept = next;
   }
   return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}${tail}`, hovertext: `${lane.name} · ${lane.label}` };
+}
+
+// A lane that diverged before its first finite step: after the run it has no arrays at all.
+export function divergedBeforeAnyStep({ lane, arrays, preview }) {
+  return !preview && !arrays && lane.divergedAt !== null;
+}
+
+// A float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite.
+export function overflowText(lane) {
+  return `nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`;
 }

@@ -7,7 +7,7 @@
 //
 // Pure functions of the data: charts.js calls unrolledFigure() and draws the result like its other charts.
 
-import { laneTitle } from "./labels.js";
+import { divergedBeforeAnyStep, laneTitle, overflowText } from "./labels.js";
 
 export const NODE_PX = 24; // least width per drawn timestep
 export const ROW_PX = 34; // height of one row (loss, h, c, x) in pixels
@@ -297,7 +297,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
     const truncate = lane.config.truncate;
     summary.push(`<span style="color:${CUT}">✂ truncated BPTT, k = ${truncate}: ${cuts.length} cut${cuts.length > 1 ? "s" : ""}</span>`);
   }
-  if (first < 0) summary = [`nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`];
+  if (first < 0) summary = [overflowText(lane)];
   const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
   const title = laneTitle(lane, linePx, step ? ` · ${step}` : "");
   annotations.push({
@@ -344,7 +344,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   let low = Infinity;
   let high = -Infinity;
   // a lane that diverged before its first finite step has no arrays: one line says so, in lane order
-  const missing = sources.filter((s) => !s.arrays && !s.preview && s.lane.divergedAt !== null);
+  const missing = sources.filter(divergedBeforeAnyStep);
   for (const source of sources) {
     const k = drawn.indexOf(source);
     if (k >= 0) {

@@ -403,10 +403,13 @@ def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log
                      "&B.steps=20")
     note = page.locator("#chart-profile").get_by_text(re.compile(r"A: nothing finite to draw: the float32 forward"))
     note.wait_for(timeout=30_000)
+    unrolled = page.locator("#chart-unrolled")
+    unrolled.get_by_text(re.compile(r"nothing finite to draw: the float32 forward pass overflows")).wait_for()
     assert run_and_wait(page) == "done"
     assert [status for label, status in lane_statuses(page).items() if label.startswith("A · ")] == ["diverged"]
-    # after the run chart 2 still says why lane A has no curve
+    # after the run the profile chart (3) and the unrolled network (2) still say why lane A has no curve
     page.locator("#chart-profile").get_by_text(re.compile(r"A: diverged at step 0, before any finite step")).wait_for()
+    unrolled.get_by_text(re.compile(r"diverged at step 0, before any finite step")).wait_for()
     flow = page.locator("#chart-flow")
     assert flow.get_by_text("diverged at step 0").count() == 1
     assert flow.get_by_text("rows appear here").count() == 0  # lane B has rows; lane A never will
