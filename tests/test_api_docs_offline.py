@@ -55,6 +55,17 @@ def test_docs_ship_swagger_ui_5(client):
     assert re.search(r'"5\.\d+\.\d+"', text), "swagger-ui 5.x renders OpenAPI 3.1; 4.x does not"
 
 
+def test_redoc_bundle_is_served_without_its_cdn_logo(client):
+    bundle = next(u for u in _page_urls(client.get("/redoc").text) if "redoc.standalone.js" in u)
+    response = client.get(bundle)
+    assert response.status_code == 200 and "immutable" in response.headers["cache-control"]
+    assert "cdn.redoc.ly" not in response.text and 'src:"data:image/svg+xml,' in response.text
+    # the only change: the wheel's file with that one URL replaced
+    from app.routers.docs import BLANK_IMAGE_URL, REDOC_LOGO_URL, asset_path
+    original = asset_path("redoc.standalone.js").read_bytes()
+    assert original.count(REDOC_LOGO_URL) == 1 and response.content == original.replace(REDOC_LOGO_URL, BLANK_IMAGE_URL)
+
+
 def test_unknown_docs_asset_is_a_404(client):
     assert client.get("/vendor/docs/../../app/main.py").status_code == 404
     assert client.get("/vendor/docs/index.html").status_code == 404

@@ -7,7 +7,9 @@ the dashboard's own.
 
 The two pages get their own Content-Security-Policy (the dashboard's strict one is not applied to them, see
 app/security.py): everything from this origin only, plus the inline bootstrap script both pages need. So
-nothing is fetched from elsewhere even where a bundle would (ReDoc's footer logo; it hides itself).
+nothing is fetched from elsewhere even where a bundle would. ReDoc 2 has no option to leave out its footer's
+logo, which it loads from cdn.redoc.ly (Redocly/redoc#2108, open upstream): the bundle is served with that URL
+replaced by a 1-pixel transparent SVG, so the page neither tries the CDN nor logs a CSP violation.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
 router = APIRouter(include_in_schema=False)
 
@@ -41,6 +43,17 @@ DOCS_CSP = "; ".join([
 def asset_path(name: str) -> Path:
     with resources.as_file(resources.files(ASSET_PACKAGE) / "static" / name) as path:
         return Path(path)
+
+
+REDOC_LOGO_URL = b"https://cdn.redoc.ly/redoc/logo-mini.svg"
+BLANK_IMAGE_URL = (b"data:image/svg+xml,%3Csvg%20xmlns%3D%27http%3A%2F%2Fwww.w3.org%2F2000%2Fsvg%27"
+                   b"%20width%3D%271%27%20height%3D%271%27%2F%3E")  # <svg xmlns=... width='1' height='1'/>
+
+
+@lru_cache
+def redoc_bundle() -> bytes:
+    """redoc.standalone.js without its one off-site URL (the footer logo); ~1.1 MB, read once."""
+    return asset_path("redoc.standalone.js").read_bytes().replace(REDOC_LOGO_URL, BLANK_IMAGE_URL)
 
 
 @lru_cache
@@ -78,7 +91,9 @@ def redoc(request: Request) -> HTMLResponse:
 
 
 @router.get(ASSETS_URL + "/{name}")
-def docs_asset(name: str) -> FileResponse:
+def docs_asset(name: str) -> Response:
     if name not in ASSETS:
         raise HTTPException(404, "Not Found")
+    if name == "redoc.standalone.js":
+        return Response(redoc_bundle(), media_type=ASSETS[name], headers={"Cache-Control": ASSET_CACHE_CONTROL})
     return FileResponse(asset_path(name), media_type=ASSETS[name], headers={"Cache-Control": ASSET_CACHE_CONTROL})

@@ -42,7 +42,5 @@ def test_redoc_renders_offline(page, page_log, offline):
     page.wait_for_selector("[data-section-id^='tag/']", timeout=20_000)
     assert page.locator("h2", has_text="The exploding-gradient cliff (Pascanu 2013)").is_visible()
     snap(page, "docs-redoc")
-    assert offline == []
-    # ReDoc's footer tries to load its maker's logo from its CDN; the page's CSP blocks it and ReDoc hides it.
-    problems = [p for p in page_log.problems() if "cdn.redoc.ly/redoc/logo-mini.svg" not in p]
-    assert problems == []
+    # ReDoc's footer logo, which its bundle loads from its CDN, is served as a blank image: no CSP violation
+    assert offline == [] and page_log.problems() == []
