@@ -208,6 +208,8 @@ function axisPixels(div, domain) {
 }
 
 const DIVERGED_COLOR = "#dc2626";
+const MIN_ROWS_PX = 24; // a diverged lane's heatmap rows shorter than this on the shared step axis get their own
+const SHARED_AXIS_PX = 44; // room for the shared step axis' tick labels and title between two panels
 
 // Lines and markers for a trace of few points (a lane that diverged at step 1 or 2 has a single point, which a
 // line alone does not draw), lines only once there are enough points to see the curve.
@@ -540,7 +542,16 @@ export class Charts {
     // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
     const plotWidth = Math.max(120, (this.divs.flow?.clientWidth || 1200) - 64 - 16); // the real width: titles and ticks are sized from it
     const reserve = Math.min(0.4, COLORBAR_PX / plotWidth); // the full 78 px down to a 195 px plot (1024 px windows: 245)
-    const width = (1 - reserve - gap * (n - 1)) / n;
+    const rowsEnd = (lane) => (lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + lane.recordEvery * lane.heatStride : 0);
+    const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane) : lane.totalSteps || 1);
+    const longest = Math.max(...lanes.map(extent), 1);
+    const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
+    const ownAxis = lanes.map((lane) => lane.divergedAt !== null && lane.heatY.length > 0
+      && (extent(lane) / longest) * plotHeight < MIN_ROWS_PX);
+    const firstShared = Math.max(0, ownAxis.indexOf(false));
+    // the shared axis' ticks and title then sit left of its first panel, in a gap widened for them
+    const axisGap = firstShared > 0 ? SHARED_AXIS_PX / plotWidth : 0;
+    const width = (1 - reserve - gap * (n - 1) - axisGap) / n;
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 30, b: 48 },
       showlegend: false,
@@ -569,15 +580,27 @@ export class Charts {
       layout.coloraxis.cmax = zmax;
     }
     // One shared y axis (training step) for all lanes: fewer axes to draw on every update, and the rows
-    // of different lanes line up. It spans the longest run, so the picture fills up as training goes.
+    // of different lanes line up. It spans the longest run, so the picture fills up as training goes; a
+    // lane that diverged spans only its rows. One that diverged so early that its rows would be under
+    // MIN_ROWS_PX there (the exploding lane of a clipping comparison: 1 row against 500 steps) gets a step
+    // axis of its own, on the left of its panel.
     layout.yaxis = {
-      ...AXIS, domain: [0, 1], anchor: "x", title: { text: "training step", standoff: 6 },
-      range: [-0.5, Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1)) - 0.5],
+      ...AXIS, domain: [0, 1], anchor: firstShared ? `x${firstShared + 1}` : "x",
+      title: { text: "training step", standoff: 6 },
+      range: [-0.5, Math.max(1, ...lanes.filter((_, i) => !ownAxis[i]).map(extent)) - 0.5],
     };
     lanes.forEach((lane, i) => {
-      const x0 = i * (width + gap);
+      const x0 = i * (width + gap) + (i >= firstShared ? axisGap : 0);
       const heatX = `x${i + 1}`;
-      const heatY = "y";
+      const heatY = ownAxis[i] ? `y${i + 2}` : "y";
+      if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are `spacing` apart
+        const cell = lane.heatY.length > 1 ? lane.heatY[1] - lane.heatY[0] : 1;
+        layout[`yaxis${i + 2}`] = {
+          ...AXIS, domain: [0, 1], anchor: heatX, range: [lane.heatY[0] - cell / 2, lane.heatY[lane.heatY.length - 1] + cell / 2],
+          tickmode: lane.heatY.length <= 4 ? "array" : "auto", tickvals: lane.heatY.slice(0, 4), nticks: 4,
+          ...(i === 0 ? { title: { text: "training step", standoff: 6 } } : {}),
+        };
+      }
       const T = sequenceLength(lane); // copy: T + 20 timesteps, all of them columns
       const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
       const panelPx = plotWidth * width;
@@ -613,10 +636,12 @@ export class Charts {
           showarrow: false, font: { size: panelPx >= 60 ? 12 : 10, color: "#6b7280" },
         });
       }
-      if (lane.divergedAt !== null) { // its rows stop there, which on a long shared step axis is a hairline
+      if (lane.divergedAt !== null) { // its rows stop there: said above them, or over them on its own axis
+        const own = ownAxis[i] ? (panelPx >= 120 ? "<br>(its own step axis)" : "<br>own axis") : "";
         layout.annotations.push({
-          text: panelPx >= 120 ? `diverged at step ${lane.divergedAt}` : `diverged<br>at ${lane.divergedAt}`,
-          xref: `${heatX} domain`, x: 0.5, yref: "y", y: lane.divergedAt, yanchor: "bottom", showarrow: false,
+          text: (panelPx >= 120 ? `diverged at step ${lane.divergedAt}` : `diverged<br>at ${lane.divergedAt}`) + own,
+          xref: `${heatX} domain`, x: 0.5, showarrow: false,
+          ...(ownAxis[i] ? { yref: `${heatY} domain`, y: 1, yanchor: "top" } : { yref: "y", y: lane.divergedAt, yanchor: "bottom" }),
           font: { size: panelPx >= 60 ? 11 : 9, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
         });
       }

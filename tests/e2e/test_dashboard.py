@@ -225,6 +225,16 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     chart = page.locator("#chart-norm").bounding_box()
     assert chart["x"] <= label["x"] and label["x"] + label["width"] <= chart["x"] + chart["width"], (label, chart)
     assert page.locator("#chart-flow").get_by_text("diverged at step 2").count() == 1
+    # ... where its 2 rows (steps 0 and 1) fill the panel on a step axis of their own (on the shared one,
+    # 0-59, they were 2/60 of the panel), and the clipped lane keeps the shared axis
+    axes = page.evaluate("""() => { const div = document.getElementById('chart-flow');
+        return div.data.filter((t) => t.type === 'heatmap').map((t) => {
+            const axis = div.layout['yaxis' + t.yaxis.slice(1)];
+            return [t.name.split(' · ')[0], t.yaxis, Array.from(t.y), axis.range]; }); }""")
+    by_lane = {lane: (axis, rows, extent) for lane, axis, rows, extent in axes}
+    assert by_lane[plain_lane][1:] == ([0, 1], [-0.5, 1.5]) and by_lane[plain_lane][0] != "y"
+    assert by_lane[clipped_lane][0] == "y" and by_lane[clipped_lane][2] == [-0.5, 59.5]
+    assert page.locator("#chart-flow").get_by_text("(its own step axis)").count() == 1
     # Chart 2 shows the explosion itself: the unclipped lane's step 1 (from lane_done; not an array step),
     # its gradient growing going back, not its calm step 0.
     assert page.locator("#chart-profile").get_by_text(f"{plain_lane}: step 1").count() == 1
