@@ -286,8 +286,9 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
   let summary = [];
   if (first >= 0 && first < lastT && finite(hNorms[lastT])) {
     const d = hNorms[first] - hNorms[lastT];
-    summary.push(`‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`
-      + ` (${factorText(d / (lastT - first))} a step)`);
+    // two parts, so that a narrow chart drops the per-step factor (the hover has the whole line)
+    summary.push(`‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`,
+      `${factorText(d / (lastT - first))} a step`);
     if (cNorms && finite(cNorms[first]) && finite(cNorms[lastT])) {
       const dc = cNorms[first] - cNorms[lastT];
       summary.push(`cell state ${factorText(dc / (lastT - first))} a step`);
