@@ -206,6 +206,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
   // informative inputs: a shaded box behind the x nodes that carry what the target depends on, named
   // below where the name fits between its neighbours (else the inputs' hover names it); the loss terms
   // that score the task's answer (copy: the recall steps) named above them the same way
+  let labelEnd = -Infinity; // px of the right end of the last input span's name placed
   const named = (span, row, below) => {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
     if (!inside.length) return;
@@ -219,12 +220,11 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
     const textPx = span.what.length * 5.3;
     let left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2; // px from the plot's left edge (x = -0.5)
     left = Math.max(0, Math.min(left, ts.length * unitPx - textPx));
-    if (below && left < named.end + 8) return;
-    if (below) named.end = left + textPx;
+    if (below && left < labelEnd + 8) return;
+    if (below) labelEnd = left + textPx;
     marks.point(below ? "span names" : "answer names", k, left / unitPx - 0.5, below ? row - 0.95 : row + 0.42,
       { text: span.what });
   };
-  named.end = -Infinity; // px of the right end of the last input span's name placed
   for (const span of spans) named(span, rows.x, true);
   if (answer) named(answer, rows.loss, false);
   const holds = (t) => spans.filter((span) => t >= span.start && t < span.stop)
