@@ -66,11 +66,20 @@ def clipped_fraction(run: dict) -> float:
 AVX2_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell"}
 
 
+def cpu_features() -> dict[str, bool]:
+    """NumPy's runtime dispatch flags (a private table: empty where a NumPy version lacks it)."""
+    try:
+        from numpy._core._multiarray_umath import __cpu_features__
+    except ImportError:
+        return {}
+    return dict(__cpu_features__)
+
+
 def native_code_path() -> str | None:
     """'avx512' where NumPy dispatches to X86_V4 and OpenBLAS runs its SkylakeX kernel, 'avx2' where X86_V3 is
     the highest level and the kernel is Haswell's or Zen's; None elsewhere (no figures are quoted for it)."""
-    from numpy._core._multiarray_umath import __cpu_features__ as features
     from threadpoolctl import threadpool_info
+    features = cpu_features()
     kernels = {info.get("architecture") for info in threadpool_info() if info.get("internal_api") == "openblas"}
     if features.get("X86_V4") and kernels == {"SkylakeX"}:
         return "avx512"
@@ -125,7 +134,7 @@ def test_exploding_relu_preset_diverges_without_clipping_and_learns_with_it():
 def check_seed0(preset_id: str, per_lane: list[tuple[float, float]]) -> None:
     """Seed 0's figures as the text quotes them for this machine's code path (from ``per_lane``, each lane's
     (clipped fraction, final)) and, where this machine has AVX2, for that path measured in a subprocess."""
-    from numpy._core._multiarray_umath import __cpu_features__ as features
+    features = cpu_features()
 
     def quoted_pair(lanes):  # the relu preset quotes its clipped lane; the other one both lanes' MSE
         return lanes[1] if preset_id == "relu-clipping" else (lanes[0][1], lanes[1][1])
