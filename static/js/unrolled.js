@@ -97,8 +97,11 @@ const KINDS = {
   factors: { mode: "text", textfont: { size: 9.5, color: "#4b5563" } },
   // the last timestep's label may reach past the last node's column: not clipped at the plot's edge
   ticks: { mode: "text", hoverinfo: "skip", cliponaxis: false, textfont: { size: 10, color: "#6b7280" } },
-  "span names": { mode: "text", hoverinfo: "skip", textposition: "middle right", textfont: { size: 10, color: "#92400e" } },
-  "answer names": { mode: "text", hoverinfo: "skip", textposition: "middle right", textfont: { size: 10, color: "#9a3412" } },
+  // names are placed from an estimate of their width: one a little wider may run past the last node
+  "span names": { mode: "text", hoverinfo: "skip", textposition: "middle right", cliponaxis: false,
+    textfont: { size: 10, color: "#92400e" } },
+  "answer names": { mode: "text", hoverinfo: "skip", textposition: "middle right", cliponaxis: false,
+    textfont: { size: 10, color: "#9a3412" } },
   // in the left margin: not clipped (but a point outside the axis range is hidden even so: see laneBand)
   "row names": { mode: "text", hoverinfo: "skip", textposition: "middle left", cliponaxis: false,
     textfont: { size: 11, color: "#6b7280" } },

@@ -821,3 +821,27 @@ def test_unrolled_network_samples_long_sequences_and_agrees_with_the_engine_on_c
                           for key in ("A: ht", "A: ht (no gradient)"))
     assert min(reached) == 700 and max(reached) == 999 and max(unreached) == 699 and min(unreached) == 0
     assert page_log.problems() == []
+
+
+def test_a_phone_sized_window_stacks_settings_and_charts_without_sideways_scrolling(dashboard, page, page_log):
+    # 390 x 844 (a phone): one column, the settings first, every chart as wide as the column, the page no
+    # wider than the window (only the lane table scrolls sideways, inside its panel), and a run draws.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page = dashboard("lanes=2&A.seq_len=20&A.steps=6&A.hidden_size=8&A.batch_size=4"
+                     "&B.seq_len=20&B.steps=6&B.hidden_size=8&B.batch_size=4&B.activation=relu")
+    assert run_and_wait(page) == "done"
+    assert_charts_drawn(page)
+    geometry = page.evaluate("""() => ({
+        page: document.documentElement.scrollWidth, window: window.innerWidth,
+        sidebar: document.querySelector('.sidebar').getBoundingClientRect().toJSON(),
+        charts: Array.from(document.querySelectorAll('.chart')).filter((d) => !d.hidden && d.offsetParent)
+            .map((d) => ({id: d.id, ...d.getBoundingClientRect().toJSON()})),
+        actions: document.querySelector('.actions').getBoundingClientRect().toJSON()})""")
+    assert geometry["page"] <= geometry["window"] == 390, geometry["page"]
+    assert geometry["actions"]["right"] <= 390  # Copy link, CSV, JSON, API: on screen, wrapped under the title
+    first_chart = min(chart["top"] for chart in geometry["charts"])
+    assert geometry["sidebar"]["bottom"] <= first_chart  # stacked, settings first
+    for chart in geometry["charts"]:
+        assert chart["left"] >= 0 and chart["right"] <= 390 and chart["width"] >= 250, chart
+    snap(page, "phone")
+    assert page_log.problems() == []
