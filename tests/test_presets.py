@@ -61,8 +61,8 @@ def clipped_fraction(run: dict) -> float:
     return float(np.mean([r.clipped for r in run["records"]]))
 
 
-# NumPy's dispatch limited to AVX2 (X86_V3) and OpenBLAS's Haswell kernel (what it picks on AVX2-only
-# Intel and AMD CPUs: the session that wrote the presets measured bit-identical figures on one of each).
+# NumPy's dispatch limited to AVX2 (X86_V3) and OpenBLAS's Haswell kernel: with these an AVX-512 machine
+# reproduced, bit for bit, the figures first measured on an AVX2-only AMD EPYC (OpenBLAS's Zen kernel).
 AVX2_ENV = {"NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR", "OPENBLAS_CORETYPE": "Haswell"}
 
 
