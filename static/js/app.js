@@ -254,6 +254,13 @@ function setExportLinks(id) {
   }
 }
 
+// In the one-column layout of narrow windows (the CSS makes the sidebar static there) the charts are
+// below all the settings: a run scrolls to the first one, so the user sees it start.
+function showChartsIfStacked() {
+  if (getComputedStyle($("sidebar")).position !== "static") return;
+  $("card-flow").scrollIntoView({ behavior: "smooth", block: "start" });
+}
+
 async function startRun() {
   if (state.running) return;
   clearTimeout(state.previewTimer);
@@ -278,6 +285,7 @@ async function startRun() {
   charts.reset(lanes.map((config, i) => newLane(i, config, created.labels[i])), created.id);
   state.rateSamples = [{ time: performance.now(), done: 0 }];
   renderProgress();
+  requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
   state.stream = openRunStream(created.events_url, {
     run: onRunEvent,
     step: onStepEvent,

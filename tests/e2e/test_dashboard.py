@@ -825,11 +825,15 @@ def test_unrolled_network_samples_long_sequences_and_agrees_with_the_engine_on_c
 
 def test_a_phone_sized_window_stacks_settings_and_charts_without_sideways_scrolling(dashboard, page, page_log):
     # 390 x 844 (a phone): one column, the settings first, every chart as wide as the column, the page no
-    # wider than the window (only the lane table scrolls sideways, inside its panel), and a run draws.
+    # wider than the window (only the lane table scrolls sideways, inside its panel), and a run scrolls to
+    # the charts and draws.
     page.set_viewport_size({"width": 390, "height": 844})
     page = dashboard("lanes=2&A.seq_len=20&A.steps=6&A.hidden_size=8&A.batch_size=4"
                      "&B.seq_len=20&B.steps=6&B.hidden_size=8&B.batch_size=4&B.activation=relu")
+    assert page.evaluate("() => window.scrollY") == 0
     assert run_and_wait(page) == "done"
+    # the run scrolled the charts into view: chart 1's card at the top of the window
+    page.wait_for_function("() => Math.abs(document.getElementById('card-flow').getBoundingClientRect().top) < 30")
     assert_charts_drawn(page)
     geometry = page.evaluate("""() => ({
         page: document.documentElement.scrollWidth, window: window.innerWidth,
