@@ -31,13 +31,17 @@ from app.labels import lane_labels
 from app.settings import Settings
 from app.worker import EnginePool, LaneWorker, WorkerGone, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
-from rnncore.tasks import sequence_length
+from rnncore.tasks import COPY_LENGTH, sequence_length
 
 log = logging.getLogger("rnnlab.runs")
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}  # matmuls of size H x H per timestep, relative to the RNN
 SCALARS = ("loss", "metric", "grad_norm", "grad_norm_clipped", "sigma_max", "spectral_radius", "gamma")
 ARRAY_FIELDS = tuple(f.name for f in fields(TimestepArrays))
+
+
+# What L is in the limits' formulas (the 422 texts and /api/options say it with these words).
+TIMESTEPS = f"L = timesteps unrolled (seq_len, + {2 * COPY_LENGTH} for copy)"
 
 
 def work(cfg: Config, steps: int | None = None) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from app.errors import validation_error
-from app.runs import state_values, work
+from app.runs import TIMESTEPS, state_values, work
 from app.schemas import LANE_NAMES
 from rnncore import Config, ConfigError
 
@@ -30,7 +30,7 @@ def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | Non
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
         loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = L * hidden_size^2 * batch_size"
-        f"{' * steps' if steps is None else ''} * gates, L = timesteps unrolled (seq_len, + 20 for copy), "
+        f"{' * steps' if steps is None else ''} * gates, {TIMESTEPS}, "
         f"gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
         f"reduce {fields}{lanes}", None, kind="work_limit")
 
@@ -51,6 +51,6 @@ def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
     lanes = " or the number of lanes" if len(configs) > 1 else ""
     raise validation_error(
         loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (L * batch_size * hidden_size "
-        f"* gates per lane, L = timesteps unrolled (seq_len, + 20 for copy), about 16-28 bytes each; "
+        f"* gates per lane, {TIMESTEPS}, about 16-28 bytes each; "
         f"{per_lane}); reduce seq_len, batch_size, hidden_size{lanes}",
         None, kind="memory_limit")

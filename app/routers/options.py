@@ -7,6 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
+from app.runs import TIMESTEPS
 from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
 from app.validation import check_run_limits, to_config
 from rnncore import GRADCHECK_CAPS
@@ -30,8 +31,7 @@ def options(request: Request) -> dict:
             "lane_names": list(LANE_NAMES),
             "max_work": s.max_work,
             "max_state_values": s.max_state_values,
-            "state_values_formula": "sum over lanes of L * batch_size * hidden_size * gates "
-                                    "(L: timesteps unrolled, seq_len + 20 for copy, else seq_len)",
+            "state_values_formula": f"sum over lanes of L * batch_size * hidden_size * gates ({TIMESTEPS})",
             "profile_max_work": s.profile_max_work,
             "work_formula": "sum over lanes of L * hidden_size^2 * batch_size * steps * gates "
                             "(gates: rnn 1, lstm 4, gru 3; L as in state_values_formula)",

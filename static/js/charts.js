@@ -208,6 +208,11 @@ function axisPixels(div, domain) {
 }
 
 const DIVERGED_COLOR = "#dc2626";
+
+// Steps between two of a lane's heatmap rows (its arrays' cadence, doubled each time the rows are thinned).
+function heatSpacing(lane) {
+  return lane.recordEvery * lane.heatStride;
+}
 const MIN_ROWS_PX = 24; // a diverged lane's heatmap rows shorter than this on the shared step axis get their own
 const SHARED_AXIS_PX = 44; // room for the shared step axis' tick labels and title between two panels
 
@@ -394,7 +399,7 @@ export class Charts {
   // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles.
   addHeatRow(lane, step, row) {
     if (!row) return;
-    const spacing = lane.recordEvery * lane.heatStride;
+    const spacing = heatSpacing(lane);
     if (step % spacing !== 0) return; // off the grid (e.g. a last step, a diverged lane's last): the profile chart shows it
     lane.heatY.push(step);
     lane.heatZ.push(row);
@@ -542,7 +547,7 @@ export class Charts {
     // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
     const plotWidth = Math.max(120, (this.divs.flow?.clientWidth || 1200) - 64 - 16); // the real width: titles and ticks are sized from it
     const reserve = Math.min(0.4, COLORBAR_PX / plotWidth); // the full 78 px down to a 195 px plot (1024 px windows: 245)
-    const rowsEnd = (lane) => (lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + lane.recordEvery * lane.heatStride : 0);
+    const rowsEnd = (lane) => (lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + heatSpacing(lane) : 0);
     const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane) : lane.totalSteps || 1);
     const longest = Math.max(...lanes.map(extent), 1);
     const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
@@ -593,8 +598,8 @@ export class Charts {
       const x0 = i * (width + gap) + (i >= firstShared ? axisGap : 0);
       const heatX = `x${i + 1}`;
       const heatY = ownAxis[i] ? `y${i + 2}` : "y";
-      if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are `spacing` apart
-        const cell = lane.heatY.length > 1 ? lane.heatY[1] - lane.heatY[0] : 1;
+      if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are the grid's spacing apart
+        const cell = lane.heatY.length > 1 ? heatSpacing(lane) : 1;
         layout[`yaxis${i + 2}`] = {
           ...AXIS, domain: [0, 1], anchor: heatX, range: [lane.heatY[0] - cell / 2, lane.heatY[lane.heatY.length - 1] + cell / 2],
           tickmode: lane.heatY.length <= 4 ? "array" : "auto", tickvals: lane.heatY.slice(0, 4), nticks: 4,

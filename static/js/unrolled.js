@@ -161,8 +161,8 @@ class Marks {
 }
 
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), marks in data coordinates where
-// x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `k` the lane's index.
-function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, marks) {
+// x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `laneIndex` the lane's place among the sources.
+function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks) {
   const { lane, arrays } = source;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
@@ -209,27 +209,36 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
   // informative inputs: a shaded box behind the x nodes that carry what the target depends on, named
   // below where the name fits between its neighbours (else the inputs' hover names it); the loss terms
   // that score the task's answer (copy: the recall steps) named above them the same way
-  let labelEnd = -Infinity; // px of the right end of the last input span's name placed
-  const named = (span, row, below) => {
+  // a span's drawn nodes [i0, i1] (null if none is drawn), and where its name starts, centred under them
+  // and kept inside the chart: px from the plot's left edge (x = -0.5) and the name's estimated width
+  const drawnNodes = (span) => {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
-    if (!inside.length) return;
-    const [i0, i1] = [inside[0], inside[inside.length - 1]];
-    if (below) {
-      shapes.push({
-        type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: row - 0.36, y1: row + 0.36,
-        fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
-      });
-    }
-    const textPx = span.what.length * 5.3;
-    let left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2; // px from the plot's left edge (x = -0.5)
-    left = Math.max(0, Math.min(left, ts.length * unitPx - textPx));
-    if (below && left < labelEnd + 8) return;
-    if (below) labelEnd = left + textPx;
-    marks.point(below ? "span names" : "answer names", k, left / unitPx - 0.5, below ? row - 0.95 : row + 0.42,
-      { text: span.what });
+    return inside.length ? [inside[0], inside[inside.length - 1]] : null;
   };
-  for (const span of spans) named(span, rows.x, true);
-  if (answer) named(answer, rows.loss, false);
+  const namePlace = (what, [i0, i1]) => {
+    const textPx = what.length * 5.3;
+    const left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2;
+    return { left: Math.max(0, Math.min(left, ts.length * unitPx - textPx)), textPx };
+  };
+  let labelEnd = -Infinity; // px of the right end of the last input span's name placed
+  for (const span of spans) {
+    const nodesDrawn = drawnNodes(span);
+    if (!nodesDrawn) continue;
+    const [i0, i1] = nodesDrawn;
+    shapes.push({
+      type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: rows.x - 0.36, y1: rows.x + 0.36,
+      fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
+    });
+    const { left, textPx } = namePlace(span.what, nodesDrawn);
+    if (left < labelEnd + 8) continue;
+    labelEnd = left + textPx;
+    marks.point("span names", laneIndex, left / unitPx - 0.5, rows.x - 0.95, { text: span.what });
+  }
+  const answerNodes = answer && drawnNodes(answer);
+  if (answerNodes) {
+    const { left } = namePlace(answer.what, answerNodes);
+    marks.point("answer names", laneIndex, left / unitPx - 0.5, rows.loss + 0.42, { text: answer.what });
+  }
   const holds = (t) => spans.filter((span) => t >= span.start && t < span.stop)
     .map((span) => `<br>may hold the ${span.what.replace(/^the /, "")} (t in ${span.start}..${span.stop - 1})`).join("");
 
@@ -244,7 +253,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
         const relative = last !== null && t !== L - 1 ? `<br>${(v - last).toFixed(2)} orders vs t = ${L - 1}` : "";
         hovertext = `${lane.name} · ${sub}${t}<br>log10 ‖${what}‖ = ${v.toFixed(2)}${relative}${sub === "x" ? holds(t) : ""}`;
       }
-      marks.point(finite(v) ? `${sub}t` : `${sub}t (no gradient)`, k, i, row, { hovertext, color: v });
+      marks.point(finite(v) ? `${sub}t` : `${sub}t (no gradient)`, laneIndex, i, row, { hovertext, color: v });
     });
   };
   nodes(rows.h, hNorms, "∂L/∂h_t", "h");
@@ -255,7 +264,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
   // the blank symbol, hollow
   for (const i of losses === null ? idx : idx.filter((j) => losses.includes(ts[j]))) {
     const scores = !answer || (ts[i] >= answer.start && ts[i] < answer.stop);
-    marks.point(scores ? "loss" : "loss (blank target)", k, i, rows.loss, {
+    marks.point(scores ? "loss" : "loss (blank target)", laneIndex, i, rows.loss, {
       hovertext: `${lane.name} · loss term at t = ${ts[i]}${scores ? "" : "<br>target: the blank symbol"}`,
     });
   }
@@ -266,7 +275,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
       if (i === 0 || !finite(hNorms[t]) || !finite(hNorms[ts[i - 1]])) return;
       const d = hNorms[ts[i - 1]] - hNorms[t];
       const steps = t - ts[i - 1];
-      marks.point("factors", k, i - 0.5, rows.h + 0.4, {
+      marks.point("factors", laneIndex, i - 0.5, rows.h + 0.4, {
         text: factorText(d),
         hovertext: `‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`,
       });
@@ -281,7 +290,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
     if (end - tickIdx[tickIdx.length - 1] < every) tickIdx.pop();
     tickIdx.push(end);
   }
-  for (const i of tickIdx) marks.point("ticks", k, i, rows.x - 0.62, { text: String(ts[i]) });
+  for (const i of tickIdx) marks.point("ticks", laneIndex, i, rows.x - 0.62, { text: String(ts[i]) });
 
   // the lane's title, and how much of the gradient at the end survives to the start
   const first = hNorms.findIndex(finite);
@@ -317,7 +326,7 @@ function laneBand(source, k, top, { spans, cuts, ts, answer }, unitPx, linePx, m
   // row names in the left margin, right-aligned at the axis' start (x = -0.7): a text point outside the
   // axis range is hidden even with cliponaxis off, so the point sits just inside it
   const rowNames = { loss: "loss", h: "h<sub>t</sub>", c: "c<sub>t</sub>", x: "x<sub>t</sub>" };
-  for (const [key, y] of Object.entries(rows)) marks.point("row names", k, -0.69, y, { text: rowNames[key] });
+  for (const [key, y] of Object.entries(rows)) marks.point("row names", laneIndex, -0.69, y, { text: rowNames[key] });
   let low = Infinity;
   let high = -Infinity;
   for (const series of [hNorms, cNorms || [], xNorms || []]) {
@@ -349,11 +358,11 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   let high = -Infinity;
   // a lane that diverged before its first finite step has no arrays: one line says so, in lane order
   const missing = sources.filter(divergedBeforeAnyStep);
-  for (const source of sources) {
+  for (const [laneIndex, source] of sources.entries()) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
       // text lines stop at the colour bar
-      const band = laneBand(source, sources.indexOf(source), top, plans[k], unitPx, plotPx + 10, marks);
+      const band = laneBand(source, laneIndex, top, plans[k], unitPx, plotPx + 10, marks);
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
       low = Math.min(low, band.low);
