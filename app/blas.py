@@ -3,7 +3,7 @@
 The engine multiplies small matrices (batch x H by H x H, H <= 512), once per timestep. Multi-threaded
 OpenBLAS spins its helper threads on every such call; with several runs training at once on 2 cores
 that makes each step 5-10x slower than single-threaded BLAS (measured: 37 ms vs 5 ms per step of the
-default config). Parallelism comes from the runs, one worker process each (app/worker.py), so each
+default config). Parallelism comes from the lanes, one worker process each (app/worker.py), so each
 BLAS call uses one thread.
 
 The limit is process-wide (OpenBLAS keeps one global thread count) and stays for the life of the

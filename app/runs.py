@@ -1,15 +1,15 @@
-"""Training runs: lanes trained in lockstep in a worker process, an append-only event log, a bounded store.
+"""Training runs: lanes trained in lockstep, a worker process each, an append-only event log, a bounded store.
 
-A run is 1-4 lanes. Its relay thread asks the run's worker process (app/worker.py) for one training
-step per lane, round robin, and appends one Server-Sent Event per step to ``Run.frames``. Each event
-is serialized once, as the exact bytes sent on the wire (``id: n / event: name / data: json``); event
-ids are the indices into that list, so a client that resumes with ``Last-Event-ID: n`` is sent
-``frames[n + 1:]``: nothing lost, nothing repeated.
+A run is 1-4 lanes. Its relay thread asks each lane's worker process (app/worker.py) for one training
+step, all active lanes at once (they compute in parallel), and appends one Server-Sent Event per step
+to ``Run.frames``, in lane order. Each event is serialized once, as the exact bytes sent on the wire
+(``id: n / event: name / data: json``); event ids are the indices into that list, so a client that
+resumes with ``Last-Event-ID: n`` is sent ``frames[n + 1:]``: nothing lost, nothing repeated.
 The export and ``GET /api/runs/{id}`` parse the same bytes back, so exported values == streamed values.
 
 Nothing computes for nobody: the relay only asks for a step while at least one SSE client is attached.
 With no client it waits ``cancel_grace_seconds`` for one, then cancels the run. ``cancel()`` (DELETE)
-sets the flag and terminates the worker process, so work stops at once (mid-step if need be).
+sets the flag and terminates the worker processes, so work stops at once (mid-step if need be).
 Threads talk to the event loop only through ``loop.call_soon_threadsafe(wake.set)``.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ import numpy as np
 from app.blas import limit_blas_threads
 from app.labels import lane_labels
 from app.settings import Settings
-from app.worker import EnginePool, LaneWorker, WorkerGone, warm_up
+from app.worker import EnginePool, LaneWorker, WorkerGone, close_all, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
 from rnncore.tasks import COPY_LENGTH, sequence_length
 
@@ -165,7 +165,7 @@ class Run:
         self.cancel_reason: str | None = None
         self._cond = threading.Condition()
         self._subscribers: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()
-        self._worker: LaneWorker | None = None
+        self._workers: list[LaneWorker] = []
         self._on_finish = on_finish
         self.thread = threading.Thread(target=self._run_safely, name=f"run-{run_id}", daemon=True)
         self._emit("run", {"id": run_id, "lanes": [cfg.to_dict() for cfg in configs], "labels": self.labels,
@@ -226,9 +226,13 @@ class Run:
                 self.cancel_requested = True
                 self.cancel_reason = reason
             self._cond.notify_all()
-            worker = self._worker
-        if worker is not None:
-            worker.terminate()  # the relay's pending step() raises WorkerGone at once
+        self._terminate_workers()  # the relay's pending reply() raises WorkerGone at once
+
+    def _terminate_workers(self) -> None:
+        with self._cond:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.terminate()
 
     def _wait_for_clients(self) -> bool:
         """Block while nobody listens; cancel after the grace period. False once cancelled."""
@@ -268,24 +272,21 @@ class Run:
                                  "last_arrays": last_arrays})
 
     def _train(self) -> None:
-        worker = LaneWorker([cfg.to_dict() for cfg in self.configs], self.record_every,
-                            self.settings.blas_threads, self.settings.worker_nice)
+        workers = [LaneWorker(lane, cfg.to_dict(), every, self.settings.blas_threads, self.settings.worker_nice)
+                   for lane, (cfg, every) in enumerate(zip(self.configs, self.record_every, strict=True))]
         with self._cond:
-            self._worker = worker
-        if self.cancel_requested:  # DELETE arrived while the worker was starting
-            worker.terminate()
+            self._workers = workers
+        if self.cancel_requested:  # DELETE arrived while the workers were starting
+            self._terminate_workers()
         active = list(range(len(self.configs)))
         try:
+            for worker in workers:  # they build their trainers at the same time
+                worker.wait_ready()
             while active and self._wait_for_clients():
-                for lane in list(active):
-                    if self.cancel_requested:
-                        break
-                    try:
-                        reply = worker.step(lane)
-                    except WorkerGone:
-                        if self.cancel_requested:  # terminated by cancel(): expected
-                            break
-                        raise
+                for lane in active:  # every active lane computes its step at once ...
+                    workers[lane].request()
+                for lane in list(active):  # ... and the events go out in lane order, as in a serial loop
+                    reply = workers[lane].reply()
                     if reply[0] == "step":
                         _, step, payload = reply
                         self.steps_done[lane] = step + 1
@@ -293,13 +294,17 @@ class Run:
                         continue
                     _, status, diverged_at, reason, last_arrays = reply  # "end": the lane's trainer stopped
                     active.remove(lane)
+                    workers[lane].close()  # its memory goes back now, not when the slowest lane ends
                     if status == "diverged":
                         self._finish_lane(lane, "diverged", reason, diverged_at, last_arrays)
                     else:
                         status = "done" if status == "done" else "cancelled"
                         self._finish_lane(lane, status, reason or self.cancel_reason)
+        except WorkerGone:
+            if not self.cancel_requested:  # not terminated by cancel(): a worker crashed
+                raise
         finally:
-            worker.close()
+            close_all(workers)
         for lane in active:  # cancelled: the lanes that were still training
             self._finish_lane(lane, "cancelled", self.cancel_reason)
         self._emit("done", {"status": "cancelled" if self.cancel_requested else "done",

@@ -73,7 +73,8 @@ class RunRequest(BaseModel):
     )
     lanes: list[LaneConfig] = Field(  # type: ignore[valid-type]
         min_length=1, max_length=MAX_LANES,
-        description=f"1 to {MAX_LANES} lane configs, trained in lockstep (one step per lane, round robin).")
+        description=f"1 to {MAX_LANES} lane configs, trained in lockstep: each round, one step per lane, the lanes "
+                    "in parallel worker processes, their events in lane order.")
 
 
 class ProfileRequest(LaneConfig):  # type: ignore[misc, valid-type]

@@ -1,20 +1,23 @@
-"""Training in a worker process, one per run, so training never holds the server's GIL.
+"""Training in worker processes, one per lane, so training never holds the server's GIL and the lanes of
+a run train in parallel on the machine's cores.
 
 Threads in the server process would share one GIL with the event loop: while 4 runs train, a health
 check waits for the GIL behind them (measured p99 60-110 ms on 2 busy cores). A worker process has its
 own interpreter, runs at a lower OS priority (``worker_nice``) and only computes when asked:
 
-    parent (Run's relay thread)             worker process (``serve``)
-    LaneWorker(configs, record_every)  ->   builds one trainer per lane, answers ("ready",)
-    worker.step(lane)                  ->   one training step of that lane, answers
+    parent (Run's relay thread)             worker process (``serve``), one per lane
+    LaneWorker(config, record_every)   ->   builds the lane's trainer; ``wait_ready()`` gets ("ready",)
+    worker.request() ... worker.reply()->   one training step, answered with
                                             ("step", step, payload) | ("end", status, step, reason, last)
-    worker.close() / terminate()       ->   exits (terminate: at once, mid-step)
+    close_all(workers) / terminate()   ->   exit (terminate: at once, mid-step)
 
-The parent asks for one step at a time, so it decides when to pause (no client) and cancel (DELETE),
-and the worker never computes more than the one step it was asked for. ``payload`` is the `step` event's
-JSON, serialized in the worker (the heavy part of an event) and sent on the wire unchanged.
+The parent asks each lane for one step at a time (``request`` to every active lane, then their replies
+in lane order), so it decides when to pause (no client) and cancel (DELETE), a worker never computes
+more than the one step it was asked for, and the lanes' steps of one round run at the same time.
+``payload`` is the `step` event's JSON, serialized in the worker (the heavy part of an event) and sent
+on the wire unchanged.
 
-Processes are forked from a forkserver that has NumPy and rnncore imported already (~10 ms per run
+Processes are forked from a forkserver that has NumPy and rnncore imported already (~10 ms per lane
 instead of ~500 ms for a fresh interpreter); ``warm_up()`` starts it when the service starts.
 """
 from __future__ import annotations
@@ -64,8 +67,8 @@ class WorkerGone(RuntimeError):
     """The worker process exited (terminated on cancel, or crashed)."""
 
 
-def serve(conn: Connection, lanes: list[dict], record_every: list[int], blas_threads: int, nice: int) -> None:
-    """The worker process's main loop: one training step per request, until asked to stop."""
+def serve(conn: Connection, lane: dict, record_every: int, blas_threads: int, nice: int) -> None:
+    """The worker process's main loop: one training step of its lane per request, until asked to stop."""
     from app.blas import limit_blas_threads
     from app.runs import arrays_to_json, step_to_json
     from rnncore import Config, train
@@ -77,20 +80,19 @@ def serve(conn: Connection, lanes: list[dict], record_every: list[int], blas_thr
             pass
     limit_blas_threads(blas_threads)
     try:
-        trainers = [train(Config(**lane), record_every=k) for lane, k in zip(lanes, record_every, strict=True)]
-        iterators = [iter(trainer) for trainer in trainers]
+        trainer = train(Config(**lane), record_every=record_every)
+        records = iter(trainer)
         conn.send(("ready",))
-        while (lane := conn.recv()) is not None:
+        while (index := conn.recv()) is not None:  # the lane's index in its run: it labels the events
             try:
-                record = next(iterators[lane])
+                record = next(records)
             except StopIteration:
-                trainer = trainers[lane]
                 last = None
                 if trainer.last_arrays is not None:  # diverged: the explosion, the step before it
                     last = {"step": trainer.last_arrays[0], "arrays": arrays_to_json(trainer.last_arrays[1])}
                 conn.send(("end", trainer.status, trainer.diverged_at, trainer.diverged_reason, last))
                 continue
-            payload = json.dumps(step_to_json(lane, record), separators=(",", ":"), allow_nan=False)
+            payload = json.dumps(step_to_json(index, record), separators=(",", ":"), allow_nan=False)
             conn.send(("step", int(record.step), payload.encode()))
     except (EOFError, BrokenPipeError, KeyboardInterrupt):  # the parent went away
         return
@@ -101,15 +103,15 @@ def serve(conn: Connection, lanes: list[dict], record_every: list[int], blas_thr
 
 
 class LaneWorker:
-    """Parent side: starts the worker process and asks it for steps."""
+    """Parent side of one lane: starts its worker process (without waiting for it) and asks it for steps."""
 
-    def __init__(self, lanes: list[dict], record_every: list[int], blas_threads: int = 1, nice: int = 10):
+    def __init__(self, index: int, lane: dict, record_every: int, blas_threads: int = 1, nice: int = 10):
+        self.index = index
         self._conn, child_conn = _CONTEXT.Pipe()
-        self.process = _CONTEXT.Process(target=serve, name="rnnlab-worker", daemon=True,
-                                        args=(child_conn, lanes, record_every, blas_threads, nice))
+        self.process = _CONTEXT.Process(target=serve, name=f"rnnlab-lane-{index}", daemon=True,
+                                        args=(child_conn, lane, record_every, blas_threads, nice))
         self.process.start()
         child_conn.close()  # the parent keeps one end: recv() raises EOFError when the worker exits
-        self._expect("ready")
 
     def _recv(self) -> tuple:
         try:
@@ -120,19 +122,27 @@ class LaneWorker:
             raise RuntimeError(f"worker: {reply[1]}")
         return reply
 
-    def _expect(self, kind: str) -> tuple:
+    def wait_ready(self) -> None:
+        """Block until the lane's trainer is built (its initial weights, first SVD, ...)."""
         reply = self._recv()
-        if reply[0] != kind:
-            raise RuntimeError(f"worker answered {reply[0]!r}, expected {kind!r}")
-        return reply
+        if reply[0] != "ready":
+            raise RuntimeError(f"worker answered {reply[0]!r}, expected 'ready'")
 
-    def step(self, lane: int) -> tuple:
-        """One training step of ``lane``: ("step", step, payload bytes) or ("end", status, step, reason, last)."""
+    def request(self) -> None:
+        """Ask for the lane's next training step; :meth:`reply` collects it."""
         try:
-            self._conn.send(lane)
+            self._conn.send(self.index)
         except (OSError, ValueError) as exc:
             raise WorkerGone("the worker process exited") from exc
+
+    def reply(self) -> tuple:
+        """The requested step: ("step", step, payload bytes) or ("end", status, step, reason, last)."""
         return self._recv()
+
+    def step(self) -> tuple:
+        """:meth:`request` and :meth:`reply` in one call."""
+        self.request()
+        return self.reply()
 
     def terminate(self) -> None:
         """Stop at once, even mid-step (cancel, shutdown). Safe from any thread, any number of times."""
@@ -140,16 +150,23 @@ class LaneWorker:
             self.process.terminate()
 
     def close(self, timeout: float = 2.0) -> None:
-        """Ask the worker to exit, wait for it (terminate it if it does not), release the pipe."""
+        """Ask the worker to exit, wait for it (kill it if it does not), release the pipe."""
+        close_all([self], timeout)
+
+
+def close_all(workers: list[LaneWorker], timeout: float = 2.0) -> None:
+    """Ask every worker to exit, then wait for each (all exit at once: one timeout, not one per lane)."""
+    for worker in workers:
         try:
-            self._conn.send(None)
+            worker._conn.send(None)
         except (OSError, ValueError):
             pass
-        self.process.join(timeout)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(timeout)
-        self._conn.close()
+    for worker in workers:
+        worker.process.join(timeout)
+        if worker.process.is_alive():
+            worker.process.kill()
+            worker.process.join(timeout)
+        worker._conn.close()
 
 
 # --- one-off engine calls (POST /api/profile, /api/gradcheck) -----------------------------------------

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import time
 
 import httpx
 import pytest
+from threadpoolctl import threadpool_limits
 
 from app.settings import Settings
+from rnncore import Config, train
 from tests.conftest import start_live_server, stop_live_server
 
 SMALL = {"seq_len": 12, "hidden_size": 8, "batch_size": 4, "steps": 30}
@@ -139,6 +142,27 @@ def test_two_lanes_stream_in_order_end_with_done_and_export_matches(server):
             for name in ("log10_grad_norm", "log10_weight_grad", "log10_input_grad", "log10_bound"):
                 streamed = s["arrays"][f"{name}_per_step"][t]
                 assert (row[name] == "") if streamed is None else (float(row[name]) == streamed)
+
+
+def test_each_lane_trains_in_its_own_process_and_streams_the_engines_numbers(server):
+    """Lanes run in parallel worker processes; what they stream is what rnncore computes alone, in order."""
+    lanes = [{**SMALL, "activation": "tanh"}, {**SMALL, "cell": "lstm", "seed": 3},
+             {**SMALL, "cell": "gru", "clip": "norm", "clip_threshold": 0.5}]
+    run_id = start(server.url, lanes)
+    run = server.app.state.runs.get(run_id)
+    events = read_all(server.url, run_id)
+    assert events[-1][2] == {"status": "done", "lanes": ["done"] * 3}
+    pids = [worker.process.pid for worker in run._workers]
+    assert len(set(pids)) == 3 and os.getpid() not in pids
+    assert not any(worker.process.is_alive() for worker in run._workers)
+
+    steps = [e[2] for e in events if e[1] == "step"]
+    assert [(s["lane"], s["step"]) for s in steps] == [(lane, step) for step in range(30) for lane in (0, 1, 2)]
+    with threadpool_limits(1, user_api="blas"):  # as in the workers
+        for lane, config in enumerate(lanes):
+            alone = [(r.loss, r.grad_norm, r.sigma_max) for r in train(Config(**config), record_every=3)]
+            streamed = [(s["loss"], s["grad_norm"], s["sigma_max"]) for s in steps if s["lane"] == lane]
+            assert streamed == alone
 
 
 def test_runs_are_listed_oldest_first_without_histories(server):
