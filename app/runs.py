@@ -340,7 +340,8 @@ class RunManager:
         self.settings = settings
         limit_blas_threads(settings.blas_threads)
         warm_up()  # the forkserver of the worker processes imports NumPy and rnncore once, now
-        self.engine = EnginePool(1, settings.blas_threads, settings.worker_nice)  # profile, gradcheck
+        # /api/profile and /api/gradcheck: a lane each, computed at the same time up to engine_processes
+        self.engine = EnginePool(settings.engine_processes, settings.blas_threads, settings.worker_nice)
         self._runs: OrderedDict[str, Run] = OrderedDict()  # least recently used first
         self._evicted: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()

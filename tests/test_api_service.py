@@ -3,7 +3,9 @@ preset's event stream. Timing *targets* are measured in tests/bench/bench_servic
 behavioural bounds (health never blocks for a second) that fail when training runs on the event loop."""
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -20,6 +22,7 @@ from app.main import create_app
 from app.presets import DEFAULT_PRESET
 from app.runs import record_every, step_to_json
 from app.settings import Settings
+from app.worker import EnginePool
 from rnncore import Config, StepRecord, TimestepArrays
 from tests.conftest import start_live_server, stop_live_server
 
@@ -148,3 +151,24 @@ def test_workers_start_whatever_the_main_module_is():
     out = subprocess.run([sys.executable, "-"], input=STDIN_SCRIPT, capture_output=True, text=True, timeout=60,
                          cwd=Path(__file__).resolve().parents[1])
     assert out.stdout.strip() == 'data: {"status":"done","lanes":["done"]}', out.stderr[-2000:]
+
+
+def _pid_after_a_pause(seconds: float) -> int:
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def test_engine_calls_of_several_lanes_are_computed_at_once():
+    """/api/profile and /api/gradcheck (one call per lane from the page) share a pool of engine_processes:
+    two calls that each take 0.3 s run in two processes, not one after the other in one."""
+    assert Settings().engine_processes == min(4, os.cpu_count() or 1)
+    pool = EnginePool(processes=2, nice=0)
+
+    async def two_at_once():
+        return await asyncio.gather(pool.call(_pid_after_a_pause, 0.3), pool.call(_pid_after_a_pause, 0.3))
+
+    try:
+        pids = asyncio.run(two_at_once())
+    finally:
+        pool.shutdown()
+    assert len(set(pids)) == 2 and os.getpid() not in pids
