@@ -351,14 +351,17 @@ function onStreamLost() {
 
 async function stopRun() {
   if (!state.running || !state.runId) return;
+  const runId = state.runId;
   $("stop").disabled = true;
   try {
-    await api.del(`/api/runs/${encodeURIComponent(state.runId)}`);
+    await api.del(`/api/runs/${encodeURIComponent(runId)}`);
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404) showApiError(err);
   }
-  // The stream normally reports lane_done/done "cancelled" right away; don't wait on it forever.
-  state.stopTimer = setTimeout(() => { if (state.running) finishRun("cancelled"); }, 4000);
+  // The stream normally reports lane_done/done "cancelled" right away (often before the DELETE's own
+  // answer); don't wait on it forever, but only for this run: the user may have started the next one.
+  const stillThisRun = () => state.running && state.runId === runId;
+  if (stillThisRun()) state.stopTimer = setTimeout(() => { if (stillThisRun()) finishRun("cancelled"); }, 4000);
 }
 
 // --- progress -------------------------------------------------------------------------------------

@@ -270,6 +270,19 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     assert summary["status"] == "cancelled"
     assert page.locator("#run").is_enabled() and not page.locator("#stop").is_enabled()
     snap(page, "stopped")
+
+    # Run again at once: the Stop above must not end this run too (its 4 s fallback, for a stream that
+    # never reports the cancel, belongs to the stopped run only)
+    page.click("#run")
+    page.wait_for_function("(old) => document.body.dataset.runId && document.body.dataset.runId !== old",
+                           arg=run_id, timeout=20_000)
+    second = page.evaluate("() => document.body.dataset.runId")
+    page.wait_for_timeout(5_000)
+    assert page.evaluate("() => document.body.dataset.runStatus") is None  # still running on the page
+    assert page.locator("#stop").is_enabled() and set(lane_statuses(page).values()) == {"running"}
+    assert page.request.get(f"/api/runs/{second}?history=false").json()["status"] == "running"
+    page.click("#stop")
+    page.wait_for_function("() => document.body.dataset.runStatus === 'cancelled'", timeout=30_000)
     assert page_log.problems() == []
 
 
