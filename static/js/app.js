@@ -21,6 +21,7 @@ const state = {
   stream: null,
   running: false,
   stopTimer: null,
+  runLanes: null, // JSON of the lane configs of the run the charts show
   previewTimer: null,
   previewAbort: null,
   progressFrame: null,
@@ -151,7 +152,15 @@ function afterSettingsChange() {
   renderShortcutTargets();
   $("add-lane").disabled = state.running || editor.lanes.length >= editor.maxLanes;
   if (gradcheck) gradcheck.settingsChanged(editor.getLanes());
+  showRunOutdated();
   schedulePreview();
+}
+
+// After a run the charts keep showing it while the settings change (a preview would replace it at the
+// first keystroke): say so, until Run, or until the settings are back to the run's.
+function showRunOutdated() {
+  $("run-outdated").hidden = state.running || state.runLanes === null
+    || JSON.stringify(editor.getLanes()) === state.runLanes;
 }
 
 // --- shortcuts ------------------------------------------------------------------------------------
@@ -236,6 +245,7 @@ function setRunning(running) {
   $("shortcut-buttons").querySelectorAll("button").forEach((b) => { b.disabled = running; });
   editor.setDisabled(running);
   document.body.classList.toggle("is-running", running);
+  showRunOutdated();
 }
 
 function setExportLinks(id) {
@@ -279,6 +289,7 @@ async function startRun() {
     return;
   }
   state.runId = created.id;
+  state.runLanes = JSON.stringify(lanes);
   document.body.dataset.runId = created.id;
   delete document.body.dataset.runStatus;
   setExportLinks(created.id);

@@ -419,6 +419,33 @@ def test_a_lane_diverging_just_after_an_array_step_keeps_one_row_per_step(dashbo
     assert page_log.problems() == []
 
 
+def test_after_a_run_changed_settings_say_the_charts_show_the_last_run(dashboard, page_log):
+    page = dashboard("lanes=2&A.seq_len=12&A.hidden_size=8&A.batch_size=4&A.steps=5"
+                     "&B.seq_len=12&B.hidden_size=8&B.batch_size=4&B.steps=5&B.activation=relu")
+    note = page.locator("#run-outdated")
+    assert not note.is_visible()  # no run yet: the charts are the preview of these settings
+    assert run_and_wait(page) == "done"
+    assert not note.is_visible()
+    set_field(page, 0, "seq_len", "20")
+    note.wait_for(state="visible")
+    assert "the settings have changed since" in note.text_content()
+    heat = next(t for t in traces(page, "flow") if t["type"] == "heatmap" and t["name"].startswith("A · "))
+    assert len(heat["z"][0]) == 12  # still the run's T, which the note is about
+    set_field(page, 0, "seq_len", "12")  # back to the run's settings
+    note.wait_for(state="hidden")
+    set_field(page, 1, "activation", "sigmoid")
+    note.wait_for(state="visible")
+    snap(page, "run-outdated")
+    first = page.evaluate("() => document.body.dataset.runId")
+    page.click("#run")
+    note.wait_for(state="hidden")
+    page.wait_for_function("(old) => document.body.dataset.runId !== old", arg=first, timeout=20_000)
+    page.wait_for_function("() => ['done', 'cancelled', 'lost'].includes(document.body.dataset.runStatus)",
+                           timeout=RUN_TIMEOUT_MS)
+    assert not note.is_visible()
+    assert page_log.problems() == []
+
+
 def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log):
     # identity init scaled 5, linear: h_t grows like 5^t and float32 overflows at initialisation, so the
     # preview has no finite number and the lane diverges at step 0 without a single record.
