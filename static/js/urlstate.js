@@ -25,14 +25,14 @@ export function encodeState({ preset, lanes, view = {} }, fields) {
   return params.toString().replaceAll("%2C", ",");
 }
 
-// Returns {preset, lanes, view}: lanes is a list of partial configs, or null when the URL names no lane
-// setting; view holds the view settings the link carries ({colour, "cliff.start_w", ...}), as strings.
+// Returns {preset, lanes, view}: lanes is a list of 1-4 partial configs, or null when the URL names no
+// lane (no lane setting and no valid lane count); view holds the view settings the link carries
+// ({colour, "cliff.start_w", ...}), as strings.
 export function decodeState(search, fields) {
   const params = new URLSearchParams(search);
   const byName = Object.fromEntries(fields.map((f) => [f.name, f]));
   const preset = params.get("preset") || null;
   const partials = [];
-  let any = false;
   for (const [key, raw] of params) {
     const dot = key.indexOf(".");
     const lane = dot < 0 ? -1 : LANE_NAMES.indexOf(key.slice(0, dot));
@@ -40,7 +40,6 @@ export function decodeState(search, fields) {
     if (lane < 0 || !byName[name]) continue;
     while (partials.length <= lane) partials.push({});
     partials[lane][name] = parseValue(byName[name], raw);
-    any = true;
   }
   const count = Number(params.get("lanes"));
   if (Number.isInteger(count) && count >= 1 && count <= LANE_NAMES.length) {
@@ -48,5 +47,6 @@ export function decodeState(search, fields) {
     partials.length = count;
   }
   const view = Object.fromEntries([...params].filter(([key]) => VIEW_KEY.test(key)));
-  return { preset, lanes: any || params.has("lanes") ? partials : null, view };
+  // no lane at all (lanes=0, -1, abc, ... and no lane setting): the link names none, as without `lanes`
+  return { preset, lanes: partials.length ? partials : null, view };
 }

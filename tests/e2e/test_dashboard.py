@@ -286,6 +286,16 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     assert page_log.problems() == []
 
 
+@pytest.mark.parametrize("query", ["lanes=0", "lanes=-1", "lanes=abc", "lanes=2.5", "lanes=9"])
+def test_a_link_with_a_bad_lane_count_opens_the_default_lanes(dashboard, page_log, query):
+    """A hand-edited link must not leave the page with no lane (it did: lanes=0 showed none, Run enabled)."""
+    page = dashboard(query)
+    default = next(p for p in presets(page) if p.get("default"))
+    assert lane_count(page) == len(default["lanes"]) and page.locator("#preset").input_value() == default["id"]
+    assert page.locator("#lane0-seq_len").is_visible() and page.locator("#run").is_enabled()
+    assert page_log.problems() == []
+
+
 def test_copied_link_restores_every_control(dashboard, page_log, context):
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     page = dashboard()
