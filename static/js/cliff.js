@@ -13,6 +13,7 @@ const INPUTS = [
   ["threshold", "clip τ", "0.05", "Norm-clipping threshold: a step is at most learning rate × τ long"],
   ["steps", "steps", "1", "SGD steps, the same for both runs"],
 ];
+const LABELS = Object.fromEntries(INPUTS.map(([name, label]) => [name, label]));
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -178,14 +179,32 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
       if (pending !== request) return; // a newer request superseded this one
       latest = data;
       error.textContent = "";
+      markInvalid(null);
       for (const [name, input] of Object.entries(inputs)) input.value = data.params[name];
       stats.textContent = summary(data);
       container.dataset.loaded = "true";
       draw();
       if (byUser) changed();
     } catch (err) {
-      if (pending === request) error.textContent = `Cannot draw the loss surface: ${err.message}`;
+      if (pending === request) error.textContent = `Cannot draw the loss surface: ${markInvalid(err) || err.message}`;
     }
+  };
+  // A 422 names its fields (loc ["query", "steps"]): mark those inputs and say it with their labels
+  // ("steps: must be <= 500 (allowed: ...)"); returns the sentence, or "" when no input is named.
+  const markInvalid = (err) => {
+    const messages = {};
+    for (const item of Array.isArray(err?.detail) ? err.detail : []) {
+      const name = Array.isArray(item.loc) ? item.loc.at(-1) : null;
+      if (!inputs[name]) continue;
+      const own = typeof item.message === "string" ? item.message : item.msg || "";
+      const prefix = `query.${name}: `;
+      messages[name] = `${LABELS[name]}: ${own.startsWith(prefix) ? own.slice(prefix.length) : own}`;
+    }
+    for (const [name, input] of Object.entries(inputs)) {
+      input.setAttribute("aria-invalid", name in messages ? "true" : "false");
+      input.classList.toggle("invalid", name in messages);
+    }
+    return Object.values(messages).join("; ");
   };
   update.addEventListener("click", () => load(true));
   colour.addEventListener("change", () => { draw(); changed(); });

@@ -58,8 +58,17 @@ def test_cliff_panel_updates_and_reports_bad_input(dashboard, page_log):
     # a learning rate the API rejects: the panel says which field and keeps the last drawing
     page.fill("#cliff-learning_rate", "0")
     page.click("#cliff-update")
-    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('learning_rate')",
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('learning rate')",
                            timeout=10_000)
+    # named by its label, marked where it is, with the allowed range from the API
+    assert page.text_content("#cliff-error") == ("Cannot draw the loss surface: learning rate: must be > 0.0 "
+                                                 "(allowed: number in (0.0, 100.0])")
+    assert page.get_attribute("#cliff-learning_rate", "aria-invalid") == "true"
+    assert page.get_attribute("#cliff-steps", "aria-invalid") == "false"
     assert _traces(page)[2]["name"] == "SGD + norm clip 1"
+    page.fill("#cliff-learning_rate", "0.3")  # fixed: the mark and the message go
+    page.press("#cliff-learning_rate", "Enter")
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent === ''", timeout=10_000)
+    assert page.get_attribute("#cliff-learning_rate", "aria-invalid") == "false"
     # a 422 response is logged by Chromium as a failed resource load; nothing else may be
     assert [p for p in page_log.problems() if "422" not in p] == []
