@@ -1,7 +1,8 @@
 """Application factory: ``create_app()`` wires routers, static files and the lifespan."""
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 import rnncore
@@ -28,6 +29,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.",
                   # /docs and /redoc come from app.routers.docs, with their JS/CSS served locally (no CDN)
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    for module in (health, loss_surface, options, runs, engine, pages, docs):
+        answer_head_like_get(module.router, except_paths={runs.EVENTS_PATH})
     app.include_router(health.router)
     app.include_router(loss_surface.router)  # GET /api/loss-surface (the cliff, issue 6)
     app.include_router(options.router)
@@ -36,9 +39,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)  # every error is JSON with a human "message"
     app.include_router(pages.router)
     app.include_router(docs.router)  # /docs, /redoc and their assets
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # StaticFiles answers HEAD itself
     app.add_middleware(SecurityHeadersMiddleware)  # CSP: the page loads only from its own origin
     return app
+
+
+def answer_head_like_get(router: APIRouter, except_paths: set[str]) -> None:
+    """Every GET route also answers HEAD (RFC 9110 9.3.2: uptime checks and link checkers send it), with the
+    GET's status and headers and no body (uvicorn drops it); FastAPI's routes do not (fastapi#1773). The
+    HEAD twins stay out of the OpenAPI schema. ``except_paths``: the event stream, where a HEAD would
+    attach as a listener and keep a run alive. Idempotent (a router shared by several apps)."""
+    heads = {route.path for route in router.routes if isinstance(route, APIRoute) and "HEAD" in route.methods}
+    for route in list(router.routes):
+        if (isinstance(route, APIRoute) and "GET" in route.methods and route.path not in except_paths
+                and route.path not in heads):
+            router.add_api_route(route.path.removeprefix(router.prefix), route.endpoint, methods=["HEAD"],
+                                 include_in_schema=False, name=f"{route.name}_head",
+                                 response_class=route.response_class, response_model=route.response_model,
+                                 status_code=route.status_code, dependencies=route.dependencies)
 
 
 app = create_app()

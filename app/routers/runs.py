@@ -17,6 +17,7 @@ from app.streaming import RunEventStream
 from app.validation import check_run_limits, to_config
 
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID)
+EVENTS_PATH = "/api/runs/{run_id}/events"
 
 NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
@@ -84,7 +85,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
     return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels}
 
 
-@router.get("/{run_id}/events", summary="Live Server-Sent Events of a run (resumable)",
+@router.get(EVENTS_PATH.removeprefix(router.prefix), summary="Live Server-Sent Events of a run (resumable)",
             response_class=Response,  # not EventSourceResponse: FastAPI would expect a generator
             responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT, "example": SSE_EXAMPLE}},
                              "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
