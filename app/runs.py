@@ -40,6 +40,8 @@ SCALARS = ("loss", "metric", "grad_norm", "grad_norm_clipped", "sigma_max", "spe
 ARRAY_FIELDS = tuple(f.name for f in fields(TimestepArrays))
 
 
+SHUTDOWN_REASON = "server shutting down"
+
 # What L is in the limits' formulas (the 422 texts and /api/options say it with these words).
 TIMESTEPS = f"L = timesteps unrolled (seq_len, + {2 * COPY_LENGTH} for copy)"
 
@@ -396,11 +398,18 @@ class RunManager:
         with self._lock:
             return sum(1 for run in self._runs.values() if not run.finished)
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def cancel_all(self, reason: str = SHUTDOWN_REASON) -> None:
+        """Cancel every run at once, without waiting (safe from a signal handler): their streams then
+        end with `lane_done` / `done` "cancelled", so the server's open connections can close."""
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            run.cancel("server shutting down")
+            run.cancel(reason)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        with self._lock:
+            runs = list(self._runs.values())
+        self.cancel_all()
         self.engine.shutdown()
         deadline = time.monotonic() + timeout
         for run in runs:

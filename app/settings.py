@@ -11,6 +11,9 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
+    # On Ctrl-C / SIGTERM, open event streams (a run's live stream does not end by itself) get this long
+    # before they are closed, the runs cancelled and their workers stopped.
+    shutdown_grace_seconds: float = Field(3.0, ge=0)
 
     # Runs service (app/runs.py); the README's "Settings" table documents each one.
     max_concurrent_runs: int = Field(4, ge=1)  # runs training at once; beyond: 429 + Retry-After

@@ -4,8 +4,11 @@ behavioural bounds (health never blocks for a second) that fail when training ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -176,3 +179,80 @@ def test_engine_calls_of_several_lanes_are_computed_at_once():
     finally:
         pool.shutdown()
     assert len(set(pids)) == 2 and os.getpid() not in pids
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Exists and is not a zombie (an exited child its new parent, PID 1 here, has not reaped yet)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
+@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 0), (signal.SIGTERM, -signal.SIGTERM)])
+def test_ctrl_c_or_sigterm_ends_live_streams_with_cancelled_and_stops_every_worker(sig, exit_code):
+    """`rnnlab serve` on Ctrl-C (or `docker stop`'s SIGTERM) with a run streaming: uvicorn waits for
+    open responses, and a live stream does not end by itself (it waited for the run, here ~20 s). The
+    runs are cancelled first, so each stream ends with lane_done/done "server shutting down" and the
+    server and its workers exit."""
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+                              cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.1)
+        lanes = [{"seq_len": 50, "hidden_size": 64, "batch_size": 16, "steps": 20000},  # ~20 s of work
+                 {"seq_len": 20, "hidden_size": 32, "batch_size": 16, "steps": 20000, "cell": "gru"}]
+        run = httpx.post(f"{url}/api/runs", json={"lanes": lanes}).json()
+        names, last = [], None
+        with httpx.stream("GET", url + run["events_url"], timeout=30) as response:
+            for line in response.iter_lines():
+                if line.startswith("event: "):
+                    names.append(line.removeprefix("event: "))
+                    if names[-1] == "step" and names.count("step") == 2:  # both lanes train
+                        workers = _descendants(server.pid)
+                        server.send_signal(sig)
+                elif line.startswith("data: "):
+                    last = json.loads(line.removeprefix("data: "))
+        assert names[-3:] == ["lane_done", "lane_done", "done"], names[-5:]
+        assert last == {"status": "cancelled", "lanes": ["cancelled", "cancelled"]}
+        # uvicorn's convention: a SIGTERM is re-raised after the shutdown, so the exit says what ended it
+        assert server.wait(timeout=15) == exit_code, server.stderr.read()[-2000:]
+        assert "Traceback" not in server.stderr.read()
+        assert len(workers) >= 3  # the forkserver and a worker per lane, at least
+        time.sleep(0.5)
+        assert [pid for pid in workers if _running(pid)] == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
