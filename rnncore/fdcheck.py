@@ -45,6 +45,10 @@ GRADCHECK_MARGIN = 10.0
 """A mismatch is only called when the analytic gradient lies at least this many times farther from the
 finite-difference estimates than they lie from each other."""
 
+ROUNDING_ULPS = 2.0
+"""An estimate's rounding error, in ulps of L per unit step, counted into the estimates' spread: the
+stencils' weights sum to <= 8/6 per s (the one-sided ones), times ~1.5 ulp per loss value."""
+
 
 @dataclass
 class ParamCheck:
@@ -120,7 +124,11 @@ def _recheck(loss_at, i: int, g: float, L0: float, minus: float, plus: float, ep
         if not math.isfinite(g):  # finite differences exist, the analytic gradient does not
             return "mismatched", (0.0 if k == 0 else first), math.inf
         scale = max(abs(g), float(np.max(np.abs(est))), floor)
-        spread = float(np.max(est) - np.min(est)) / scale
+        # The estimates resolve nothing finer than their rounding, ~ ulp(L) / s: at a huge loss they take
+        # few distinct values and can agree exactly by chance (L = 1.6e15, ulp 0.25: all four equal,
+        # 2e-4 off the true gradient), so their spread counts as at least that.
+        rounding = ROUNDING_ULPS * float(np.spacing(abs(L0))) / s / scale
+        spread = max(float(np.max(est) - np.min(est)) / scale, rounding)
         errors = np.abs(g - est) / scale
         first = spread if k == 0 else first
         if spread < tolerance:
@@ -264,7 +272,9 @@ def gradcheck_report(config: Config, eps: float = 1e-5, tolerance: float = GRADC
     tolerance and all lie within it of the analytic gradient; it *mismatches* when they agree within the
     tolerance and the analytic gradient lies >= ``tolerance`` and >= :data:`GRADCHECK_MARGIN` times their
     spread away from all of them; otherwise it is *unresolved*: the finite differences themselves disagree
-    (a kink of the loss within the step, or rounding ~ machine eps |L| / s at a huge loss).
+    (a kink of the loss within the step, or rounding ~ machine eps |L| / s at a huge loss). The spread
+    counts as at least that rounding (:data:`ROUNDING_ULPS`): at a huge loss the estimates can agree
+    exactly by chance, since L(p + k s) then takes only a few distinct values.
 
     Verdict: "failed" if any element mismatches, else "inconclusive" if any is unresolved, else "passed".
     Costs 2 loss evaluations per element (as :func:`gradcheck`) plus 2 to 10 per re-checked one."""

@@ -31,6 +31,23 @@ def test_rounding_of_a_huge_loss_is_inconclusive_not_failed():
     assert "cannot decide" in report.reason
 
 
+def test_estimates_that_agree_only_by_quantisation_at_a_huge_loss_are_not_a_mismatch():
+    """At L = 1.6e15 the loss's ulp is 0.25, so L(p + k s) takes few distinct values and all four estimates
+    can come out equal (seen after a change in the forward pass's summation order), here 4e-5 off the
+    true slope: agreeing "within 1e-6" by chance. Their spread counts as at least their rounding, ~ulp/s."""
+    L0, slope, eps = 1.625419e15, 8.0553353643e7, 1e-5
+    quarter = 0.25  # np.spacing(L0)
+    assert float(np.spacing(L0)) == quarter
+
+    def loss_at(i, step):  # the true L0 + slope * step, as a float64 loss value would round it
+        return L0 + round(slope * step / quarter) * quarter
+
+    est = _stencils(L0, loss_at(0, -2 * eps), loss_at(0, -eps), loss_at(0, eps), loss_at(0, 2 * eps), eps)
+    assert np.ptp(est) / slope < 1e-15 and np.min(np.abs(est - slope)) / slope > 4e-5  # the coincidence
+    status, spread, _ = _recheck(loss_at, 0, slope, L0, loss_at(0, -eps), loss_at(0, eps), eps, 1e-6, 1e-300)
+    assert status == "unresolved" and spread > 1e-4
+
+
 def test_a_relu_kink_within_the_step_is_inconclusive_not_failed():
     config = Config(**RELU_EXPLODING)
     assert gradcheck(config)["W_h"] > 0.5
