@@ -23,7 +23,7 @@ Backward, dh_t = dL/dh_t (total), g_t the loss's direct dL/dh_t:
 
 Memory layout (speed only; the parameters keep the layout above): as in :mod:`rnncore.cells.lstm`, the
 forward pass works gate-major (W_h as (3, H, H) blocks, gates and factors (3, L, B, H)), the backward
-pass stores dax_t and dah_t in the column layout (L, B, 3H) of W_x and W_h.
+pass stores dax_t and dah_t as overlapping column ranges of one (L, B, 4H) array (:func:`backward`).
 
 Truncation cuts both paths into h_{t-1} (the z * h_{t-1} copy and W_h), as ``h.detach()`` does.
 
@@ -140,21 +140,22 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
              workspace=None) -> tuple[dict[str, np.ndarray], CellBackward]:
     """BPTT with an exact log-scale record of ||dL/dh_t|| (dh_t carried as scaled * 2**exponent).
 
-    Stores the scaled dax_t = [da_r, da_z, da_n] and dah_t = [da_r, da_z, r * da_n] (L, B, 3H): dah_t
-    gives dh_{t-1} (one GEMM per step); after the loop both give the weight gradients (GEMMs over all
-    L*B rows)."""
+    Stores the scaled deltas of step t in one row of ``deltas`` (L, B, 4H) = [r da_n, da_r, da_z, da_n]:
+    its last 3H columns are dax_t = [da_r, da_z, da_n] (W_x's column order), its first 3H dah_t with W_h's
+    column blocks in the order [n, r, z], so both are views and da_r, da_z are written once. dah_t gives
+    dh_{t-1} (one GEMM per step, on W_h^T's rows in that order); after the loop both give the weight
+    gradients (GEMMs over all L*B rows)."""
     W_x, W_h = params["W_x"], params["W_h"]
     X, states, gates, factors = cache["X"], cache["states"], cache["gates"], cache["factors"]
     L, B, D = X.shape
     H = W_h.shape[0]
     dtype = W_h.dtype
-    W_h_T = buffer(workspace, "W_h_T", (3 * H, H), dtype)
-    W_h_T[...] = W_h.T  # BLAS is faster on a contiguous copy than on the transposed view
+    W_h_T = buffer(workspace, "W_h_T", (3 * H, H), dtype)  # rows [n, r, z]; a contiguous copy for BLAS
+    W_h_T[:H], W_h_T[H:] = W_h[:, 2 * H:].T, W_h[:, :2 * H].T
     tau = config.clip_threshold if config.clip == "per_timestep" else None
-    dax = buffer(workspace, "dax", (L, B, 3 * H), dtype)  # scaled dL/d(ax_t)
-    dah = buffer(workspace, "dah", (L, B, 3 * H), dtype)  # scaled dL/d(ah_t)
-    dax_blocks = dax.reshape(L, B, 3, H).transpose(2, 0, 1, 3)  # (3, L, B, H) views: [k, t] = gate k at t
-    dah_n = dah.reshape(L, B, 3, H)[:, :, 2]
+    deltas = buffer(workspace, "deltas", (L, B, 4 * H), dtype)
+    blocks = deltas.reshape(L, B, 4, H).transpose(2, 0, 1, 3)  # (4, L, B, H) views: [k, t] = block k at t
+    dax, dah = deltas[:, :, H:], deltas[:, :, :3 * H]  # scaled dL/d(ax_t) [r, z, n]; dL/d(ah_t) [n, r, z]
     n2, exponents = np.zeros(L), np.zeros(L, dtype=np.int64)
     scaled, exponent, clipped = buffer(workspace, "dh", (B, H), dtype), 0, 0
     scaled[...] = 0.0
@@ -166,16 +167,15 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)
         clipped += was_clipped
         n2[t], exponents[t] = sq, exponent
-        np.multiply(factors[:, t], scaled, out=dax_blocks[:, t])  # [da_r, da_z, da_n]
-        dah[t, :, :2 * H] = dax[t, :, :2 * H]
-        np.multiply(dax_blocks[2, t], gates[0, t], out=dah_n[t])  # r * da_n
+        np.multiply(factors[:, t], scaled, out=blocks[1:, t])  # [da_r, da_z, da_n]
+        np.multiply(blocks[3, t], gates[0, t], out=blocks[0, t])  # r * da_n
         if dx is not None:  # dx_t = dax_t W_x^T now, while dax_t is in cache
             np.matmul(dax[t], W_x_T, out=dx[t])
         if t == 0:
             break
         if cuts_gradient(t, L, config.truncate):
             if not loss_every:
-                dax[:t], dah[:t] = 0.0, 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
+                deltas[:t] = 0.0  # nothing reaches h_{t-1} or earlier: their dh stays exactly 0
                 if dx is not None:
                     dx[:t] = 0.0
                 break
@@ -187,13 +187,14 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     result = CellBackward(log10_norms(n2, exponents), clipped_timesteps=clipped)
     if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
         result.gate_mean_per_step = gates[1].mean(axis=(1, 2), dtype=np.float64)
-        timestep_diagnostics(result, states[:-1], dah, dx, exponents, X, dax)
-    flat_dax = to_true_scale(dax, exponents, out=dax).reshape(L * B, 3 * H)
-    flat_dah = to_true_scale(dah, exponents, out=dah).reshape(L * B, 3 * H)
-    grads = {"W_x": X.reshape(L * B, D).T @ flat_dax,
-             "W_h": states[:-1].reshape(L * B, H).T @ flat_dah,
-             "b_x": flat_dax.sum(axis=0),
-             "b_h": flat_dah.sum(axis=0)}
+        timestep_diagnostics(result, states[:-1], dah, dx, exponents, X, dax)  # column order: norms unchanged
+    flat = to_true_scale(deltas, exponents, out=deltas).reshape(L * B, 4 * H)
+    sums = flat.sum(axis=0)  # [r da_n, da_r, da_z, da_n] summed
+    dW_h_nrz = states[:-1].reshape(L * B, H).T @ flat[:, :3 * H]
+    grads = {"W_x": X.reshape(L * B, D).T @ flat[:, H:],
+             "W_h": np.concatenate([dW_h_nrz[:, H:], dW_h_nrz[:, :H]], axis=1),
+             "b_x": sums[H:],
+             "b_h": np.concatenate([sums[H:3 * H], sums[:H]])}
     return grads, result
 
 
