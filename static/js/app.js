@@ -288,16 +288,61 @@ async function startRun() {
     if (err instanceof ApiError && err.status === 422) schedulePreview(); // the preview then says why it is missing
     return;
   }
-  state.runId = created.id;
+  saveRun(created.id, lanes);
+  attachRun(created.id, lanes, created.labels, created.events_url);
+  requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
+}
+
+// This tab's last run, so that reloading the page shows it again and, if it is still running, follows it
+// on (sessionStorage: per tab, gone with the tab). Without it a reload lost the charts, and the run, with
+// nobody listening, paused and was cancelled after the server's grace period.
+const SAVED_RUN = "rnnlab.run";
+
+function saveRun(id, lanes) {
+  try {
+    sessionStorage.setItem(SAVED_RUN, JSON.stringify({ id, lanes }));
+  } catch { /* storage disabled: a reload starts afresh, as before */ }
+}
+
+function savedRun() {
+  try {
+    const saved = JSON.parse(sessionStorage.getItem(SAVED_RUN));
+    return saved && typeof saved.id === "string" && Array.isArray(saved.lanes) ? saved : null;
+  } catch {
+    return null;
+  }
+}
+
+// On a reload only (a link opened in this tab starts afresh): the saved run's charts, drawn from its
+// event stream, which the server replays from the first event; a finished run ends at once as it ended.
+async function reattachAfterReload() {
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const saved = navigation && navigation.type === "reload" ? savedRun() : null;
+  if (!saved) return;
+  let summary;
+  try {
+    summary = await api.get(`/api/runs/${encodeURIComponent(saved.id)}?history=false`);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) sessionStorage.removeItem(SAVED_RUN); // evicted
+    return;
+  }
+  clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
+  if (state.previewAbort) state.previewAbort.abort();
+  setRunning(true);
+  attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`);
+}
+
+// Charts and progress for a run, fed by its event stream (a new run, or this tab's run after a reload).
+function attachRun(id, lanes, labels, eventsUrl) {
+  state.runId = id;
   state.runLanes = JSON.stringify(lanes);
-  document.body.dataset.runId = created.id;
+  document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
-  setExportLinks(created.id);
-  charts.reset(lanes.map((config, i) => newLane(i, config, created.labels[i])), created.id);
+  setExportLinks(id);
+  charts.reset(lanes.map((config, i) => newLane(i, config, labels[i])), id);
   state.rateSamples = [{ time: performance.now(), done: 0 }];
   renderProgress();
-  requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
-  state.stream = openRunStream(created.events_url, {
+  state.stream = openRunStream(eventsUrl, {
     run: onRunEvent,
     step: onStepEvent,
     lane_done: onLaneDone,
@@ -578,6 +623,7 @@ async function main() {
   charts.markAll();
   watchResizes();
   mountCliffPanelLazily();
+  await reattachAfterReload();
   document.body.dataset.ready = "true";
 }
 

@@ -286,6 +286,50 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     assert page_log.problems() == []
 
 
+def test_a_reload_shows_the_run_again_and_follows_it_on(dashboard, page_log):
+    """Reloading the page mid-run used to lose the charts, and the run, nobody listening, paused and was
+    cancelled after the grace period. Now the tab's run comes back, in full, and goes on to the end; a
+    finished run comes back as it ended; a link opened in the tab starts afresh."""
+    query = ("lanes=2&A.steps=3000&A.hidden_size=8&A.batch_size=4&A.seq_len=30"
+             "&B.steps=3000&B.hidden_size=8&B.batch_size=4&B.seq_len=30&B.activation=relu")
+    page = dashboard(query)
+    page.click("#run")
+    page.wait_for_function("() => /^([2-9][0-9]|[1-9][0-9]{2}) \\/ 3000 steps/"
+                           ".test(document.getElementById('progress-steps').textContent)", timeout=RUN_TIMEOUT_MS)
+    run_id = page.evaluate("() => document.body.dataset.runId")
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+    assert page.evaluate("() => document.body.dataset.runId") == run_id
+    assert page.locator("#stop").is_enabled() or page.evaluate("() => document.body.dataset.runStatus") == "done"
+    page.wait_for_function("() => document.body.dataset.runStatus === 'done'", timeout=RUN_TIMEOUT_MS)
+    summary = page.request.get(f"/api/runs/{run_id}?history=false").json()
+    assert summary["status"] == "done" and summary["steps_done"] == [3000, 3000]  # not cancelled by the reload
+
+    def loss_curves():
+        return {t["legendgroup"]: t for t in traces(page, "loss") if t["legendgroup"] in ("A", "B")}
+
+    curves = loss_curves()
+    for lane_name, events in zip("AB", run_history(page), strict=True):  # from the first step to the last
+        loss = {e["step"]: e["loss"] for e in events}
+        curve = curves[lane_name]  # (the chart thins a long curve to ~700 points)
+        assert len(events) == 3000 and curve["x"][0] == 0 and curve["x"][-1] == 2999 and len(curve["x"]) > 300
+        assert curve["y"] == pytest.approx([loss[step] for step in curve["x"]])
+    assert set(lane_statuses(page).values()) == {"done"} and page.locator("#run").is_enabled()
+    assert page.locator("#run-outdated").is_hidden()  # the controls are the run's
+
+    page.reload()  # a finished run: the same charts at once, nothing runs again
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+    page.wait_for_function("() => document.body.dataset.runStatus === 'done'", timeout=30_000)
+    assert page.evaluate("() => document.body.dataset.runId") == run_id
+    assert {k: t["y"] for k, t in loss_curves().items()} == {k: t["y"] for k, t in curves.items()}
+    assert page.request.get(f"/api/runs/{run_id}?history=false").json()["events"] == summary["events"]
+
+    page.goto("/?" + query)  # not a reload: a fresh page
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+    assert page.evaluate("() => document.body.dataset.runId") is None
+    assert page_log.problems() == []
+
+
 @pytest.mark.parametrize("query", ["lanes=0", "lanes=-1", "lanes=abc", "lanes=2.5", "lanes=9"])
 def test_a_link_with_a_bad_lane_count_opens_the_default_lanes(dashboard, page_log, query):
     """A hand-edited link must not leave the page with no lane (it did: lanes=0 showed none, Run enabled)."""
