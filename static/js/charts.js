@@ -202,6 +202,41 @@ function logTicks(values, axisPx = Infinity) {
   return { exponentformat: "power", dtick: Math.max(1, Math.ceil(span / Math.max(1, axisPx / LOG_TICK_PX))) };
 }
 
+// A diverged lane's last losses (1e11 and beyond) stretch a log axis over a dozen decades and flatten every
+// other lane's curve at its bottom. When some lanes diverged and some did not, the axis tops out at the
+// curves of those that did not (and at `extra`, the chance lines), padded 5%, and reaches down to every
+// curve's lowest point; a diverged lane's curve runs off the top. Returns null otherwise (autorange), else
+// {range (log10 units), values (what the ticks span), offTop: [{name, step, value}] of each diverged lane
+// whose highest point is above the top}.
+function focusedLogRange(traces, lanes, extra = []) {
+  const diverged = new Set(lanes.filter((lane) => lane.divergedAt !== null).map((lane) => lane.name));
+  if (!diverged.size || diverged.size === lanes.length) return null;
+  let low = Infinity;
+  let high = -Infinity;
+  const values = [];
+  const visit = (v, ceiling) => {
+    if (!(v > 0) || !Number.isFinite(v)) return;
+    if (v < low) low = v;
+    if (ceiling && v > high) high = v;
+    if (ceiling) values.push(v);
+  };
+  for (const t of traces) for (const v of t.y) visit(v, !diverged.has(t.legendgroup));
+  for (const v of extra) visit(v, true);
+  if (!(high >= low)) return null;
+  const [lo, hi] = [Math.log10(low), Math.log10(high)];
+  const pad = Math.max(0.05 * (hi - lo), 0.1);
+  const range = [lo - pad, hi + pad];
+  const offTop = [];
+  for (const t of traces) {
+    if (!diverged.has(t.legendgroup)) continue;
+    let top = -Infinity;
+    let step = null;
+    t.y.forEach((v, i) => { if (Number.isFinite(v) && v > top) { top = v; step = t.x[i]; } });
+    if (top > 0 && Math.log10(top) > range[1]) offTop.push({ name: t.legendgroup, step, value: top });
+  }
+  return { range, values: [...values, low], offTop };
+}
+
 // Pixels of a y axis with `domain` on a chart div (the layouts' top and bottom margins: ~90 px).
 function axisPixels(div, domain) {
   return Math.max(40, ((div?.clientHeight || 300) - 90) * (domain[1] - domain[0]));
@@ -830,20 +865,33 @@ export class Charts {
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
     const lossDomain = metricIsLoss ? [0, 1] : [0.45, 1];
+    const lossTraces = data.filter((t) => t.yaxis === "y");
+    const focus = focusedLogRange(lossTraces, this.shown, [...baselines.y.keys()]);
+    (focus ? focus.offTop : []).forEach(({ name, step, value }, k) => {
+      const leftHalf = step - range[0] < (range[1] - range[0]) / 2;
+      annotations.push({ text: `${name}: ${lossName} ${Number(value).toPrecision(2)} at step ${step}, above the chart ↑`,
+        xref: "x", x: step, xanchor: leftHalf ? "left" : "right", xshift: leftHalf ? 4 : -4, yref: "y domain", y: 1,
+        yanchor: "top", yshift: -2 - 14 * k, showarrow: false, font: { size: 10, color: DIVERGED_COLOR },
+        bgcolor: "rgba(255,255,255,0.85)" });
+    });
     const layout = baseLayout({
       xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range },
       yaxis: { ...AXIS, domain: lossDomain, type: "log",
         title: { text: metricIsLoss ? `loss = metric (${lossName})` : `loss (${lossName})` },
-        // the chance lines are part of the range Plotly draws (a diverged lane at 1e27 over chance 0.167)
-        ...logTicks([...data.filter((t) => t.yaxis === "y").flatMap((t) => t.y), ...baselines.y.keys()],
+        // the chance lines are part of the range drawn (Plotly's, or the focused one)
+        ...(focus ? { range: focus.range, autorange: false } : {}),
+        ...logTicks(focus ? focus.values : [...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()],
           axisPixels(this.divs.loss, lossDomain)) },
       shapes, annotations,
     });
     if (!metricIsLoss) {
+      const metricTraces = data.filter((t) => t.yaxis === "y2");
+      const metricFocus = metricIsAccuracy ? null : focusedLogRange(metricTraces, this.shown, [...baselines.y2.keys()]);
       layout.yaxis2 = { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
-        range: metricIsAccuracy ? [0, 1.05] : undefined, title: { text: metricName },
-        ...(metricIsAccuracy ? {} : logTicks([...data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y), ...baselines.y2.keys()],
-          axisPixels(this.divs.loss, [0, 0.36]))) };
+        range: metricIsAccuracy ? [0, 1.05] : metricFocus?.range, title: { text: metricName },
+        ...(metricFocus ? { autorange: false } : {}),
+        ...(metricIsAccuracy ? {} : logTicks(metricFocus ? metricFocus.values
+          : [...metricTraces.flatMap((t) => t.y), ...baselines.y2.keys()], axisPixels(this.divs.loss, [0, 0.36]))) };
     }
     if (!this.lanes.length) {
       layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
