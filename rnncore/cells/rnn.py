@@ -65,9 +65,8 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     H = W_h.shape[0]
     dtype = W_h.dtype
     pre = buffer(workspace, "pre", (L, B, H), dtype)
-    inputs = buffer(workspace, "inputs", (L, B, D + 1), dtype)  # [x_t, 1]: the bias rides in the GEMM
-    inputs[:, :, :D], inputs[:, :, D] = X, 1.0
-    np.matmul(inputs.reshape(L * B, D + 1), np.vstack([W_x, b]), out=pre.reshape(L * B, H))  # x_t W_x + b, all t
+    np.matmul(X.reshape(L * B, D), W_x, out=pre.reshape(L * B, H))  # x_t W_x for all t in one GEMM
+    pre += b
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
     states[0] = 0.0
     recurrent = buffer(workspace, "recurrent", (B, H), dtype)
@@ -85,7 +84,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             start = t - t % chunk
             derivative_inplace(config.activation, pre[start:t + 1], states[start + 1:t + 2], scratch[:t + 1 - start])
     fprime = None if config.activation == "linear" else pre
-    return states[1:], {"X": X, "inputs": inputs, "states": states, "fprime": fprime}
+    return states[1:], {"X": X, "states": states, "fprime": fprime}
 
 
 def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every: bool, diagnostics: bool = True,
@@ -130,8 +129,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
         _timestep_diagnostics(result, states[:-1], delta, exponents, X, W_x)
     true_delta = to_true_scale(delta, exponents, out=delta).reshape(L * B, H)
-    input_grads = cache["inputs"].reshape(L * B, D + 1).T @ true_delta  # [dW_x; db]: one GEMM
-    grads = {"W_x": input_grads[:D], "W_h": states[:-1].reshape(L * B, H).T @ true_delta, "b": input_grads[D]}
+    grads = {"W_x": X.reshape(L * B, D).T @ true_delta,
+             "W_h": states[:-1].reshape(L * B, H).T @ true_delta,
+             "b": true_delta.sum(axis=0)}
     return grads, result
 
 
