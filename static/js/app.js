@@ -329,18 +329,22 @@ async function reattachAfterReload() {
   clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
   if (state.previewAbort) state.previewAbort.abort();
   setRunning(true);
-  attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`);
+  attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`,
+    summary.steps_done);
 }
 
-// Charts and progress for a run, fed by its event stream (a new run, or this tab's run after a reload).
-function attachRun(id, lanes, labels, eventsUrl) {
+// Charts and progress for a run, fed by its event stream (a new run, or this tab's run after a reload,
+// `stepsDone` per lane so far: the replayed steps are no progress, or the rate and ETA would read the
+// replay's burst for the 5 s of their window).
+function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
   document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
   setExportLinks(id);
   charts.reset(lanes.map((config, i) => newLane(i, config, labels[i])), id);
-  state.rateSamples = [{ time: performance.now(), done: 0 }];
+  state.rateSamples = [{ time: performance.now(), done: stepsDone.reduce((sum, n) => sum + n, 0),
+    furthest: Math.max(0, ...stepsDone) }];
   renderProgress();
   state.stream = openRunStream(eventsUrl, {
     run: onRunEvent,

@@ -310,6 +310,12 @@ def test_a_reload_shows_the_run_again_and_follows_it_on(dashboard, page_log):
     page.reload()
     page.wait_for_selector("body[data-ready='true']", timeout=20_000)
     assert page.evaluate("() => document.body.dataset.runId") == run_id
+    # the rate is measured from the steps done at the reload on (the replayed ones are no progress), so it
+    # is there at once, as for a new run (it was missing for the 5 s of its window, and the ETA read 4 s
+    # for 17 s to go, from the replay's burst)
+    if page.evaluate("() => document.body.dataset.runStatus") is None:
+        page.wait_for_function("() => /steps\\/s per lane$/.test(document.getElementById('progress-rate').textContent)"
+                               " || document.body.dataset.runStatus", timeout=2_500)
     assert page.locator("#stop").is_enabled() or page.evaluate("() => document.body.dataset.runStatus") == "done"
     page.wait_for_function("() => document.body.dataset.runStatus === 'done'", timeout=RUN_TIMEOUT_MS)
     summary = page.request.get(f"/api/runs/{run_id}?history=false").json()
