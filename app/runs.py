@@ -398,18 +398,18 @@ class RunManager:
         with self._lock:
             return sum(1 for run in self._runs.values() if not run.finished)
 
-    def cancel_all(self, reason: str = SHUTDOWN_REASON) -> None:
+    def cancel_all(self, reason: str = SHUTDOWN_REASON) -> list[Run]:
         """Cancel every run at once, without waiting (safe from a signal handler): their streams then
-        end with `lane_done` / `done` "cancelled", so the server's open connections can close."""
+        end with `lane_done` / `done` "cancelled", so the server's open connections can close. Returns
+        the runs cancelled."""
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
             run.cancel(reason)
+        return runs
 
     def shutdown(self, timeout: float = 5.0) -> None:
-        with self._lock:
-            runs = list(self._runs.values())
-        self.cancel_all()
+        runs = self.cancel_all()
         self.engine.shutdown()
         deadline = time.monotonic() + timeout
         for run in runs:

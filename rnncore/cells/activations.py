@@ -29,8 +29,14 @@ def sigmoid_keeping_exp(a: np.ndarray, out: np.ndarray) -> None:
     for a << 0; exp overflowing gives the true ~0 (callers silence that warning once around their time
     loop, ``np.errstate(over="ignore")``)."""
     np.negative(a, out=a)
-    np.exp(a, out=a)
-    np.add(a, 1.0, out=out)
+    sigmoid_of_negated_keeping_exp(a, out)
+
+
+def sigmoid_of_negated_keeping_exp(minus_a: np.ndarray, out: np.ndarray) -> None:
+    """:func:`sigmoid_keeping_exp` for a caller that already holds -a (the LSTM negates its sigmoid gates'
+    weights, so its product gives -a): out = sigmoid(a), and ``minus_a`` becomes e = exp(-a)."""
+    np.exp(minus_a, out=minus_a)
+    np.add(minus_a, 1.0, out=out)
     np.reciprocal(out, out=out)
 
 

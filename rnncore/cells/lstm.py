@@ -46,7 +46,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
-from .activations import sigmoid_derivative, tanh_derivative
+from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
 from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
@@ -146,15 +146,12 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     scratch = buffer(workspace, "scratch", (min(chunk, L), B, H), dtype)
     with np.errstate(over="ignore"):  # in sigmoid's exp(-a): the true value ~0 results
         for t in range(L):
-            span = slice(t - t % chunk, min(t - t % chunk + chunk, L))
             z = inputs[t]
             if t in cuts:  # z_t with the frozen h_{t-1}
                 z = np.concatenate([frozen["states"][t], z[:, H:]], axis=1)
             a, gate = pre[:, t], gates[:, t]
             np.matmul(z, W4, out=a)
-            np.exp(a[:3], out=a[:3])  # exp(-a) for o, i, f: sigmoid = 1 / (1 + exp(-a)), and their derivatives
-            np.add(a[:3], 1.0, out=gate[:3])
-            np.reciprocal(gate[:3], out=gate[:3])
+            sigmoid_of_negated_keeping_exp(a[:3], gate[:3])  # o, i, f; a[:3] becomes exp(-a) for their derivatives
             np.tanh(a[3], out=gate[3])
             o, i, f, g = gate
             np.multiply(f, frozen["cells"][t] if t in cuts else cells[t], out=cells[t + 1])
@@ -162,8 +159,8 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
             cells[t + 1] += new_input
             np.tanh(cells[t + 1], out=tanh_c[t])
             np.multiply(o, tanh_c[t], out=states[t + 1])
-            if t + 1 == span.stop:
-                _local_derivatives(span, pre, gates, cells, tanh_c, dc_dh, scratch)
+            if (t + 1) % chunk == 0 or t + 1 == L:  # the chunk's local derivatives while it is in cache
+                _local_derivatives(slice(t - t % chunk, t + 1), pre, gates, cells, tanh_c, dc_dh, scratch)
     return states[1:], {"X": X, "inputs": inputs, "states": states, "cells": cells, "gates": gates,
                         "factors": pre, "dc_dh": dc_dh}
 
