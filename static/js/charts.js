@@ -206,19 +206,17 @@ function logTicks(values, axisPx = Infinity) {
 // other lane's curve at its bottom. When some lanes diverged and some did not, the axis tops out at the
 // curves of those that did not (and at `extra`, the chance lines), padded 5%, and reaches down to every
 // curve's lowest point; a diverged lane's curve runs off the top. Returns null otherwise (autorange), else
-// {range (log10 units), values (what the ticks span), offTop: [{name, step, value}] of each diverged lane
+// {range (log10 units), values ([lowest, top]: what the ticks span), offTop: [{name, step, value}] of each diverged lane
 // whose highest point is above the top}.
 function focusedLogRange(traces, lanes, extra = []) {
   const diverged = new Set(lanes.filter((lane) => lane.divergedAt !== null).map((lane) => lane.name));
   if (!diverged.size || diverged.size === lanes.length) return null;
   let low = Infinity;
   let high = -Infinity;
-  const values = [];
   const visit = (v, ceiling) => {
     if (!(v > 0) || !Number.isFinite(v)) return;
     if (v < low) low = v;
     if (ceiling && v > high) high = v;
-    if (ceiling) values.push(v);
   };
   for (const t of traces) for (const v of t.y) visit(v, !diverged.has(t.legendgroup));
   for (const v of extra) visit(v, true);
@@ -234,7 +232,7 @@ function focusedLogRange(traces, lanes, extra = []) {
     t.y.forEach((v, i) => { if (Number.isFinite(v) && v > top) { top = v; step = t.x[i]; } });
     if (top > 0 && Math.log10(top) > range[1]) offTop.push({ name: t.legendgroup, step, value: top });
   }
-  return { range, values: [...values, low], offTop };
+  return { range, values: [low, high], offTop };
 }
 
 // Pixels of a y axis with `domain` on a chart div (the layouts' top and bottom margins: ~90 px).
@@ -257,6 +255,13 @@ function lineMode(points, color, size = 5) {
   return points <= 30 ? { mode: "lines+markers", marker: { size, color } } : { mode: "lines" };
 }
 
+// An annotation's horizontal placement beside step `x` on the side with room: right of it in the left
+// half of the step axis `range`, else left of it.
+function besideStep(x, range, gap) {
+  const leftHalf = x - range[0] < (range[1] - range[0]) / 2;
+  return { xref: "x", x, xanchor: leftHalf ? "left" : "right", xshift: leftHalf ? gap : -gap };
+}
+
 // A red dotted line at each diverged lane's step; with `labels`, "A diverged at step 2" beside it, on
 // the side with room (right of a line in the left half of the step axis), one row per lane.
 function divergenceMarks(lanes, range, shapes, annotations, { labels = false } = {}) {
@@ -265,9 +270,8 @@ function divergenceMarks(lanes, range, shapes, annotations, { labels = false } =
     shapes.push({ type: "line", xref: "x", x0: lane.divergedAt, x1: lane.divergedAt, yref: "paper", y0: 0, y1: 1,
       line: { color: DIVERGED_COLOR, width: 1.5, dash: "dot" } });
     if (!labels) return;
-    const leftHalf = lane.divergedAt - range[0] < (range[1] - range[0]) / 2;
-    annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, xref: "x", x: lane.divergedAt,
-      xanchor: leftHalf ? "left" : "right", xshift: leftHalf ? 3 : -3, yref: "paper", y: 1, yanchor: "top",
+    annotations.push({ text: `${lane.name} diverged at step ${lane.divergedAt}`, ...besideStep(lane.divergedAt, range, 3),
+      yref: "paper", y: 1, yanchor: "top",
       yshift: -14 * k, showarrow: false, font: { size: 10, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)" });
   });
 }
@@ -868,9 +872,8 @@ export class Charts {
     const lossTraces = data.filter((t) => t.yaxis === "y");
     const focus = focusedLogRange(lossTraces, this.shown, [...baselines.y.keys()]);
     (focus ? focus.offTop : []).forEach(({ name, step, value }, k) => {
-      const leftHalf = step - range[0] < (range[1] - range[0]) / 2;
       annotations.push({ text: `${name}: ${lossName} ${Number(value).toPrecision(2)} at step ${step}, above the chart ↑`,
-        xref: "x", x: step, xanchor: leftHalf ? "left" : "right", xshift: leftHalf ? 4 : -4, yref: "y domain", y: 1,
+        ...besideStep(step, range, 4), yref: "y domain", y: 1,
         yanchor: "top", yshift: -2 - 14 * k, showarrow: false, font: { size: 10, color: DIVERGED_COLOR },
         bgcolor: "rgba(255,255,255,0.85)" });
     });
