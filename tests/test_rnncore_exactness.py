@@ -390,25 +390,51 @@ def test_weight_contribution_norms_both_forms(L, B, H, G):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_to_true_scale_equals_ldexp_bit_for_bit(dtype):
-    """Rows multiplied by 2**e (normal e) and rows np.ldexp takes (e beyond the normal range) give exactly
-    np.ldexp's result: exact products, subnormals correctly rounded, overflow to inf, in place or not."""
-    from rnncore.logscale import to_true_scale
+def test_to_true_scale_equals_ldexp_bit_for_bit_above_the_flush_threshold(dtype):
+    """Every row comes out exactly as np.ldexp(scaled[t], e_t) (exact products, overflow to inf, in place or
+    not), except that in rows shrunk (e < 0) values below flush_threshold are 0: no subnormal survives,
+    and rows at e >= 0 keep even their subnormal inputs."""
+    from rnncore.logscale import flush_threshold, to_true_scale
     rng = np.random.default_rng(1)
     scaled = (rng.standard_normal((400, 3, 5)) * 2.0 ** rng.integers(-40, 40, (400, 1, 1))).astype(dtype)
     exponents = rng.integers(-1200, 1200, 400)
     exponents[:50] = 0
     exponents[50:100] = rng.integers(-160, -120, 50)  # float32's subnormal range
     exponents[100:150] = rng.integers(-1080, -1020, 50)  # float64's
+    exponents[150:200] = rng.integers(-140, -60, 50)  # float32's flush band, rows at the threshold
+    tiny = np.finfo(dtype).tiny
+    scaled[0, 0, 0] = tiny / 4  # a subnormal input in a row that is not shrunk: kept
     with np.errstate(over="ignore"):
         expected = np.ldexp(scaled, exponents.astype(np.int32).reshape(-1, 1, 1))
-        copy = scaled.copy()
+    flushed = (exponents.reshape(-1, 1, 1) < 0) & (np.abs(expected) < flush_threshold(dtype))
+    assert flushed.any() and (flushed & (expected >= tiny)).any()  # normal values under the threshold too
+    expected[flushed] = 0
+    copy, elsewhere = scaled.copy(), np.empty_like(scaled)
+    with np.errstate(over="ignore"):
         np.testing.assert_array_equal(to_true_scale(scaled, exponents), expected)
         assert to_true_scale(copy, exponents, out=copy) is copy
+        assert to_true_scale(scaled, exponents, out=elsewhere) is elsewhere
     np.testing.assert_array_equal(copy, expected)
-    tiny = np.finfo(dtype).tiny
-    assert np.isinf(expected).any() and ((expected != 0) & (np.abs(expected) < tiny)).any()  # both edges hit
+    np.testing.assert_array_equal(elsewhere, expected)
+    assert np.isinf(expected).any() and (np.abs(expected[expected != 0]) >= flush_threshold(dtype)).any()
+    assert not ((expected != 0) & (np.abs(expected) < tiny))[1:].any()  # only the kept input is subnormal
     assert to_true_scale(scaled, np.zeros(400, dtype=np.int64)) is scaled
+
+
+def test_to_true_scale_beyond_the_normal_range_of_its_factor():
+    """Rows beyond float32's normal range of 2**e (e < -126) take two multiplies: values at or above the flush
+    threshold come out exact (24 significant bits kept, not rounded twice), the rest and rows wholly below
+    it are 0, and a row at e = 0 is untouched."""
+    from rnncore.logscale import flush_threshold, to_true_scale
+    threshold = flush_threshold(np.float32)
+    exponents = np.array([-130, -140, -200, 0])
+    scaled = np.array([[2.0 ** 40 + 2.0 ** 17, 2.0 ** 30 + 1.0], [2.0 ** 39 + 2.0 ** 16, 1.0],
+                       [2.0 ** 40, 1.0], [3.0, 1.0]], dtype=np.float32)
+    out = to_true_scale(scaled, exponents)
+    np.testing.assert_array_equal(out[0], np.ldexp(scaled[0].astype(np.float64), -130).astype(np.float32))
+    assert out[1, 0] == np.float32(np.ldexp(2.0 ** 39 + 2.0 ** 16, -140)) and out[1, 1] == 0
+    assert not out[2].any() and out[3].tolist() == [3.0, 1.0]
+    assert np.all((out == 0) | (np.abs(out) >= threshold))
 
 
 def _activation_and_derivative(name, a):
