@@ -32,7 +32,7 @@ from rnncore.cells import CELLS
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
-from .peers import PEERS, settle, time_step
+from .peers import PEERS, add_denormals_argument, apply_denormals_argument, peer_step, settle, time_step
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
     from . import gated
@@ -115,7 +115,7 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
         every = spectral_every(config)
         spectral_share = _spectral_ms(trainer) / every
         engines = [partial(_time_engine, trainer, seconds, spectral_share)]
-        engines += [partial(time_step, factory(batch, H), seconds) for _, factory in PEERS["rnn"]]
+        engines += [partial(time_step, peer_step(factory, batch, H), seconds) for _, factory in PEERS["rnn"]]
         best = [float("inf")] * len(engines)
         for _ in range(rounds):
             for i, measure in enumerate(engines):
@@ -150,6 +150,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=0.4, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
     parser.add_argument("--shapes", default=None, help="comma-separated indices into SHAPES (default: all)")
+    add_denormals_argument(parser)
     args = parser.parse_args(argv)
     threads = args.threads or blas_threads()
     with threadpool_limits(limits=threads, user_api="blas"):
@@ -161,7 +162,7 @@ def run(args, threads: int) -> None:
     load = os.getloadavg()
     print(f"threads: numpy BLAS {blas_threads()} (threadpoolctl), torch {torch.get_num_threads()} "
           f"(torch.set_num_threads); {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}")
+          f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; {apply_denormals_argument(args)}")
     print(f"numpy SIMD: {simd_levels()} (NumPy's SVML routines, cosh among them, need AVX-512: the engine's "
           "hot paths use exp, tanh and products only)")
     before = matmul_gflops()

@@ -35,7 +35,7 @@ from rnncore import Config, train
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
-from .peers import PEERS, _tensors, time_step
+from .peers import PEERS, _tensors, add_denormals_argument, apply_denormals_argument, peer_step, time_step
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
 
@@ -153,7 +153,8 @@ def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float =
         for B, T, D, H in shapes:
             config, ours, spectral_share = _engine_step(cell, B, T, D, H)
             batch = sample(config, np.random.default_rng(0))
-            steps = [ours] + [factory(batch, H) for _, factory in PEERS[cell]] + [gemm_floor(cell, B, T, D, H)]
+            peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell]]
+            steps = [ours, *peers, gemm_floor(cell, B, T, D, H)]
             best = [float("inf")] * len(steps)
             for _ in range(rounds):  # interleaved, so background load hits all engines alike
                 for i, step in enumerate(steps):
@@ -191,14 +192,16 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
+    add_denormals_argument(parser)
     args = parser.parse_args(argv)
+    denormals = apply_denormals_argument(args)
     threads = args.threads or max([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] or [1])
     with threadpool_limits(limits=threads, user_api="blas"):
         torch.set_num_threads(threads)
         load = os.getloadavg()
         print(f"threads: numpy BLAS {threads}, torch {torch.get_num_threads()}; load average {load[0]:.2f} "
               f"{load[1]:.2f} {load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; "
-              f"x = peer ms / rnncore ms")
+              f"{denormals}; x = peer ms / rnncore ms")
         print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds)))
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
