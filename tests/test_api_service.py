@@ -213,14 +213,18 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads the process tree from /proc")
-@pytest.mark.parametrize(("sig", "exit_code"), [(signal.SIGINT, 0), (signal.SIGTERM, -signal.SIGTERM)])
-def test_ctrl_c_or_sigterm_ends_live_streams_with_cancelled_and_stops_every_worker(sig, exit_code):
+@pytest.mark.parametrize(("sig", "exit_code", "reload"),
+                         [(signal.SIGINT, 0, False), (signal.SIGTERM, -signal.SIGTERM, False),
+                          (signal.SIGINT, 0, True)],
+                         ids=["SIGINT", "SIGTERM", "SIGINT-reload"])
+def test_ctrl_c_or_sigterm_ends_live_streams_with_cancelled_and_stops_every_worker(sig, exit_code, reload):
     """`rnnlab serve` on Ctrl-C (or `docker stop`'s SIGTERM) with a run streaming: uvicorn waits for
     open responses, and a live stream does not end by itself (it waited for the run, here ~20 s). The
     runs are cancelled first, so each stream ends with lane_done/done "server shutting down" and the
-    server and its workers exit."""
+    server and its workers exit. With --reload the server runs in uvicorn's reloader subprocess, which
+    the reloader stops with SIGTERM: the same cancel applies there."""
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+    server = subprocess.Popen([sys.executable, "-m", "app.cli", "serve", "--port", str(port), *(["--reload"] * reload)],
                               cwd=Path(__file__).resolve().parents[1], stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
