@@ -159,10 +159,11 @@ def main(argv=None) -> None:
 
 
 def run(args, threads: int) -> None:
+    denormals = apply_denormals_argument(args)
     load = os.getloadavg()
     print(f"threads: numpy BLAS {blas_threads()} (threadpoolctl), torch {torch.get_num_threads()} "
           f"(torch.set_num_threads); {os.cpu_count()} CPUs, load average {load[0]:.2f} {load[1]:.2f} "
-          f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; {apply_denormals_argument(args)}")
+          f"{load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; {denormals}")
     print(f"numpy SIMD: {simd_levels()} (NumPy's SVML routines, cosh among them, need AVX-512: the engine's "
           "hot paths use exp, tanh and products only)")
     before = matmul_gflops()
