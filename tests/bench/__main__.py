@@ -10,6 +10,8 @@ loss at the last step, tanh, float32, clip norm 1.0, Adam, record_every=1: every
 on every step, the spectral radius on the engine's own cadence (``rnncore.trainer.spectral_every``:
 an eigendecomposition at most every k steps); rnncore's ms = its steps without the eigendecomposition
 + the eigendecomposition's measured ms / k (its exact amortised cost, without timing k steps).
+'GEMMs ms' times the step's matrix products alone (tests/bench/floor.py), which run no faster inside the
+step's loops: a floor for rnncore's ms, and its share of the peak a ceiling for rnncore's.
 Peers (tests/bench/peers.py): (a) torch.nn.RNNCell unrolled in Python with h.retain_grad() at every
 step, (b) fused torch.nn.RNN. Each engine is timed for ``--rounds`` interleaved rounds (background load
 hits all of them alike); per engine the best round's median ms per step is reported; x = peer ms /
@@ -32,6 +34,7 @@ from rnncore.cells import CELLS
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
+from .floor import gemm_floor
 from .peers import PEERS, add_denormals_argument, apply_denormals_argument, peer_step, settle, time_step
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
@@ -116,13 +119,15 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
         spectral_share = _spectral_ms(trainer) / every
         engines = [partial(_time_engine, trainer, seconds, spectral_share)]
         engines += [partial(time_step, peer_step(factory, batch, H), seconds) for _, factory in PEERS["rnn"]]
+        engines.append(partial(time_step, gemm_floor("rnn", B, T, D, H), seconds))
         best = [float("inf")] * len(engines)
         for _ in range(rounds):
             for i, measure in enumerate(engines):
                 best[i] = min(best[i], measure())
         results.append({"shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1], "fused_ms": best[2],
                         "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0],
-                        "gflops": model_flops(B, T, D, H) / (best[0] / 1e3) / 1e9,
+                        "gflops": model_flops(B, T, D, H) / (best[0] / 1e3) / 1e9, "gemm_ms": best[3],
+                        "gemm_gflops": model_flops(B, T, D, H) / (best[3] / 1e3) / 1e9,
                         "spectral_every": every, "spectral_share_ms": spectral_share})
         r = results[-1]
         print(f"  measured {r['shape']}: rnncore {r['rnncore_ms']:.2f} ms (of which spectral radius "
@@ -133,12 +138,12 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
 
 def markdown(results: list[dict], peak: float) -> str:
     lines = ["| (B, T, D, H) | rnncore ms | (a) RNNCell + retain_grad ms | x (a) | (b) fused nn.RNN ms | x (b) "
-             "| rnncore GFLOP/s | % of matmul peak |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| rnncore GFLOP/s | % of matmul peak | GEMMs ms | GEMMs % of peak |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results:
         lines.append(f"| {r['shape']} | {r['rnncore_ms']:.1f} | {r['cell_loop_ms']:.1f} | {r['vs_cell_loop']:.2f} "
                      f"| {r['fused_ms']:.1f} | {r['vs_fused']:.2f} | {r['gflops']:.1f} "
-                     f"| {100 * r['gflops'] / peak:.0f}% |")
+                     f"| {100 * r['gflops'] / peak:.0f}% | {r['gemm_ms']:.1f} | {100 * r['gemm_gflops'] / peak:.0f}% |")
     return "\n".join(lines)
 
 

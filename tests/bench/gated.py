@@ -35,6 +35,7 @@ from rnncore import Config, train
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
+from .floor import gemm_floor
 from .peers import PEERS, _tensors, add_denormals_argument, apply_denormals_argument, peer_step, time_step
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
@@ -117,31 +118,6 @@ def _engine_step(cell: str, B: int, T: int, D: int, H: int):
     W = trainer.model.cell.recurrent_weight(trainer.params)
     eig_ms = min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
     return config, (lambda: next(trainer)), eig_ms / spectral_every(config)
-
-
-def gemm_floor(cell: str, B: int, T: int, D: int, H: int):
-    """A step() running only the matrix products of one rnncore training step, with the cell's shapes and
-    calls: per timestep the recurrent GEMM of the forward pass (h_{t-1} times the k gate blocks of W_h)
-    and of the backward pass (da_t W_h^T), then dW_h and dW_x over all T*B rows. What no elementwise
-    work can go below; its ms against (b) / 1.5 shows whether the 1.5x target is reachable at a shape."""
-    k = 4 if cell == "lstm" else 3
-    rng = np.random.default_rng(0)
-
-    def rand(*shape):
-        return rng.standard_normal(shape, dtype=np.float32)
-
-    h, W_blocks, per_gate = rand(B, H), rand(k, H, H), np.empty((k, B, H), np.float32)
-    da, W_T, dh = rand(B, k * H), rand(k * H, H), np.empty((B, H), np.float32)
-    states, X, delta = rand(T * B, H), rand(T * B, D), rand(T * B, k * H)
-
-    def step():
-        for _ in range(T):
-            np.matmul(h, W_blocks, out=per_gate)
-        for _ in range(T):
-            np.matmul(da, W_T, out=dh)
-        return states.T @ delta, X.T @ delta
-
-    return step
 
 
 def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
