@@ -98,7 +98,7 @@ def flush_threshold(dtype) -> float:
 
 
 FLUSH_ROWS_BYTES = 1 << 18
-"""Rows per pass of the flush: its temporaries stay in cache."""
+"""Bytes of rows per pass of the flush, so that its temporaries stay in cache."""
 
 
 def to_true_scale(scaled: np.ndarray, exponents: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
