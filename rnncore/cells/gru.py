@@ -39,7 +39,7 @@ import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
 from .activations import sigmoid_derivative, sigmoid_keeping_exp, tanh_derivative
-from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
+from .base import CellBackward, aligned_copy, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .lstm import gate_major, timestep_diagnostics
 
 NAME = "gru"
@@ -161,7 +161,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     scaled[...] = 0.0
     carried = buffer(workspace, "carried", (B, H), dtype)
     dx = buffer(workspace, "dx", (L, B, D), dtype) if diagnostics else None  # scaled dL/dx_t
-    W_x_T = np.ascontiguousarray(W_x.T)
+    W_x_T = aligned_copy(W_x.T)
     for t in range(L - 1, -1, -1):
         loss_term = dh_loss[t] if loss_every or t == L - 1 else None
         scaled, exponent, sq, was_clipped = carry_step(scaled, exponent, loss_term, tau)

@@ -47,7 +47,7 @@ import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
 from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
-from .base import CellBackward, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
+from .base import CellBackward, aligned_copy, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
 NAME = "lstm"
@@ -82,11 +82,11 @@ def gamma(config) -> None:
 
 
 def gate_major(W: np.ndarray, blocks: int = 4, order=None) -> np.ndarray:
-    """(rows, k H) or (k H,) -> (k, rows, H) copy: block j = W[:, jH:(j+1)H] (a bias gets rows = 1);
-    with ``order``, block j = the parameter block order[j]."""
+    """(rows, k H) or (k H,) -> (k, rows, H) aligned copy (:func:`aligned_copy`): block j = W[:, jH:(j+1)H]
+    (a bias gets rows = 1); with ``order``, block j = the parameter block order[j]."""
     rows, width = W.reshape(-1, W.shape[-1]).shape
     major = W.reshape(rows, blocks, width // blocks).transpose(1, 0, 2)
-    return np.ascontiguousarray(major if order is None else major[order])
+    return aligned_copy(major if order is None else major[order])
 
 
 # The forward pass orders the gate-major blocks [o, i, f, g] (parameter blocks 3, 0, 1, 2): the three
@@ -201,7 +201,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     carry[...] = 0.0
     dc = buffer(workspace, "dc", (B, H), dtype)
     dx = buffer(workspace, "dx", (L, B, D), dtype) if diagnostics else None  # scaled dL/dx_t
-    W_x_T = np.ascontiguousarray(W_x.T)
+    W_x_T = aligned_copy(W_x.T)
     for t in range(L - 1, -1, -1):
         loss_term = dh_loss[t] if loss_every or t == L - 1 else None  # g_t joins dh_t = carry[0]
         carry, exponent, _, was_clipped = carry_step(carry, exponent, loss_term, tau, part=0)
