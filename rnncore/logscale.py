@@ -135,11 +135,14 @@ def to_true_scale(scaled: np.ndarray, exponents: np.ndarray, out: np.ndarray | N
         limits = np.minimum(np.ldexp(flush_threshold(dtype), -np.minimum(exponents, 0)), float(finfo.max))
     limits = limits.astype(dtype)
     per_pass = max(1, FLUSH_ROWS_BYTES // max(1, rows.shape[1] * dtype.itemsize))
-    for span in _row_spans(exponents < 0, per_pass):  # true |s| * 2**e < threshold: set 0
+    first_power = np.clip(exponents, finfo.minexp, finfo.maxexp - 1)
+    powers = _powers_of_two(first_power, dtype)[:, None]
+    for span in _row_spans(exponents < 0, per_pass):  # true |s| * 2**e < threshold: set 0, then scale (in cache)
         block = rows[span]
         np.copyto(block, 0, where=np.abs(block) < limits[span, None])
-    first_power = np.clip(exponents, finfo.minexp, finfo.maxexp - 1)
-    rows *= _powers_of_two(first_power, dtype)[:, None]
+        block *= powers[span]
+    for span in _row_spans(exponents > 0, len(exponents)):  # rows with e = 0 stay as they are
+        rows[span] *= powers[span]
     rest = exponents - first_power  # != 0 only beyond 2**e's normal range
     for span in _row_spans(rest < 0, len(rest)):  # nonzero values are >= threshold * 2**-e: exact, none subnormal
         rows[span] *= _powers_of_two(np.maximum(rest[span], finfo.minexp), dtype)[:, None]
