@@ -47,7 +47,7 @@ import numpy as np
 
 from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
 from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
-from .base import CellBackward, aligned_copy, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
+from .base import CellBackward, aligned_copy, aligned_empty, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .rnn import weight_contribution_sqnorms
 
 NAME = "lstm"
@@ -82,11 +82,13 @@ def gamma(config) -> None:
 
 
 def gate_major(W: np.ndarray, blocks: int = 4, order=None) -> np.ndarray:
-    """(rows, k H) or (k H,) -> (k, rows, H) aligned copy (:func:`aligned_copy`): block j = W[:, jH:(j+1)H]
+    """(rows, k H) or (k H,) -> (k, rows, H) aligned copy (:data:`base.ALIGNMENT`): block j = W[:, jH:(j+1)H]
     (a bias gets rows = 1); with ``order``, block j = the parameter block order[j]."""
     rows, width = W.reshape(-1, W.shape[-1]).shape
     major = W.reshape(rows, blocks, width // blocks).transpose(1, 0, 2)
-    return aligned_copy(major if order is None else major[order])
+    if order is None:
+        return aligned_copy(major)
+    return np.take(major, order, axis=0, out=aligned_empty(major.shape, W.dtype))  # one copy, not two
 
 
 # The forward pass orders the gate-major blocks [o, i, f, g] (parameter blocks 3, 0, 1, 2): the three
