@@ -38,7 +38,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..logscale import carry_step, log10_norms, to_true_scale
-from .activations import sigmoid_derivative, sigmoid_keeping_exp, tanh_derivative
+from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
 from .base import CellBackward, aligned_copy, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
 from .lstm import gate_major, timestep_diagnostics
 
@@ -89,7 +89,10 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
     bias = b_x.copy()
     bias[:2 * H] += b_h[:2 * H]  # b_hr, b_hz add like b_x; b_hn sits inside r * (...)
     bias3, b_hn = gate_major(bias, 3), b_h[2 * H:]
-    pre = buffer(workspace, "pre", (3, L, B, H), dtype)  # ax_t; then [exp(-a_r), exp(-a_z), a_n]; then the factors
+    for block in (W_x3, W_h3, bias3):  # r, z negated (exact), as in the LSTM: the sums give -a, which exp takes
+        np.negative(block[:2], out=block[:2])
+    # pre: [-ax_r, -ax_z, ax_n]; then [exp(-a_r), exp(-a_z), a_n]; then the factors
+    pre = buffer(workspace, "pre", (3, L, B, H), dtype)
     gates = buffer(workspace, "gates", (3, L, B, H), dtype)
     ah_n = buffer(workspace, "ah_n", (L, B, H), dtype)
     states = buffer(workspace, "states", (L + 1, B, H), dtype)
@@ -112,7 +115,7 @@ def forward(params: dict, X: np.ndarray, config, frozen: dict | None = None,
                 np.add(ah[2], b_hn, out=ah_n[t])
             else:
                 ah_n[t] = b_hn
-            sigmoid_keeping_exp(a[:2], gate[:2])  # r, z; a[:2] becomes exp(-a) for their derivatives
+            sigmoid_of_negated_keeping_exp(a[:2], gate[:2])  # r, z from -a; a[:2] becomes exp(-a) for their derivatives
             r, z, n = gate
             np.multiply(r, ah_n[t], out=n)
             a[2] += n
