@@ -27,7 +27,7 @@ from functools import partial
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rnncore import Config, train
 from rnncore.cells import CELLS
@@ -35,7 +35,15 @@ from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
 from .floor import gemm_floor
-from .peers import PEERS, add_denormals_argument, apply_denormals_argument, peer_step, settle, time_step
+from .peers import (
+    PEERS,
+    add_denormals_argument,
+    apply_denormals_argument,
+    blas_threads,
+    peer_step,
+    settle,
+    time_step,
+)
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
     from . import gated
@@ -44,12 +52,6 @@ except ImportError:
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128), (8, 1000, 8, 256), (64, 100, 8, 512)]
 TARGET_A, TARGET_B, TARGET_MATMUL = 2.0, 1.5, 0.70
-
-
-def blas_threads() -> int:
-    """Threads of the BLAS NumPy uses (as threadpoolctl reports them)."""
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(counts) if counts else 1
 
 
 def simd_levels() -> str:

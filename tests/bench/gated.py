@@ -29,14 +29,14 @@ import os
 
 import numpy as np
 import torch
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 from rnncore import Config, train
 from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
 from .floor import gemm_floor
-from .peers import PEERS, _tensors, add_denormals_argument, apply_denormals_argument, peer_step, time_step
+from .peers import PEERS, _tensors, add_denormals_argument, apply_denormals_argument, blas_threads, peer_step, time_step
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
 
@@ -171,7 +171,7 @@ def main(argv=None) -> None:
     add_denormals_argument(parser)
     args = parser.parse_args(argv)
     denormals = apply_denormals_argument(args)
-    threads = args.threads or max([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"] or [1])
+    threads = args.threads or blas_threads()
     with threadpool_limits(limits=threads, user_api="blas"):
         torch.set_num_threads(threads)
         load = os.getloadavg()

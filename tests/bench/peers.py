@@ -11,12 +11,19 @@ import statistics
 import time
 
 import torch
+from threadpoolctl import threadpool_info
 
 SETTLE_SECONDS = 0.25
 """Pause before an engine's round. The engine that ran before leaves its worker threads busy-waiting
 for work (OpenBLAS up to 2^28 cycles, torch's GNU OpenMP similarly): measured here, rnncore's step at
 (64, 100, 8, 512) took 90-119 ms right after torch steps against 80-86 ms alone, and torch is slowed
 the same way after NumPy. After this pause both sets of threads are asleep."""
+
+
+def blas_threads() -> int:
+    """Threads of the BLAS NumPy uses (as threadpoolctl reports them): both runners' default --threads."""
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts) if counts else 1
 
 
 def settle() -> None:
