@@ -87,8 +87,10 @@ VISIBLE_CHARTS = "[...document.querySelectorAll('.chart[data-chart]')].filter((d
 def assert_charts_drawn(page) -> None:
     """Every visible chart has a Plotly SVG and no fallback message (e.g. "WebGL is not supported").
 
-    Waits for the SVGs first: the cliff panel is loaded lazily (when scrolled near, or once the page is
-    idle for a few seconds after a run), so right after a run it may still be on its way."""
+    Waits for the SVGs first, the cliff panel's included: it is loaded lazily (when scrolled near, or once
+    the page is idle for a few seconds after a run), and between mounting its empty #chart-cliff and
+    drawing into it (after its fetch) the other charts alone would pass, so the wait asks for it too."""
+    page.wait_for_selector("#cliff-panel[data-loaded='true'] #chart-cliff .main-svg", timeout=20_000)
     page.wait_for_function(f"() => {VISIBLE_CHARTS}.every((d) => d.querySelector('.main-svg'))", timeout=20_000)
     charts = page.evaluate(f"""() => {VISIBLE_CHARTS}
         .map((d) => ({{id: d.id, svg: !!d.querySelector('.main-svg'), text: d.textContent}}))""")
