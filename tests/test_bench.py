@@ -40,3 +40,50 @@ def test_bench_rows_run_and_fill_every_column():
     assert [r["cell"] for r in rows] == ["lstm", "gru"]
     assert all(r[key] > 0 for r in rows for key in ("rnncore_ms", "cell_loop_ms", "fused_ms", "gemm_ms"))
     assert "targets:" in gated.format_rows(rows)
+
+
+def test_ab_times_two_revisions_in_alternating_processes_and_compares_their_numbers():
+    """tests/bench/ab.py on a tiny shape, HEAD against HEAD (two temporary git worktrees): both sides give
+    the same numbers bit for bit (a training run is deterministic across processes), and every column is
+    filled. No timing is asserted."""
+    import shutil
+    import subprocess
+
+    from tests.bench import ab
+
+    if shutil.which("git") is None or subprocess.run(["git", "-C", str(ab.REPO), "rev-parse", "HEAD"],
+                                                     capture_output=True).returncode != 0:
+        pytest.skip("not a git checkout")
+    before = subprocess.run(["git", "-C", str(ab.REPO), "worktree", "list"], capture_output=True, text=True).stdout
+    rows = ab.compare("HEAD", "HEAD", cells=("rnn", "gru"), shapes=[(2, 6, 4, 5)], pairs=2, steps=2, warmup=1)
+    assert [r["cell"] for r in rows] == ["rnn", "gru"]
+    assert all(r["same_numbers"] for r in rows), rows
+    assert all(r["old_ms"] > 0 and r["new_ms"] > 0 and r["ratio_low"] <= r["ratio"] <= r["ratio_high"] for r in rows)
+    table = ab.markdown(rows, "HEAD", "HEAD").splitlines()
+    assert len(table) == 4 and table[2].startswith("| rnn | (2, 6, 4, 5) |") and table[2].endswith("| yes |")
+    after = subprocess.run(["git", "-C", str(ab.REPO), "worktree", "list"], capture_output=True, text=True).stdout
+    assert after == before  # the temporary worktrees are gone
+
+
+def test_ab_reports_the_median_ratio_over_pairs_and_differing_numbers(monkeypatch):
+    """The aggregation, with the processes replaced: new's fastest step takes twice old's except in one pair, and its
+    numbers differ, which the report must say."""
+    import contextlib
+
+    from tests.bench import ab
+
+    monkeypatch.setattr(ab, "checkout", contextlib.contextmanager(lambda rev: (yield rev)))
+    calls = []
+
+    def fake_time_tree(tree, cell, shape, steps, warmup, threads):
+        calls.append(tree)
+        pair = (len(calls) - 1) // 2
+        ms = {"old": 10.0, "new": 20.0 if pair != 1 else 5.0}[tree]
+        return {"ms": [ms + 1, ms, ms + 2], "numbers": repr([[1.0, tree == "new"]])}
+
+    monkeypatch.setattr(ab, "time_tree", fake_time_tree)
+    [row] = ab.compare("old", "new", cells=("rnn",), shapes=[(2, 6, 4, 5)], pairs=3)
+    assert calls == ["new", "old", "old", "new", "new", "old"]  # the order alternates from pair to pair
+    assert row["ratio"] == 2.0 and row["ratio_low"] == 0.5 and row["ratio_high"] == 2.0
+    assert row["old_ms"] == 10.0 and row["new_ms"] == 20.0 and row["same_numbers"] is False
+    assert ab.markdown([row], "old", "new").splitlines()[-1].endswith("| NO |")
