@@ -39,6 +39,7 @@ from .peers import (
     PEERS,
     add_denormals_argument,
     apply_denormals_argument,
+    bench_fields,
     blas_threads,
     peer_step,
     settle,
@@ -86,9 +87,7 @@ def model_flops(B: int, T: int, D: int, H: int) -> float:
 
 
 def bench_config(B: int, T: int, D: int, H: int, cell: str = "rnn") -> Config:
-    return Config(cell=cell, task="recall", num_classes=D - 1, seq_len=T, hidden_size=H, batch_size=B,
-                  activation="tanh", dtype="float32", clip="norm", clip_threshold=1.0, optimizer="adam",
-                  steps=20000)
+    return Config(**bench_fields(cell, B, T, D, H))
 
 
 def _time_engine(trainer, seconds: float, spectral_share: float, min_steps: int = 3) -> float:

@@ -9,7 +9,7 @@ other compare the machine's moods, not the code. Here each pair runs both versio
 processes, their order alternating from pair to pair, each timing ``--steps`` training steps (the
 bench's config: recall, tanh, float32, norm clipping, Adam, every diagnostic recorded) after a warm-up;
 the report is, per cell and shape, the median over pairs of new ms / old ms and its range, where a
-process's ms is its fastest step (:data:`STATISTIC`). How far that is from 1 for two equal versions
+process's ms is its fastest step (interference only ever adds time). How far that is from 1 for two equal versions
 says what the machine can resolve: on session 24's EPYC, the GRU at (32, 200, 8, 128) against itself
 gave 0.87-0.98 over four runs of 8 pairs (ranges within pairs 0.65-1.05), so a difference under ~10%
 needs more pairs or a quieter machine there.
@@ -32,19 +32,18 @@ from pathlib import Path
 
 from . import __main__ as bench
 from . import gated
+from .peers import bench_fields
 
 REPO = Path(__file__).resolve().parents[2]
-STATISTIC = min  # of a process's step times: interference only ever adds time
 
-# Run inside the tree under test (cwd and sys.path[0]): times `steps` training steps after `warmup`.
+# Run inside the tree under test (cwd and sys.path[0]): argv = Config's keywords as JSON, steps, warmup,
+# threads; times `steps` training steps after `warmup`.
 CHILD = r"""
 import json, sys, time
 from threadpoolctl import threadpool_limits
 from rnncore import Config, train
-cell, B, T, D, H, steps, warmup, threads = sys.argv[1], *map(int, sys.argv[2:])
-config = Config(cell=cell, task="recall", num_classes=D - 1, seq_len=T, hidden_size=H, batch_size=B,
-                activation="tanh", dtype="float32", clip="norm", clip_threshold=1.0, optimizer="adam",
-                steps=warmup + steps)
+config = Config(**json.loads(sys.argv[1]))
+steps, warmup, threads = map(int, sys.argv[2:])
 with threadpool_limits(threads, user_api="blas"):
     trainer = iter(train(config, record_every=1))
     for _ in range(warmup):
@@ -80,7 +79,8 @@ def time_tree(tree: Path, cell: str, shape: tuple[int, int, int, int], steps: in
               threads: int) -> dict:
     """One fresh process in ``tree``: {"ms": [per step], "numbers": repr of [loss, grad norm] per step}."""
     env = {**os.environ, "PYTHONPATH": str(tree), "OPENBLAS_NUM_THREADS": str(threads)}
-    args = [cell, *map(str, shape), str(steps), str(warmup), str(threads)]
+    fields = {**bench_fields(cell, *shape), "steps": warmup + steps}
+    args = [json.dumps(fields), str(steps), str(warmup), str(threads)]
     done = subprocess.run([sys.executable, "-c", CHILD, *args], cwd=tree, env=env, capture_output=True,
                           text=True, timeout=600)
     if done.returncode != 0:
@@ -90,7 +90,7 @@ def time_tree(tree: Path, cell: str, shape: tuple[int, int, int, int], steps: in
 
 def compare(old_rev: str, new_rev: str | None = None, cells=("rnn", "lstm", "gru"), shapes=None,
             pairs: int = 8, steps: int = 10, warmup: int = 3, threads: int = 1) -> list[dict]:
-    """One dict per (cell, shape): old_ms and new_ms (medians over pairs of each process's median step),
+    """One dict per (cell, shape): old_ms and new_ms (medians over pairs of each process's fastest step),
     ratio (median over pairs of new/old), ratio_low/ratio_high (its range) and same_numbers."""
     rows = []
     with checkout(old_rev) as old_tree, checkout(new_rev) as new_tree:
@@ -101,7 +101,7 @@ def compare(old_rev: str, new_rev: str | None = None, cells=("rnn", "lstm", "gru
                     order = [("old", old_tree), ("new", new_tree)]
                     runs = dict((name, time_tree(tree, cell, shape, steps, warmup, threads))
                                 for name, tree in (order if pair % 2 else order[::-1]))
-                    old, new = (STATISTIC(runs[name]["ms"]) for name in ("old", "new"))
+                    old, new = (min(runs[name]["ms"]) for name in ("old", "new"))  # fastest step
                     ratios.append(new / old)
                     old_ms.append(old)
                     new_ms.append(new)

@@ -36,7 +36,16 @@ from rnncore.tasks import sample
 from rnncore.trainer import spectral_every, spectral_radius
 
 from .floor import gemm_floor
-from .peers import PEERS, _tensors, add_denormals_argument, apply_denormals_argument, blas_threads, peer_step, time_step
+from .peers import (
+    PEERS,
+    _tensors,
+    add_denormals_argument,
+    apply_denormals_argument,
+    bench_fields,
+    blas_threads,
+    peer_step,
+    time_step,
+)
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
 
@@ -112,8 +121,7 @@ def _engine_step(cell: str, B: int, T: int, D: int, H: int):
     """(config, step, spectral_share_ms): one rnncore training step per call, and the amortised ms of the
     spectral radius, which the engine computes every ``spectral_every`` steps only (so the median of a
     round never sees it): best-of-3 ms of one eigvals / that interval, added to rnncore's ms."""
-    config = Config(cell=cell, task="recall", num_classes=D - 1, seq_len=T, hidden_size=H, batch_size=B,
-                    dtype="float32", clip="norm", clip_threshold=1.0, optimizer="adam", steps=20000)
+    config = Config(**bench_fields(cell, B, T, D, H))
     trainer = train(config, record_every=1)
     W = trainer.model.cell.recurrent_weight(trainer.params)
     eig_ms = min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))

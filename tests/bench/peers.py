@@ -20,6 +20,14 @@ for work (OpenBLAS up to 2^28 cycles, torch's GNU OpenMP similarly): measured he
 the same way after NumPy. After this pause both sets of threads are asleep."""
 
 
+def bench_fields(cell: str, B: int, T: int, D: int, H: int) -> dict:
+    """The keywords of rnncore's Config for a bench row (every runner's, and tests/bench/ab.py's child
+    processes'): recall with D - 1 classes (so D inputs), tanh, float32, norm clipping 1.0, Adam."""
+    return {"cell": cell, "task": "recall", "num_classes": D - 1, "seq_len": T, "hidden_size": H, "batch_size": B,
+            "activation": "tanh", "dtype": "float32", "clip": "norm", "clip_threshold": 1.0, "optimizer": "adam",
+            "steps": 20000}
+
+
 def blas_threads() -> int:
     """Threads of the BLAS NumPy uses (as threadpoolctl reports them): both runners' default --threads."""
     counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
