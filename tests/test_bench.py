@@ -38,8 +38,35 @@ def test_bench_rows_run_and_fill_every_column():
     assert row.startswith("| (2, 6, 4, 5) |") and row.count("|") == 11
     rows = gated.rows(("lstm", "gru"), shapes=[(2, 6, 4, 5)], rounds=1, seconds=0.0)
     assert [r["cell"] for r in rows] == ["lstm", "gru"]
-    assert all(r[key] > 0 for r in rows for key in ("rnncore_ms", "cell_loop_ms", "fused_ms", "gemm_ms"))
-    assert "targets:" in gated.format_rows(rows)
+    assert all(r[key] > 0 for r in rows for key in ("rnncore_ms", "cell_loop_ms", "fused_ms", "gemm_ms", "vs_fused"))
+    assert rows[0]["vs_native_fused"] == rows[0]["native_fused_ms"] / rows[0]["rnncore_ms"]
+    assert "native_fused_ms" not in rows[1]  # nn.GRU has no oneDNN path to switch off
+    table = gated.format_rows(rows).splitlines()
+    assert table[0].split()[-2:] == ["ms", "x"] and table[2].split()[-2:] == ["-", "-"]
+    assert table[3].startswith("targets:") and "x (b') min" in table[4]
+
+
+def _kernels(factory) -> set[str]:
+    """The names of the torch operators one training step of a peer runs (tiny shape)."""
+    from rnncore import Config
+    from rnncore.tasks import sample
+
+    batch = sample(Config(**peers.bench_fields("lstm", 2, 6, 4, 5)), np.random.default_rng(0))
+    step = factory(batch, 5)
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profiled:
+        step()
+    return {event.key for event in profiled.key_averages()}
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch has no oneDNN")
+def test_fused_lstm_peer_runs_onednn_unless_switched_off_and_the_rnn_and_gru_peers_never_do():
+    assert torch.backends.mkldnn.enabled
+    onednn = _kernels(peers.PEERS["lstm"]["fused_ms"][1])
+    assert {"aten::mkldnn_rnn_layer", "aten::mkldnn_rnn_layer_backward"} <= onednn
+    for cell, column in (("lstm", "native_fused_ms"), ("gru", "fused_ms"), ("rnn", "fused_ms")):
+        kernels = _kernels(peers.PEERS[cell][column][1])
+        assert "aten::mm" in kernels and not any("mkldnn_rnn" in name for name in kernels), (cell, column)
+    assert torch.backends.mkldnn.enabled  # the switch stays inside the step
 
 
 def test_ab_times_two_revisions_in_alternating_processes_and_compares_their_numbers():

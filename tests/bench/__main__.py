@@ -119,7 +119,7 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
         every = spectral_every(config)
         spectral_share = _spectral_ms(trainer) / every
         engines = [partial(_time_engine, trainer, seconds, spectral_share)]
-        engines += [partial(time_step, peer_step(factory, batch, H), seconds) for _, factory in PEERS["rnn"]]
+        engines += [partial(time_step, peer_step(factory, batch, H), seconds) for _, factory in PEERS["rnn"].values()]
         engines.append(partial(time_step, gemm_floor("rnn", B, T, D, H), seconds))
         best = [float("inf")] * len(engines)
         for _ in range(rounds):

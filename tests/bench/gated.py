@@ -4,7 +4,10 @@ same process:
 
 (a) torch.nn.LSTMCell / GRUCell unrolled in Python with ``retain_grad()`` on every state (h_t, and c_t for
     the LSTM): the code a user writes to get the per-timestep gradient norms rnncore reports;
-(b) fused torch.nn.LSTM / GRU (no per-timestep gradients).
+(b) fused torch.nn.LSTM / GRU (no per-timestep gradients). On CPU nn.LSTM runs oneDNN's fused RNN
+    primitive (a hand-vectorised kernel for the whole sequence), nn.GRU torch's own per-timestep kernels;
+(b') for the LSTM also nn.LSTM with oneDNN off: torch's per-timestep path, the kind (b) is for the RNN and
+    GRU (``peers.fused``).
 
 Targets, as for the vanilla RNN: x (a) >= 2 and x (b) >= 1.5. The column 'GEMMs ms' times rnncore's matrix
 products alone (same shapes and calls, no elementwise work); '(a)/2' and '(b)/1.5' are the ms rnncore
@@ -43,6 +46,7 @@ from .peers import (
     apply_denormals_argument,
     bench_fields,
     blas_threads,
+    fused,
     peer_step,
     time_step,
 )
@@ -87,34 +91,11 @@ def cell_unrolled(cell_name: str):
     return factory
 
 
-def fused(cell_name: str):
-    """Peer (b) for ``cell_name``: fused torch.nn.LSTM / GRU."""
-
-    def factory(batch, hidden_size: int):
-        inputs, targets = _tensors(batch)
-        D = inputs.shape[2]
-        net = (torch.nn.LSTM if cell_name == "lstm" else torch.nn.GRU)(D, hidden_size)
-        head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
-        params = list(net.parameters()) + list(head.parameters())
-        opt = torch.optim.Adam(params, lr=1e-3)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            out, _ = net(inputs)
-            loss = torch.nn.functional.cross_entropy(head(out[-1]), targets)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
-            opt.step()
-            return float(loss.detach())
-
-        return step
-
-    return factory
-
-
-for _cell, _title in (("lstm", "LSTM"), ("gru", "GRU")):
-    PEERS[_cell] = [(f"(a) torch {_title}Cell+retain_grad", cell_unrolled(_cell)),
-                    (f"(b) torch nn.{_title} fused", fused(_cell))]
+PEERS["lstm"] = {"cell_loop_ms": ("(a) torch LSTMCell+retain_grad", cell_unrolled("lstm")),
+                 "fused_ms": ("(b) torch nn.LSTM fused (oneDNN)", fused(torch.nn.LSTM)),
+                 "native_fused_ms": ("(b') torch nn.LSTM fused, oneDNN off", fused(torch.nn.LSTM, onednn=False))}
+PEERS["gru"] = {"cell_loop_ms": ("(a) torch GRUCell+retain_grad", cell_unrolled("gru")),
+                "fused_ms": ("(b) torch nn.GRU fused", fused(torch.nn.GRU))}
 
 
 def _engine_step(cell: str, B: int, T: int, D: int, H: int):
@@ -129,44 +110,56 @@ def _engine_step(cell: str, B: int, T: int, D: int, H: int):
 
 
 def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
-    """One dict per (cell, shape): rnncore_ms, cell_loop_ms (a), fused_ms (b), the ratios
-    vs_cell_loop = (a) / rnncore and vs_fused = (b) / rnncore (> 1: rnncore is faster) and gemm_ms, the
-    ms of rnncore's matrix products alone (:func:`gemm_floor`)."""
+    """One dict per (cell, shape): rnncore_ms, each peer's ms under its :data:`PEERS` column (cell_loop_ms
+    (a), fused_ms (b), and for the LSTM native_fused_ms (b')), the ratios vs_cell_loop = (a) / rnncore,
+    vs_fused = (b) / rnncore (and vs_native_fused) (> 1: rnncore is faster) and gemm_ms, the ms of
+    rnncore's matrix products alone (:func:`gemm_floor`)."""
     out = []
     for cell in cells:
         for B, T, D, H in shapes:
             config, ours, spectral_share = _engine_step(cell, B, T, D, H)
             batch = sample(config, np.random.default_rng(0))
-            peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell]]
+            columns = ["rnncore_ms", *PEERS[cell], "gemm_ms"]
+            peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell].values()]
             steps = [ours, *peers, gemm_floor(cell, B, T, D, H)]
             best = [float("inf")] * len(steps)
             for _ in range(rounds):  # interleaved, so background load hits all engines alike
                 for i, step in enumerate(steps):
                     best[i] = min(best[i], time_step(step, seconds))
             best[0] += spectral_share
-            out.append({"cell": cell, "shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1],
-                        "fused_ms": best[2], "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0],
-                        "gemm_ms": best[3]})
+            row = {"cell": cell, "shape": (B, T, D, H), **dict(zip(columns, best, strict=True))}
+            for column in PEERS[cell]:  # cell_loop_ms -> vs_cell_loop
+                row["vs_" + column.removesuffix("_ms")] = row[column] / row["rnncore_ms"]
+            out.append(row)
     return out
 
 
 TARGET_A, TARGET_B = 2.0, 1.5  # the vanilla RNN's targets (tests/bench/__main__.py)
 
 
+B_NATIVE_MS = "(b') ms"
+
+
 def format_rows(results: list[dict]) -> str:
-    """The table and a targets line; 'GEMMs ms' = rnncore's matrix products alone, '(a)/2' and '(b)/1.5'
-    the ms the targets need."""
+    """The table and the targets lines; 'GEMMs ms' = rnncore's matrix products alone, '(a)/2' and '(b)/1.5'
+    the ms the targets need; (b') where the cell has it (the LSTM: nn.LSTM with oneDNN off), else '-'."""
     lines = [f"{'cell':5} {'(B, T, D, H)':>20} {'rnncore ms':>11} {'(a) cell ms':>12} {'x':>6} "
-             f"{'(b) fused ms':>13} {'x':>6} {'GEMMs ms':>9} {'(a)/2':>7} {'(b)/1.5':>8}"]
+             f"{'(b) fused ms':>13} {'x':>6} {'GEMMs ms':>9} {'(a)/2':>7} {'(b)/1.5':>8} {B_NATIVE_MS:>8} {'x':>6}"]
     for r in results:
+        native = (f"{r['native_fused_ms']:8.2f} {r['vs_native_fused']:6.2f}" if "native_fused_ms" in r
+                  else f"{'-':>8} {'-':>6}")
         lines.append(f"{r['cell']:5} {str(r['shape']):>20} {r['rnncore_ms']:11.2f} {r['cell_loop_ms']:12.2f} "
                      f"{r['vs_cell_loop']:6.2f} {r['fused_ms']:13.2f} {r['vs_fused']:6.2f} {r['gemm_ms']:9.2f} "
-                     f"{r['cell_loop_ms'] / TARGET_A:7.2f} {r['fused_ms'] / TARGET_B:8.2f}")
+                     f"{r['cell_loop_ms'] / TARGET_A:7.2f} {r['fused_ms'] / TARGET_B:8.2f} {native}")
     if results:
         low_a = min(r["vs_cell_loop"] for r in results)
         low_b = min(r["vs_fused"] for r in results)
         lines.append(f"targets: >= {TARGET_A}x vs (a): {'met' if low_a >= TARGET_A else 'NOT met'} (min {low_a:.2f}x); "
                      f">= {TARGET_B}x vs (b): {'met' if low_b >= TARGET_B else 'NOT met'} (min {low_b:.2f}x)")
+        native = [r["vs_native_fused"] for r in results if "vs_native_fused" in r]
+        if native:
+            lines.append(f"(b') = nn.LSTM with oneDNN off, torch's own per-timestep kernels (as nn.RNN and nn.GRU "
+                         f"always run); (b) nn.LSTM runs oneDNN's fused RNN primitive: x (b') min {min(native):.2f}")
     return "\n".join(lines)
 
 

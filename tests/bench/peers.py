@@ -2,8 +2,8 @@
 Adam), on the same shapes and data as rnncore.
 
 A peer is ``factory(batch: rnncore.tasks.Batch, hidden_size) -> step()``; ``step()`` runs one training
-step. :data:`PEERS` maps a cell name to its peers as (label, factory); the LSTM/GRU benchmarks add
-``PEERS["lstm"] = [...]`` (e.g. in tests/bench/peers_lstm.py, imported by ``__main__`` if present).
+step. :data:`PEERS` maps a cell name to its peers, {result column: (label, factory)}; tests/bench/gated.py
+adds ``PEERS["lstm"]`` and ``PEERS["gru"]`` (``__main__`` imports it).
 """
 from __future__ import annotations
 
@@ -126,27 +126,44 @@ def rnncell_unrolled(batch, hidden_size: int):
     return step
 
 
-def rnn_fused(batch, hidden_size: int):
-    """(b) fused torch.nn.RNN (no per-timestep gradients)."""
-    inputs, targets = _tensors(batch)
-    L, B, D = inputs.shape
-    rnn = torch.nn.RNN(D, hidden_size, nonlinearity="tanh")
-    head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
-    params = list(rnn.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=1e-3)
+def fused(module, onednn: bool = True, **options):
+    """Peer (b): a fused torch layer, ``module(D, hidden_size, **options)`` (nn.RNN, nn.LSTM or nn.GRU; no
+    per-timestep gradients), the loss on its last output.
 
-    def step():
-        opt.zero_grad(set_to_none=True)
-        out, _ = rnn(inputs)
-        loss = torch.nn.functional.cross_entropy(head(out[-1]), targets)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        return float(loss.detach())
+    Which kernels that is depends on the layer: on CPU, nn.LSTM runs oneDNN's fused RNN primitive (one
+    ``aten::mkldnn_rnn_layer`` call for the whole sequence forward, one ``..._backward``), while nn.RNN and
+    nn.GRU run torch's own per-timestep kernels (``aten::mm``/``addmm`` and elementwise ops per step).
+    ``onednn=False`` runs the step with oneDNN off (``torch.backends.mkldnn.enabled``), so that nn.LSTM
+    takes torch's per-timestep path too (``tests/test_bench.py`` checks both)."""
 
-    return step
+    def factory(batch, hidden_size: int):
+        inputs, targets = _tensors(batch)
+        net = module(inputs.shape[2], hidden_size, **options)
+        head = torch.nn.Linear(hidden_size, int(targets.max()) + 1)
+        params = list(net.parameters()) + list(head.parameters())
+        opt = torch.optim.Adam(params, lr=1e-3)
+
+        def step():
+            before = torch.backends.mkldnn.enabled
+            torch.backends.mkldnn.enabled = onednn and before
+            try:
+                opt.zero_grad(set_to_none=True)
+                out, _ = net(inputs)
+                loss = torch.nn.functional.cross_entropy(head(out[-1]), targets)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+            finally:
+                torch.backends.mkldnn.enabled = before
+            return float(loss.detach())
+
+        return step
+
+    return factory
 
 
 PEERS = {
-    "rnn": [("(a) torch RNNCell+retain_grad", rnncell_unrolled), ("(b) torch nn.RNN fused", rnn_fused)],
+    "rnn": {"cell_loop_ms": ("(a) torch RNNCell+retain_grad", rnncell_unrolled),
+            "fused_ms": ("(b) torch nn.RNN fused", fused(torch.nn.RNN, nonlinearity="tanh"))},
 }
+"""Per cell, the peers by the result column they fill: label and factory."""
