@@ -499,6 +499,29 @@ def test_gated_sigmoid_and_its_derivative_from_the_kept_exp(dtype):
     np.testing.assert_array_equal(sigmoid_derivative(e, s, out=e), [0.0, 0.0])
 
 
+def test_filled_arrays_stand_in_for_scalars_bit_for_bit():
+    """activations.filled: a read-only constant array of the asked shape and dtype (NumPy's fmin/maximum
+    loops are vectorised for two arrays only), reused per shape, grown for a larger one; the ReLU and the
+    sigmoid' clamp give exactly what the scalar forms give, NaN, inf and -0.0 included."""
+    from rnncore.cells.activations import activate, filled, sigmoid_derivative
+    small, large = np.zeros((2, 3), np.float32), np.zeros((4, 5, 6), np.float32)
+    ones = filled(1.0, small)
+    assert ones.shape == (2, 3) and ones.dtype == np.float32 and np.all(ones == 1.0) and not ones.flags.writeable
+    assert filled(1.0, small) is ones and filled(1.0, small.astype(np.float64)).dtype == np.float64
+    assert filled(1.0, large).shape == (4, 5, 6) and np.all(filled(1.0, large) == 1.0)
+    assert np.all(filled(0.0, small) == 0.0) and np.all(filled(1.0, small) == 1.0)
+    a = np.random.default_rng(0).standard_normal((3, 7, 5)).astype(np.float32) * 100
+    a.reshape(-1)[:6] = [np.nan, np.inf, -np.inf, -0.0, 0.0, 1e-45]
+    relu = np.empty_like(a)
+    activate("relu", a, relu)
+    assert relu.tobytes() == np.maximum(a, 0.0).tobytes()
+    with np.errstate(invalid="ignore", over="ignore"):
+        e, s = np.exp(-a), np.random.default_rng(1).random(a.shape).astype(np.float32)
+        e.reshape(-1)[6] = np.inf
+        expected = np.fmin(e * s, 1.0) * s
+        assert sigmoid_derivative(e.copy(), s, out=np.empty_like(e)).tobytes() == expected.tobytes()
+
+
 @pytest.mark.parametrize("kind", ["sgd", "momentum", "adam"])
 def test_optimizers_match_torch_optim(kind):
     rng = np.random.default_rng(0)

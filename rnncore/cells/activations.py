@@ -48,9 +48,30 @@ def sigmoid_derivative(e: np.ndarray, s: np.ndarray, out: np.ndarray) -> np.ndar
     fmin(e s, 1) gives sigmoid' = 0 there, like s itself."""
     with np.errstate(invalid="ignore"):  # inf * 0 where exp overflowed
         np.multiply(e, s, out=out)
-    np.fmin(out, 1.0, out=out)
+    np.fmin(out, filled(1.0, out), out=out)
     out *= s
     return out
+
+
+_FILLED: dict[tuple[float, np.dtype], tuple[np.ndarray, dict]] = {}  # (value, dtype) -> buffer, its views by shape
+
+
+def filled(value: float, like: np.ndarray) -> np.ndarray:
+    """A read-only array of ``like``'s shape and dtype holding ``value`` (a view of a cached buffer), for
+    np.fmin / np.maximum: NumPy vectorises their loops for two arrays but not for an array and a scalar
+    (np.fmin(x, 1.0, out=x) on a (3, 16, 32, 128) float32 view of the LSTM's factors: 103 against 26 us
+    with an array of ones; np.maximum on (32, 128): 3.1 against 1.1 us; NumPy 2.4, AVX2). Same results."""
+    buffer, views = _FILLED.get((value, like.dtype), (None, None))
+    if buffer is None or buffer.size < like.size:  # callers pass chunks of cache size: the buffer stays small
+        buffer, views = np.full(like.size, value, dtype=like.dtype), {}
+        buffer.flags.writeable = False
+        _FILLED[value, like.dtype] = buffer, views
+    view = views.get(like.shape)
+    if view is None:
+        if len(views) >= 256:  # a long-lived process that saw many configs: start again
+            views.clear()
+        view = views[like.shape] = buffer[:like.size].reshape(like.shape)
+    return view
 
 
 def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
@@ -62,7 +83,7 @@ def activate(name: str, a: np.ndarray, out: np.ndarray) -> None:
         with np.errstate(over="ignore"):
             sigmoid_keeping_exp(a, out)
     elif name == "relu":
-        np.maximum(a, 0.0, out=out)
+        np.maximum(a, filled(0.0, a), out=out)
     else:
         out[...] = a
 
