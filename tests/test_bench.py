@@ -36,14 +36,28 @@ def test_bench_rows_run_and_fill_every_column():
     assert all(rnn[0][key] > 0 for key in ("rnncore_ms", "vs_cell_loop", "vs_fused", "gemm_ms", "gemm_gflops"))
     row = bench.markdown(rnn, peak=100.0).splitlines()[-1]
     assert row.startswith("| (2, 6, 4, 5) |") and row.count("|") == 11
+    one_round = f"{rnn[0]['vs_fused']:.2f} ({rnn[0]['vs_fused']:.2f}-{rnn[0]['vs_fused']:.2f})"
+    assert one_round in row  # with one round, the range over rounds is the ratio itself
     rows = gated.rows(("lstm", "gru"), shapes=[(2, 6, 4, 5)], rounds=1, seconds=0.0)
     assert [r["cell"] for r in rows] == ["lstm", "gru"]
     assert all(r[key] > 0 for r in rows for key in ("rnncore_ms", "cell_loop_ms", "fused_ms", "gemm_ms", "vs_fused"))
     assert rows[0]["vs_native_fused"] == rows[0]["native_fused_ms"] / rows[0]["rnncore_ms"]
+    assert all(r[f"{key}_rounds"] == pytest.approx((r[key], r[key])) for r in rows
+               for key in ("vs_cell_loop", "vs_fused"))
     assert "native_fused_ms" not in rows[1]  # nn.GRU has no oneDNN path to switch off
     table = gated.format_rows(rows).splitlines()
     assert table[0].split()[-2:] == ["ms", "x"] and table[2].split()[-2:] == ["-", "-"]
     assert table[3].startswith("targets:") and "x (b') min" in table[4]
+
+
+def test_rounds_interleave_the_engines_and_ratios_pair_within_a_round():
+    calls = []
+    measures = [lambda name=name, ms=ms: calls.append(name) or ms.pop(0)
+                for name, ms in (("ours", [10.0, 20.0, 12.0]), ("peer", [25.0, 30.0, 18.0]))]
+    ms = peers.timed_rounds(measures, rounds=3)
+    assert calls == ["ours", "peer"] * 3 and ms == [[10.0, 20.0, 12.0], [25.0, 30.0, 18.0]]
+    assert peers.round_ratios(ms[1], ms[0]) == (1.5, 2.5)  # 18/12 and 25/10; best/best would be 1.8
+    assert peers.span((1.5, 2.5)) == "1.50-2.50"
 
 
 def _kernels(factory) -> set[str]:

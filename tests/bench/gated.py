@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from functools import partial
 
 import numpy as np
 import torch
@@ -48,7 +49,10 @@ from .peers import (
     blas_threads,
     fused,
     peer_step,
+    round_ratios,
+    span,
     time_step,
+    timed_rounds,
 )
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
@@ -122,14 +126,12 @@ def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float =
             columns = ["rnncore_ms", *PEERS[cell], "gemm_ms"]
             peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell].values()]
             steps = [ours, *peers, gemm_floor(cell, B, T, D, H)]
-            best = [float("inf")] * len(steps)
-            for _ in range(rounds):  # interleaved, so background load hits all engines alike
-                for i, step in enumerate(steps):
-                    best[i] = min(best[i], time_step(step, seconds))
-            best[0] += spectral_share
-            row = {"cell": cell, "shape": (B, T, D, H), **dict(zip(columns, best, strict=True))}
-            for column in PEERS[cell]:  # cell_loop_ms -> vs_cell_loop
-                row["vs_" + column.removesuffix("_ms")] = row[column] / row["rnncore_ms"]
+            ms = timed_rounds([partial(time_step, step, seconds) for step in steps], rounds)
+            ms[0] = [ours_ms + spectral_share for ours_ms in ms[0]]
+            row = {"cell": cell, "shape": (B, T, D, H), **{c: min(t) for c, t in zip(columns, ms, strict=True)}}
+            for column, peer_ms in zip(PEERS[cell], ms[1:], strict=False):  # cell_loop_ms -> vs_cell_loop
+                ratio = "vs_" + column.removesuffix("_ms")
+                row[ratio], row[ratio + "_rounds"] = row[column] / row["rnncore_ms"], round_ratios(peer_ms, ms[0])
             out.append(row)
     return out
 
@@ -143,13 +145,15 @@ B_NATIVE_MS = "(b') ms"
 def format_rows(results: list[dict]) -> str:
     """The table and the targets lines; 'GEMMs ms' = rnncore's matrix products alone, '(a)/2' and '(b)/1.5'
     the ms the targets need; (b') where the cell has it (the LSTM: nn.LSTM with oneDNN off), else '-'."""
-    lines = [f"{'cell':5} {'(B, T, D, H)':>20} {'rnncore ms':>11} {'(a) cell ms':>12} {'x':>6} "
-             f"{'(b) fused ms':>13} {'x':>6} {'GEMMs ms':>9} {'(a)/2':>7} {'(b)/1.5':>8} {B_NATIVE_MS:>8} {'x':>6}"]
+    lines = [f"{'cell':5} {'(B, T, D, H)':>20} {'rnncore ms':>11} {'(a) cell ms':>12} {'x':>6} {'rounds':>10} "
+             f"{'(b) fused ms':>13} {'x':>6} {'rounds':>10} {'GEMMs ms':>9} {'(a)/2':>7} {'(b)/1.5':>8} "
+             f"{B_NATIVE_MS:>8} {'x':>6}"]
     for r in results:
         native = (f"{r['native_fused_ms']:8.2f} {r['vs_native_fused']:6.2f}" if "native_fused_ms" in r
                   else f"{'-':>8} {'-':>6}")
         lines.append(f"{r['cell']:5} {str(r['shape']):>20} {r['rnncore_ms']:11.2f} {r['cell_loop_ms']:12.2f} "
-                     f"{r['vs_cell_loop']:6.2f} {r['fused_ms']:13.2f} {r['vs_fused']:6.2f} {r['gemm_ms']:9.2f} "
+                     f"{r['vs_cell_loop']:6.2f} {span(r['vs_cell_loop_rounds']):>10} {r['fused_ms']:13.2f} "
+                     f"{r['vs_fused']:6.2f} {span(r['vs_fused_rounds']):>10} {r['gemm_ms']:9.2f} "
                      f"{r['cell_loop_ms'] / TARGET_A:7.2f} {r['fused_ms'] / TARGET_B:8.2f} {native}")
     if results:
         low_a = min(r["vs_cell_loop"] for r in results)

@@ -53,6 +53,29 @@ def time_step(step, seconds: float, min_steps: int = 3) -> float:
     return statistics.median(times) * 1e3
 
 
+def timed_rounds(measures, rounds: int) -> list[list[float]]:
+    """ms[i][r] = ``measures[i]()`` in round r: each round runs every engine once, one after another
+    (interleaved, so background load hits all of them alike). The tables report each engine's best round
+    and, beside each ratio, :func:`round_ratios`."""
+    ms: list[list[float]] = [[] for _ in measures]
+    for _ in range(rounds):
+        for times, measure in zip(ms, measures, strict=True):
+            times.append(measure())
+    return ms
+
+
+def round_ratios(peer_ms: list[float], ours_ms: list[float]) -> tuple[float, float]:
+    """(lowest, highest) over rounds of peer ms / rnncore ms within the same round: how far this machine's
+    noise moves the ratio that the tables give as best peer round / best rnncore round."""
+    ratios = [peer / ours for peer, ours in zip(peer_ms, ours_ms, strict=True)]
+    return min(ratios), max(ratios)
+
+
+def span(bounds: tuple[float, float]) -> str:
+    """'1.85-2.01': a ratio's range over the rounds (:func:`round_ratios`)."""
+    return f"{bounds[0]:.2f}-{bounds[1]:.2f}"
+
+
 FLUSH_DENORMALS = True
 """Run each peer step with ``torch.set_flush_denormal(True)`` (the CPU's flush-to-zero and
 denormals-are-zero modes, on the calling thread; off again after the step, so NumPy's steps never run
