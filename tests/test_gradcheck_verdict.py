@@ -136,3 +136,52 @@ def test_a_smooth_loss_matches_and_a_wrong_gradient_on_it_mismatches():
     assert _recheck(loss_at, 0, g, *args)[0] == "matched"
     assert _recheck(loss_at, 0, g * (1 + 1e-5), *args)[0] == "mismatched"
     assert _recheck(loss_at, 0, g * (1 + 2e-6), *args)[0] == "mismatched"  # just above the tolerance
+
+
+# Configs a random sweep of 1946 valid ones (sizes as in the default check) reported "failed" before the
+# cross-entropy kept a confident row's tiny loss and gradient to full relative precision.
+CONFIDENT_RECALL = [
+    dict(activation="relu", task="recall", seq_len=12, hidden_size=6, batch_size=3, truncate=3,
+         spectral_radius=3.0, num_classes=2, seed=923),  # L = 1.6e-29: every row certain
+    dict(activation="linear", task="recall", target="last", seq_len=8, hidden_size=6, batch_size=1, truncate=2,
+         init="identity", spectral_radius=1.5, num_classes=3, seed=99),  # L = 2.1e-5
+]
+
+
+@pytest.mark.parametrize("fields", CONFIDENT_RECALL, ids=["loss-1.6e-29", "loss-2.1e-5"])
+def test_a_confident_softmax_passes_the_check(fields):
+    report = gradcheck_report(Config(**fields))
+    assert report.verdict == "passed", report.reason
+    assert 0 < report.loss < 1e-4
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cross_entropy_keeps_a_confident_rows_loss_and_gradient(dtype):
+    """Logits (0, -20, -30), target 0: the true loss log1p(e^-20 + e^-30) = 2.1e-9 is below float32's
+    ulp(1), so log(sum exp) - logit gives 0, and p - 1 gives 0 instead of -2.1e-9. Both now come out to a
+    few ulps. A row that is not confident keeps exactly the plain p - 1 (the bits training had)."""
+    from rnncore.losses import SATURATED, _subtract_onehot, output_loss
+    from rnncore.tasks import Batch
+
+    logits = np.array([[0.0, -20.0, -30.0], [0.3, 1.0, -0.5]])
+    targets, rows = np.array([0, 2]), np.arange(2)
+    tiny = np.exp(-20.0) + np.exp(-30.0)
+    z = logits - logits.max(axis=1, keepdims=True)
+    true_probs = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)  # float64: row 0's p - 1 is still -tiny/(1+tiny)
+    true_loss = (np.log1p(tiny) - np.log(true_probs[1, 2])) / 2
+    tol = 8 * float(np.finfo(dtype).eps)
+
+    hidden = logits.astype(dtype)[None]  # (L, B, H) = (1, 2, 3) with W_o = I and c = 0: y = h
+    batch = Batch(inputs=np.zeros((1, 2, 1), dtype), targets=targets)
+    loss = output_loss(hidden, np.eye(3, dtype=dtype), np.zeros(3, dtype), batch, "cross_entropy", every=False)[0]
+    assert loss == pytest.approx(true_loss, rel=tol)
+
+    probs = true_probs.astype(dtype)
+    assert probs[0, 0] > SATURATED > probs[1, 2]
+    plain = probs.copy()
+    plain[rows, targets] -= 1.0
+    _subtract_onehot(probs, rows, targets)
+    assert probs[0, 0] == pytest.approx(-tiny / (1 + tiny), rel=tol)
+    if dtype == np.float32:
+        assert plain[0, 0] == 0.0  # what the plain difference gave
+    assert probs[1].tobytes() == plain[1].tobytes() and probs[0, 1:].tobytes() == plain[0, 1:].tobytes()
