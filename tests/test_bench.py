@@ -98,7 +98,7 @@ def test_ab_times_two_revisions_in_alternating_processes_and_compares_their_numb
     before = subprocess.run(["git", "-C", str(ab.REPO), "worktree", "list"], capture_output=True, text=True).stdout
     rows = ab.compare("HEAD", "HEAD", cells=("rnn", "gru"), shapes=[(2, 6, 4, 5)], pairs=2, steps=2, warmup=1)
     assert [r["cell"] for r in rows] == ["rnn", "gru"]
-    assert all(r["same_numbers"] for r in rows), rows
+    assert all(r["same_numbers"] == "yes" for r in rows), rows
     assert all(r["old_ms"] > 0 and r["new_ms"] > 0 and r["ratio_low"] <= r["ratio"] <= r["ratio_high"] for r in rows)
     table = ab.markdown(rows, "HEAD", "HEAD").splitlines()
     assert len(table) == 4 and table[2].startswith("| rnn | (2, 6, 4, 5) |") and table[2].endswith("| yes |")
@@ -108,7 +108,8 @@ def test_ab_times_two_revisions_in_alternating_processes_and_compares_their_numb
 
 def test_ab_reports_the_median_ratio_over_pairs_and_differing_numbers(monkeypatch):
     """The aggregation, with the processes replaced: new's fastest step takes twice old's except in one pair, and its
-    numbers differ, which the report must say."""
+    loss differs in one pair (its gradient norms never do), then its gradient norms too, which the report
+    must tell apart."""
     import contextlib
 
     from tests.bench import ab
@@ -120,11 +121,16 @@ def test_ab_reports_the_median_ratio_over_pairs_and_differing_numbers(monkeypatc
         calls.append(tree)
         pair = (len(calls) - 1) // 2
         ms = {"old": 10.0, "new": 20.0 if pair != 1 else 5.0}[tree]
-        return {"ms": [ms + 1, ms, ms + 2], "numbers": repr([[1.0, tree == "new"]])}
+        losses = repr([1.0, 2.0 if tree == "new" and pair == 2 else 1.0])  # differ in the last pair only
+        return {"ms": [ms + 1, ms, ms + 2], "grad_norms": repr([0.5, 0.25]), "losses": losses}
 
     monkeypatch.setattr(ab, "time_tree", fake_time_tree)
     [row] = ab.compare("old", "new", cells=("rnn",), shapes=[(2, 6, 4, 5)], pairs=3)
     assert calls == ["new", "old", "old", "new", "new", "old"]  # the order alternates from pair to pair
     assert row["ratio"] == 2.0 and row["ratio_low"] == 0.5 and row["ratio_high"] == 2.0
-    assert row["old_ms"] == 10.0 and row["new_ms"] == 20.0 and row["same_numbers"] is False
-    assert ab.markdown([row], "old", "new").splitlines()[-1].endswith("| NO |")
+    assert row["old_ms"] == 10.0 and row["new_ms"] == 20.0 and row["same_numbers"] == "gradients"
+    assert ab.markdown([row], "old", "new").splitlines()[-1].endswith("| gradients |")
+    grads_differ = dict(fake_time_tree("new", None, None, 0, 0, 1), grad_norms=repr([0.5, 0.125]))
+    monkeypatch.setattr(ab, "time_tree", lambda tree, *args: grads_differ if tree == "new" else fake_time_tree(
+        "old", *args))
+    assert ab.compare("old", "new", cells=("rnn",), shapes=[(2, 6, 4, 5)], pairs=1)[0]["same_numbers"] == "NO"
