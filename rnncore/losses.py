@@ -3,6 +3,7 @@ r"""Output layer and losses, shared by every cell.
     y_t = h_t W_o + c                    W_o (H, O), c (O,)
     mse:           L = mean over rows of sum_o (y - y*)^2            dL/dy = 2 (y - y*) / N
     cross_entropy: L = mean over rows of -log softmax(y)[y*]         dL/dy = (softmax(y) - onehot(y*)) / N
+                   (both to full relative precision for a confident row, whose loss is below ulp(1))
 
 Rows are the B sequences (target at the last step only, N = B) or all L*B (sequence, timestep) pairs
 (target at every step, N = L B).
@@ -84,7 +85,8 @@ def _row_cross_entropy(shifted: np.ndarray, targets: np.ndarray) -> np.ndarray:
     confident row's whole loss, x below ulp(1) = 2.2e-16 (float64), rounds to 0, and a loss of 1e-5
     keeps only ~11 digits, which is what finite differences of the loss see (gradcheck called such
     configs "failed": loss 2.1e-5 and 0, sizes of the default check). log1p of x keeps them. Only the
-    reported loss comes from here: the gradient's softmax stays as it was, so training is unchanged."""
+    reported loss comes from here; the gradient is the softmax as before, with its confident rows' target
+    entries formed by :func:`_subtract_onehot`."""
     rows = np.arange(shifted.shape[0])
     others = np.exp(shifted)
     others[rows, np.argmax(shifted, axis=1)] = 0.0
