@@ -34,12 +34,13 @@ def output_loss(hidden: np.ndarray, W_o: np.ndarray, c: np.ndarray, batch: Batch
         metric = loss
         dy = diff * (2.0 / N)
     else:
+        rows, top = np.arange(N), np.argmax(y, axis=1)
         shifted = y - y.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        exp_shifted = np.exp(shifted)
+        log_norm = np.log(exp_shifted.sum(axis=1, keepdims=True))
         log_probs = shifted - log_norm  # what dy is formed from
-        rows = np.arange(N)
-        loss = float(np.sum(_row_cross_entropy(shifted, targets), dtype=np.float64)) / N
-        correct = np.argmax(y, axis=1) == targets
+        loss = float(np.sum(_row_cross_entropy(shifted, exp_shifted, rows, top, targets), dtype=np.float64)) / N
+        correct = top == targets
         if every and batch.metric_steps is not None:
             correct = correct.reshape(L, B)[batch.metric_steps]
         metric = float(np.mean(correct))
@@ -76,8 +77,10 @@ def _subtract_onehot(probs: np.ndarray, rows: np.ndarray, targets: np.ndarray) -
         probs[sure, target] = -probs[sure].sum(axis=1)
 
 
-def _row_cross_entropy(shifted: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """-log softmax(y)[y*] per row, to full relative precision, from shifted = y - max(y) (N, O):
+def _row_cross_entropy(shifted: np.ndarray, exp_shifted: np.ndarray, rows: np.ndarray, top: np.ndarray,
+                       targets: np.ndarray) -> np.ndarray:
+    """-log softmax(y)[y*] per row, to full relative precision, from shifted = y - max(y) (N, O), its exp
+    (overwritten: its top entries become 0) and top = argmax(y):
 
         log1p(sum_{j != top} e^{shifted_j}) - shifted[y*]        top = argmax(y), shifted[top] = 0
 
@@ -87,7 +90,5 @@ def _row_cross_entropy(shifted: np.ndarray, targets: np.ndarray) -> np.ndarray:
     configs "failed": loss 2.1e-5 and 0, sizes of the default check). log1p of x keeps them. Only the
     reported loss comes from here; the gradient is the softmax as before, with its confident rows' target
     entries formed by :func:`_subtract_onehot`."""
-    rows = np.arange(shifted.shape[0])
-    others = np.exp(shifted)
-    others[rows, np.argmax(shifted, axis=1)] = 0.0
-    return np.log1p(others.sum(axis=1)) - shifted[rows, targets]
+    exp_shifted[rows, top] = 0.0  # the other classes' terms
+    return np.log1p(exp_shifted.sum(axis=1)) - shifted[rows, targets]
