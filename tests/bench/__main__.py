@@ -39,11 +39,11 @@ from .floor import gemm_floor
 from .peers import (
     PEERS,
     add_denormals_argument,
+    add_peer_columns,
     apply_denormals_argument,
     bench_fields,
     blas_threads,
     peer_step,
-    round_ratios,
     settle,
     span,
     time_step,
@@ -125,15 +125,12 @@ def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
         engines = [partial(_time_engine, trainer, seconds, spectral_share)]
         engines += [partial(time_step, peer_step(factory, batch, H), seconds) for _, factory in PEERS["rnn"].values()]
         engines.append(partial(time_step, gemm_floor("rnn", B, T, D, H), seconds))
-        ms = timed_rounds(engines, rounds)
-        best = [min(times) for times in ms]
-        results.append({"shape": (B, T, D, H), "rnncore_ms": best[0], "cell_loop_ms": best[1], "fused_ms": best[2],
-                        "vs_cell_loop": best[1] / best[0], "vs_fused": best[2] / best[0],
-                        "vs_cell_loop_rounds": round_ratios(ms[1], ms[0]),
-                        "vs_fused_rounds": round_ratios(ms[2], ms[0]),
-                        "gflops": model_flops(B, T, D, H) / (best[0] / 1e3) / 1e9, "gemm_ms": best[3],
-                        "gemm_gflops": model_flops(B, T, D, H) / (best[3] / 1e3) / 1e9,
-                        "spectral_every": every, "spectral_share_ms": spectral_share})
+        ours, *peer_ms, gemm = timed_rounds(engines, rounds)
+        flops = model_flops(B, T, D, H)
+        results.append(add_peer_columns(
+            {"shape": (B, T, D, H), "rnncore_ms": min(ours), "gflops": flops / (min(ours) / 1e3) / 1e9,
+             "gemm_ms": min(gemm), "gemm_gflops": flops / (min(gemm) / 1e3) / 1e9, "spectral_every": every,
+             "spectral_share_ms": spectral_share}, ours, dict(zip(PEERS["rnn"], peer_ms, strict=True))))
         r = results[-1]
         print(f"  measured {r['shape']}: rnncore {r['rnncore_ms']:.2f} ms (of which spectral radius "
               f"{spectral_share:.2f} ms amortised, every {every} steps), (a) {r['cell_loop_ms']:.2f} ms, "

@@ -44,12 +44,12 @@ from .peers import (
     PEERS,
     _tensors,
     add_denormals_argument,
+    add_peer_columns,
     apply_denormals_argument,
     bench_fields,
     blas_threads,
     fused,
     peer_step,
-    round_ratios,
     span,
     time_step,
     timed_rounds,
@@ -123,16 +123,12 @@ def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float =
         for B, T, D, H in shapes:
             config, ours, spectral_share = _engine_step(cell, B, T, D, H)
             batch = sample(config, np.random.default_rng(0))
-            columns = ["rnncore_ms", *PEERS[cell], "gemm_ms"]
             peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell].values()]
             steps = [ours, *peers, gemm_floor(cell, B, T, D, H)]
-            ms = timed_rounds([partial(time_step, step, seconds) for step in steps], rounds)
-            ms[0] = [ours_ms + spectral_share for ours_ms in ms[0]]
-            row = {"cell": cell, "shape": (B, T, D, H), **{c: min(t) for c, t in zip(columns, ms, strict=True)}}
-            for column, peer_ms in zip(PEERS[cell], ms[1:], strict=False):  # cell_loop_ms -> vs_cell_loop
-                ratio = "vs_" + column.removesuffix("_ms")
-                row[ratio], row[ratio + "_rounds"] = row[column] / row["rnncore_ms"], round_ratios(peer_ms, ms[0])
-            out.append(row)
+            ours_ms, *peer_ms, gemm_ms = timed_rounds([partial(time_step, step, seconds) for step in steps], rounds)
+            ours_ms = [ms + spectral_share for ms in ours_ms]
+            row = {"cell": cell, "shape": (B, T, D, H), "rnncore_ms": min(ours_ms), "gemm_ms": min(gemm_ms)}
+            out.append(add_peer_columns(row, ours_ms, dict(zip(PEERS[cell], peer_ms, strict=True))))
     return out
 
 

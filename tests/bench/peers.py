@@ -71,6 +71,17 @@ def round_ratios(peer_ms: list[float], ours_ms: list[float]) -> tuple[float, flo
     return min(ratios), max(ratios)
 
 
+def add_peer_columns(row: dict, ours_ms: list[float], peer_ms: dict[str, list[float]]) -> dict:
+    """Fill ``row`` (which holds rnncore_ms) with each peer's best round under its :data:`PEERS` column
+    (e.g. fused_ms), its ratio vs_<name> = peer / rnncore (e.g. vs_fused) and that ratio's range over the
+    rounds, vs_<name>_rounds (:func:`round_ratios`; ``ours_ms``: rnncore's ms per round)."""
+    for column, times in peer_ms.items():
+        ratio = "vs_" + column.removesuffix("_ms")
+        row[column] = min(times)
+        row[ratio], row[ratio + "_rounds"] = row[column] / row["rnncore_ms"], round_ratios(times, ours_ms)
+    return row
+
+
 def span(bounds: tuple[float, float]) -> str:
     """'1.85-2.01': a ratio's range over the rounds (:func:`round_ratios`)."""
     return f"{bounds[0]:.2f}-{bounds[1]:.2f}"
