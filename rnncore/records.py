@@ -30,8 +30,10 @@ class TimestepArrays:
     log10_input_grad_per_step: np.ndarray
     """log10 ||dL/dx_t||_F: how much input position t matters (saliency)."""
     log10_bound_per_step: np.ndarray | None
-    """Pascanu et al. bound: log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma * sigma_max). Vanilla RNN only
-    (None for LSTM/GRU: a step back through them is not a product of diag(f') W_h)."""
+    """Upper bound on log10 ||dL/dh_t|| from ||diag(f') W_h^T|| <= gamma sigma_max (Pascanu et al. 2013): with
+    the loss at the last step, log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma * sigma_max); with a term at every
+    step, log10 of sum_{k >= t} ||dL_k/dh_k|| (gamma sigma_max)^(k-t) (:func:`rnncore.trainer.pascanu_bound`).
+    Vanilla RNN only (None for LSTM/GRU: a step back through them is not a product of diag(f') W_h)."""
     dtype_underflow_steps: int = 0
     """How many leading timesteps have a true ||dL/dh_t|| below the run dtype's smallest normal number
     (where a plain, unrescaled backward pass in that dtype would flush to zero)."""

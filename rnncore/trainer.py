@@ -23,6 +23,7 @@ from . import tasks
 from .cells import CellBackward, get_cell, glorot
 from .cells.base import Workspace
 from .config import Config, _described, require_config
+from .logscale import log10_norms
 from .losses import output_loss
 from .optim import Optimizer, clip_gradients, global_norm
 from .records import StepRecord, TaskInfo, TimestepArrays
@@ -124,16 +125,44 @@ def spectral_every(config: Config) -> int:
     return max(1, math.ceil(eig_us / (0.01 * step_us)))
 
 
+def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: np.ndarray | None = None
+                  ) -> np.ndarray:
+    r"""log10 of the upper bound on ||dL/dh_t|| from ||J_t|| <= gamma sigma_max (Pascanu et al. 2013), (T,).
+
+    Each step back, dL/dh_t = g_t + dL/dh_{t+1} diag(f'(a_{t+1})) W_h^T with g_t = dL_t/dh_t the loss's
+    own term at t, so by the triangle inequality, anchored at the measured ||dL/dh_{T-1}||:
+
+        B_{T-1} = ||dL/dh_{T-1}||,     B_t = ||g_t|| + gamma sigma_max B_{t+1}
+                = sum_{k >= t} ||g_k|| (gamma sigma_max)^(k-t)          (g_{T-1} := dL/dh_{T-1})
+
+    With the loss at the last step only (``log10_loss_grad`` None) this is the straight line
+    log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma sigma_max); with a term at every step each term adds its
+    own geometric tail. Per-timestep clipping and truncation only shrink what flows back: still a bound.
+    Summed in the log domain (a reverse cumulative logaddexp), exact far outside float64's range."""
+    L = log10_grad.shape[0]
+    anchor = log10_grad[L - 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if log10_loss_grad is None:
+            distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
+            if gamma_sigma > 0:
+                return np.asarray(anchor + distance * math.log10(gamma_sigma), dtype=np.float64)
+            return np.where(distance == 0, anchor, -np.inf)
+        terms = np.array(log10_loss_grad, dtype=np.float64)
+        terms[L - 1] = anchor
+        if not gamma_sigma > 0:  # nothing is carried back: only each step's own term
+            return terms
+        # B_t = (gamma sigma)^-t sum_{k >= t} ||g_k|| (gamma sigma)^k, in natural logs
+        log_factor = math.log(gamma_sigma)
+        steps = np.arange(L, dtype=np.float64)
+        scaled = terms * math.log(10.0) + steps * log_factor
+        bound = (np.logaddexp.accumulate(scaled[::-1])[::-1] - steps * log_factor) / math.log(10.0)
+        bound[L - 1] = anchor  # the round trip through natural logs would move it by an ulp
+        return bound
+
+
 def _arrays(back: CellBackward, gamma: float | None, sigma: float, dtype) -> TimestepArrays:
     grad = back.log10_grad_norm_per_step
-    L = grad.shape[0]
-    distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
-    bound = None
-    if gamma is not None:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            bound = grad[L - 1] + distance * math.log10(gamma * sigma) if gamma * sigma > 0 else \
-                np.where(distance == 0, grad[L - 1], -np.inf)
-            bound = np.asarray(bound, dtype=np.float64)
+    bound = None if gamma is None else pascanu_bound(grad, gamma * sigma, back.log10_loss_grad_per_step)
     tiny = math.log10(np.finfo(dtype).tiny)
     underflow = int(np.count_nonzero(np.isfinite(grad) & (grad < tiny)))
     return TimestepArrays(
@@ -153,6 +182,8 @@ def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     """Forward/backward + clipping: (loss, metric, grads, back, grad_norm, grad_norm_clipped, clipped)."""
     config = model.config
     loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics, reuse=True)
+    if diagnostics and config.target_mode == "every":  # the bound needs each step's own loss term
+        back.log10_loss_grad_per_step = log10_norms(np.einsum("tbh,tbh->t", dh_loss, dh_loss, dtype=np.float64), 0)
     if config.clip == "per_timestep":
         # ||g|| before clipping needs the unclipped backward pass too (same forward cache, no diagnostics).
         unclipped, _ = model.cell.backward(model.params, cache, dh_loss, config.replace(clip="none"),

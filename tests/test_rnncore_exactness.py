@@ -109,6 +109,64 @@ def test_pascanu_bound_on_consecutive_ratios(activation, factor):
     assert np.all(log10_norm <= record.arrays.log10_bound_per_step + 1e-9)
 
 
+# Configs with a loss term at every step (copy always has one: blanks, then the recalled symbols), where the
+# straight line from ||dL/dh_{T-1}|| is not a bound: each term starts a geometric tail of its own.
+EVERY_STEP_LOSSES = [
+    dict(activation="sigmoid", task="copy", seq_len=30),
+    dict(activation="tanh", task="recall", target="every", seq_len=40),
+    dict(activation="relu", task="adding", target="every", init="identity", spectral_radius=1.2, seq_len=30),
+    dict(activation="tanh", task="adding", target="every", seq_len=40, truncate=7),
+    dict(activation="relu", task="recall", target="every", seq_len=30, init="identity", spectral_radius=1.5,
+         clip="per_timestep", clip_threshold=0.5),
+]
+
+
+@pytest.mark.parametrize("case", EVERY_STEP_LOSSES, ids=lambda c: f"{c['task']}-{c['activation']}")
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_bound_holds_with_a_loss_term_at_every_step(case, dtype):
+    config = Config(hidden_size=8, batch_size=4, dtype=dtype, seed=3, steps=12,
+                    **{"clip": "none", "optimizer": "adam", "learning_rate": 0.01, **case})
+    records = [profile(config), *train(config, record_every=4)]
+    straight_line_broken = False
+    for record in records:
+        arrays = record.arrays
+        if arrays is None:
+            continue
+        measured, bound = arrays.log10_grad_norm_per_step, arrays.log10_bound_per_step
+        slack = 1e-9 if dtype == "float64" else 1e-5  # float32: the measured norm's own dot product rounds
+        assert np.all(measured <= bound + slack), (record.step, np.max(measured - bound))
+        assert bound[-1] == measured[-1]  # anchored at the measured ||dL/dh_{T-1}||
+        T = len(measured)
+        straight = measured[-1] + np.arange(T - 1, -1, -1) * math.log10(record.gamma * record.sigma_max)
+        straight_line_broken |= bool(np.any(measured > straight + 1e-6))
+    assert straight_line_broken  # the loss-at-the-end formula would not bound these curves
+
+
+def test_bound_is_the_measured_norm_when_nothing_is_carried_back():
+    """W_h = 0: dL/dh_t is the loss's own term g_t, and sigma_max = 0 leaves B_t = ||g_t||: bound = measured."""
+    config = Config(task="recall", target="every", init="gaussian", init_scale=0.0, seq_len=20, hidden_size=6,
+                    batch_size=3, dtype="float64", clip="none")
+    arrays = profile(config).arrays
+    np.testing.assert_allclose(arrays.log10_bound_per_step, arrays.log10_grad_norm_per_step, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("gamma_sigma", [0.3, 1.0, 2.5])
+@pytest.mark.parametrize("shift", [0.0, -450.0, 400.0])
+def test_bound_sums_every_terms_tail_far_outside_float64(gamma_sigma, shift):
+    """pascanu_bound's log-domain sum against the plain sum B_t = sum_k ||g_k|| (gamma sigma)^(k-t) in float64,
+    at magnitudes float64 holds and the same shifted by 10^+-400 (beyond its range): shifted by exactly that."""
+    from rnncore.trainer import pascanu_bound
+
+    rng = np.random.default_rng(0)
+    T = 60
+    terms = rng.uniform(-3.0, 1.0, T)
+    terms[rng.random(T) < 0.3] = -np.inf  # steps without a loss term
+    plain = [sum(10.0 ** terms[k] * gamma_sigma ** (k - t) for k in range(t, T)) for t in range(T)]
+    expected = np.log10(plain) + shift
+    loss_terms = terms + shift
+    ours = pascanu_bound(loss_terms.copy(), gamma_sigma, loss_terms)  # anchor = the last term itself
+    np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
+
 def test_float32_run_reports_exact_magnitudes_below_its_range():
     base = dict(activation="sigmoid", seq_len=600, hidden_size=8, batch_size=4, clip="none", task="adding")
     r32 = profile(Config(dtype="float32", **base)).arrays

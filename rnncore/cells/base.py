@@ -30,6 +30,9 @@ class CellBackward:
     """LSTM: mean forget gate; GRU: mean update gate; None for the vanilla RNN."""
     clipped_timesteps: int = 0
     """How many timesteps per-timestep clipping rescaled."""
+    log10_loss_grad_per_step: np.ndarray | None = None
+    """log10 ||dL_t/dh_t||_F, the loss's direct gradient at step t (through y_t only); filled by the
+    trainer when the loss has a term at every step (for the bound on ||dL/dh_t||), else None."""
 
 
 class Workspace:

@@ -767,7 +767,7 @@ export class Charts {
       });
       if (arrays.log10_bound_per_step) {
         data.push({
-          type: "scatter", mode: "lines", name: `${lane.name} bound (γσ<sub>max</sub>)<sup>T−1−t</sup>`, legendgroup: lane.name,
+          type: "scatter", mode: "lines", name: `${lane.name} bound (γσ<sub>max</sub>)<sup>k−t</sup>`, legendgroup: lane.name,
           showlegend: false,
           x, y: arrays.log10_bound_per_step, line: { color: lane.color, width: 1.4, dash: "dash" }, opacity: 0.8,
           hovertemplate: `${lane.name} Pascanu bound<br>t = %{x}<br>log10 = %{y:.2f}<extra></extra>`,
