@@ -5,7 +5,8 @@ step, all active lanes at once (they compute in parallel), and appends one Serve
 to ``Run.frames``, in lane order. Each event is serialized once, as the exact bytes sent on the wire
 (``id: n / event: name / data: json``); event ids are the indices into that list, so a client that
 resumes with ``Last-Event-ID: n`` is sent ``frames[n + 1:]``: nothing lost, nothing repeated.
-The export and ``GET /api/runs/{id}`` parse the same bytes back, so exported values == streamed values.
+The export and ``GET /api/runs/{id}`` parse the same bytes back (the `step` events and each lane's
+`lane_done`, its status, step, reason and last arrays), so exported values == streamed values.
 
 Nothing computes for nobody: the relay only asks for a step while at least one SSE client is attached.
 With no client it waits ``cancel_grace_seconds`` for one, then cancels the run. ``cancel()`` (DELETE)
@@ -28,6 +29,7 @@ import numpy as np
 
 from app.blas import limit_blas_threads
 from app.labels import lane_labels
+from app.schemas import LaneDone
 from app.settings import Settings
 from app.worker import EnginePool, LaneWorker, WorkerGone, close_all, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
@@ -158,6 +160,7 @@ class Run:
         self.created = time.time()
         self.frames: list[bytes] = []
         self.step_event_ids: list[list[int]] = [[] for _ in configs]  # lane -> ids of its step events
+        self.lane_done_event_ids: list[int | None] = [None] * len(configs)  # lane -> id of its lane_done event
         self.nbytes = 0
         self.lane_status = ["running"] * len(configs)
         self.steps_done = [0] * len(configs)
@@ -184,6 +187,8 @@ class Run:
             self.nbytes += len(frame)
             if event == "step":
                 self.step_event_ids[lane].append(event_id)
+            elif event == "lane_done":
+                self.lane_done_event_ids[lane] = event_id
             if event == "done":
                 self.status = data["status"]
             subscribers = list(self._subscribers)
@@ -204,6 +209,13 @@ class Run:
             ids = [list(lane_ids) for lane_ids in self.step_event_ids]
             frames = self.frames
         return [[parse_frame(frames[i])[1] for i in lane_ids] for lane_ids in ids]
+
+    def lane_done(self) -> list[dict | None]:
+        """Per lane, its `lane_done` event's data parsed back from the streamed bytes (None while it trains)."""
+        with self._cond:
+            ids = list(self.lane_done_event_ids)
+            frames = self.frames
+        return [None if i is None else parse_frame(frames[i])[1] for i in ids]
 
     @property
     def finished(self) -> bool:
@@ -266,12 +278,13 @@ class Run:
 
     def _finish_lane(self, lane: int, status: str, reason: str | None, step: int | None = None,
                      last_arrays: dict | None = None) -> None:
-        """``last_arrays``: {step, arrays} of a diverged lane's last step before the divergence."""
+        """``last_arrays``: {step, arrays} of a diverged lane's last step before the divergence. The event's
+        data is a :class:`app.schemas.LaneDone`, the model of the summary's ``lane_done`` too."""
         self.lane_status[lane] = status
         if step is None:
             step = self.steps_done[lane] - 1 if self.steps_done[lane] else None
-        self._emit("lane_done", {"lane": lane, "status": status, "step": step, "reason": reason,
-                                 "last_arrays": last_arrays})
+        done = LaneDone(lane=lane, status=status, step=step, reason=reason, last_arrays=last_arrays)
+        self._emit("lane_done", None, lane=lane, payload=done.model_dump_json().encode())  # non-finite -> null
 
     def _train(self) -> None:
         workers = [LaneWorker(lane, cfg.to_dict(), every, self.settings.blas_threads, self.settings.worker_nice)
@@ -322,6 +335,7 @@ class Run:
                 "record_every": self.record_every, "task_info": self.task_info, "events": len(self.frames),
                 "cancel_reason": self.cancel_reason,
             }
+        out["lane_done"] = self.lane_done()
         if include_history:
             out["history"] = self.history()
         return out

@@ -187,6 +187,30 @@ class Preset(BaseModel):
     labels: list[str] = Field(description="What differs between the lanes, one short label per lane.")
 
 
+class LastArrays(BaseModel):
+    """A diverged lane's per-timestep arrays of its last step before the divergence."""
+
+    step: int = Field(description="The lane's last step before the divergence (usually the explosion itself: "
+                                  "its loss and gradient norm are in that step's `step` event).")
+    arrays: dict[str, list[float | None] | int | float | None] = Field(
+        description="That step's per-timestep arrays, as a `step` event's `arrays` (log10 values, 3 decimals, "
+                    "null for non-finite), re-measured on that step's weights and batch when it was not an "
+                    "array step.")
+
+
+class LaneDone(BaseModel):
+    """How a lane ended: the data of its `lane_done` event, as streamed."""
+
+    lane: int
+    status: Literal["done", "diverged", "cancelled"]
+    step: int | None = Field(description="diverged: the step whose loss, gradient or update was non-finite (it has "
+                                         "no `step` event); otherwise the lane's last step (null if none).")
+    reason: str | None = Field(description="diverged: why, e.g. 'loss is nan at step 2'; cancelled: why (DELETE, "
+                                           "no client, shutdown); done: null.")
+    last_arrays: LastArrays | None = Field(description="diverged: the arrays of the last step before the "
+                                                       "divergence (null if it diverged at step 0); else null.")
+
+
 class RunSummary(BaseModel):
     id: str
     status: Literal["running", "done", "cancelled"]
@@ -200,5 +224,8 @@ class RunSummary(BaseModel):
     task_info: list[dict[str, Any]]
     events: int = Field(description="Events emitted so far (the next event id).")
     cancel_reason: str | None = Field(None, description="Why the run was cancelled (DELETE, no client, ...).")
+    lane_done: list[LaneDone | None] = Field(
+        description="Per lane, how it ended: its `lane_done` event's data as streamed (status, step, reason, "
+                    "last_arrays); null while the lane is training.")
     history: list[list[dict[str, Any]]] | None = Field(
         None, description="Per lane, every `step` event's data as streamed (omitted with history=false).")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from threadpoolctl import threadpool_limits
 
+from app.presets import PRESETS
 from app.settings import Settings
 from rnncore import Config, train
 from tests.conftest import start_live_server, stop_live_server
@@ -201,6 +202,65 @@ def test_a_diverged_lane_ends_cleanly_and_the_other_continues(server):
     profile_before = diverged["last_arrays"]["arrays"]["log10_grad_norm_per_step"]
     assert len(profile_before) == 30 and all(v is not None for v in profile_before)
     assert lane_done[1][2]["last_arrays"] is None
+
+
+def test_summary_and_exports_say_how_each_lane_ended_with_the_diverged_lanes_last_arrays(server):
+    """The preset "relu-clipping": the unclipped lane diverges at step 2 (loss NaN) after the explosion at step
+    1, which is not an array step. GET /api/runs/{id} and both exports carry each lane's lane_done as streamed:
+    status, step, reason and the last arrays before the divergence (10^5-10^10), not only lane_status."""
+    lanes = next(p for p in PRESETS if p["id"] == "relu-clipping")["lanes"]
+    run_id = start(server.url, lanes)
+    events = read_all(server.url, run_id)
+    streamed = {e[2]["lane"]: e[2] for e in events if e[1] == "lane_done"}
+    steps = [e[2] for e in events if e[1] == "step"]
+
+    summary = _strict_json(httpx.get(f"{server.url}/api/runs/{run_id}", timeout=10).text)
+    exported = _strict_json(httpx.get(f"{server.url}/api/runs/{run_id}/export", params={"format": "json"},
+                                      timeout=10).text)
+    listed = status(server.url, run_id)
+    for body in (summary, exported, listed):
+        assert body["lane_status"] == ["diverged", "done"]
+        assert body["lane_done"] == [streamed[0], streamed[1]]  # the very data of the stream's lane_done
+    diverged, clipped = exported["lane_done"]
+    assert diverged["lane"] == 0 and diverged["status"] == "diverged"
+    assert diverged["step"] == 2 and diverged["reason"] == "loss is nan at step 2"
+    last = diverged["last_arrays"]
+    assert last["step"] == 1 and [s["arrays"] is None for s in steps if s["lane"] == 0] == [False, True]
+    grad = last["arrays"]["log10_grad_norm_per_step"]
+    assert len(grad) == 30 and all(v is not None and v > 5 for v in grad)  # ||dL/dh_t|| above 1e5 at every t
+    assert max(last["arrays"]["log10_bound_per_step"]) > 10
+    assert last["arrays"]["log10_weight_grad_per_step"][0] is None  # h_{-1} = 0: an exact zero, -inf -> null
+    assert clipped == {"lane": 1, "status": "done", "step": 499, "reason": None, "last_arrays": None}
+
+    response = httpx.get(f"{server.url}/api/runs/{run_id}/export", params={"format": "csv"}, timeout=10)
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    lane0 = [r for r in rows if r["lane"] == "0"]
+    assert {(r["lane_status"], r["lane_done_step"], r["lane_done_reason"]) for r in lane0} == \
+        {("diverged", "2", "loss is nan at step 2")}
+    assert {(r["lane_status"], r["lane_done_step"], r["lane_done_reason"]) for r in rows if r["lane"] == "1"} == \
+        {("done", "499", "")}
+    assert sorted({r["step"] for r in lane0}, key=int) == ["0", "1"]  # the diverged step has no row
+    step1 = [r for r in lane0 if r["step"] == "1"]
+    assert [r["t"] for r in step1] == [str(t) for t in range(30)]
+    assert {r["arrays_from"] for r in step1} == {"last_arrays"}
+    assert {r["arrays_from"] for r in lane0 if r["step"] == "0"} == {"step"}
+    loss1 = next(s["loss"] for s in steps if s["lane"] == 0 and s["step"] == 1)
+    for t, row in enumerate(step1):
+        assert float(row["loss"]) == loss1 and float(row["log10_grad_norm"]) == grad[t]
+        for name, values in last["arrays"].items():
+            if isinstance(values, list):
+                column = row[name.removesuffix("_per_step")]
+                assert (column == "") if values[t] is None else (float(column) == values[t])
+    assert {r["arrays_from"] for r in rows if r["lane"] == "1"} == {"step", ""}
+
+
+def test_the_lane_done_fields_are_documented_in_openapi(server):
+    schemas = httpx.get(f"{server.url}/openapi.json", timeout=10).json()["components"]["schemas"]
+    assert "lane_done" in schemas["RunSummary"]["required"]
+    assert "lane_done" in schemas["RunSummary"]["properties"]["lane_done"]["description"]
+    for model, names in (("LaneDone", ("step", "reason", "last_arrays")), ("LastArrays", ("step", "arrays"))):
+        for name in names:
+            assert schemas[model]["properties"][name]["description"], (model, name)
 
 
 def test_disconnect_pauses_then_cancels_after_grace_and_work_stops(server):

@@ -140,11 +140,18 @@ CSV_SCALARS = ("loss", "metric", "grad_norm", "grad_norm_clipped", "clipped", "s
                "gamma")
 CSV_ARRAYS = [name for name in ARRAY_FIELDS if name != "dtype_underflow_steps"]
 CSV_COLUMNS = ["lane", "label", "step", "t", *CSV_SCALARS, "dtype_underflow_steps",
-               *[name.removesuffix("_per_step") for name in CSV_ARRAYS]]
+               *[name.removesuffix("_per_step") for name in CSV_ARRAYS],
+               "arrays_from", "lane_status", "lane_done_step", "lane_done_reason"]
 
 
-def _csv_rows(run: Run, history: list[list[dict]]) -> Iterator[str]:
-    """Tidy: one row per lane, step and timestep t (steps without arrays: one row with empty t)."""
+def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None]) -> Iterator[str]:
+    """Tidy: one row per lane, step and timestep t (steps without arrays: one row with empty t).
+
+    ``arrays_from`` says where a row's arrays come from: "step" (its `step` event), "last_arrays" (a
+    diverged lane's `lane_done`: the arrays of its last step before the divergence, re-measured because
+    that step was not an array step) or "" (none). Every row of a lane repeats how the lane ended, its
+    `lane_done` status, step and reason (empty while it trains; for a diverged lane, the step that has
+    no row of its own)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 
@@ -154,35 +161,51 @@ def _csv_rows(run: Run, history: list[list[dict]]) -> Iterator[str]:
         buffer.truncate()
         return text
 
+    def cell(value) -> object:
+        return "" if value is None else value
+
     writer.writerow(CSV_COLUMNS)
     for lane, steps in enumerate(history):
         label = run.labels[lane]
+        done = lane_done[lane] or {}
+        last = done.get("last_arrays")
+        ending = [done.get("status", "running"), cell(done.get("step")), cell(done.get("reason"))]
         for data in steps:
             head = [lane, label, data["step"]]
-            scalars = ["" if data[k] is None else data[k] for k in CSV_SCALARS]
-            arrays = data["arrays"]
+            scalars = [cell(data[k]) for k in CSV_SCALARS]
+            arrays, source = data["arrays"], "step"
+            if arrays is None and last is not None and last["step"] == data["step"]:
+                arrays, source = last["arrays"], "last_arrays"
             if arrays is None:
-                writer.writerow([*head, "", *scalars, "", *[""] * len(CSV_ARRAYS)])
+                writer.writerow([*head, "", *scalars, "", *[""] * len(CSV_ARRAYS), "", *ending])
             else:
                 columns = [arrays.get(name) or [] for name in CSV_ARRAYS]
                 seq_len = max(len(c) for c in columns)
-                underflow = arrays.get("dtype_underflow_steps")
+                underflow = cell(arrays.get("dtype_underflow_steps"))
                 for t in range(seq_len):
                     cells = ["" if t >= len(c) or c[t] is None else c[t] for c in columns]
-                    writer.writerow([*head, t, *scalars, "" if underflow is None else underflow, *cells])
+                    writer.writerow([*head, t, *scalars, underflow, *cells, source, *ending])
             yield flush()
 
 
 @router.get("/{run_id}/export", summary="Download the whole run as JSON or tidy CSV", responses={
     **NOT_FOUND, 200: {"content": {"application/json": {}, "text/csv": {}}}})
 def export_run(request: Request, run_id: str,
-               format: Literal["json", "csv"] = Query("json", description="json: the whole history; csv: "
-                                                      "one row per lane, step and timestep")):
-    """The exported numbers are parsed from the very bytes that were streamed, so they are equal."""
+               format: Literal["json", "csv"] = Query("json", description="json: the run summary with the whole "
+                                                      "history and each lane's lane_done; csv: one row per "
+                                                      "lane, step and timestep")):
+    """The exported numbers are parsed from the very bytes that were streamed, so they are equal.
+
+    JSON: as GET /api/runs/{id} (RunSummary): ``history`` and, per lane, ``lane_done`` (status, step,
+    reason and a diverged lane's ``last_arrays``). CSV: columns lane, label, step, t, the step's scalars,
+    its arrays (log10, 3 decimals; empty = null), then ``arrays_from`` ("step", "last_arrays": a diverged
+    lane's last step before the divergence, re-measured, or "" without arrays) and how the lane ended,
+    repeated on each of its rows: ``lane_status``, ``lane_done_step``, ``lane_done_reason``."""
     run = _run(request, run_id)
     summary = run.summary(include_history=True)
     filename = f"rnnlab-run-{run.id}.{format}"
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "csv":
-        return StreamingResponse(_csv_rows(run, summary["history"]), media_type="text/csv", headers=headers)
+        return StreamingResponse(_csv_rows(run, summary["history"], summary["lane_done"]), media_type="text/csv",
+                                 headers=headers)
     return JSONResponse(summary, headers=headers)
