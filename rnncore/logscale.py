@@ -27,17 +27,65 @@ def sqnorm(a: np.ndarray) -> float:
 
 def renormalise(scaled: np.ndarray, exponent: int, n2: float) -> tuple[np.ndarray, int, float]:
     """Rescale ``scaled`` in place by a power of two when its squared norm ``n2`` leaves [2^-80, 2^80]."""
-    if n2 == 0.0 or _LO <= n2 <= _HI:
+    if _LO <= n2 <= _HI:
         return scaled, exponent, n2
-    if not math.isfinite(n2):  # the squared sum overflowed although the elements may be finite
+    if n2 == 0.0 or not math.isfinite(n2):
+        # every square underflowed (elements below ~1e-162 in float64, ~1e-23 in float32: a step that shrank
+        # the delta that much at once) or their sum overflowed, although the elements may be nonzero, finite
         peak = float(np.max(np.abs(scaled)))
-        if not math.isfinite(peak) or peak == 0.0:
+        if not math.isfinite(peak) or peak == 0.0:  # inf / NaN, or truly zero
             return scaled, exponent, n2
         k = math.frexp(peak)[1]
     else:
         k = math.frexp(n2)[1] // 2
     np.ldexp(scaled, -k, out=scaled)
     return scaled, exponent + k, sqnorm(scaled)
+
+
+def sqnorm_with_exponent(a: np.ndarray) -> tuple[float, int]:
+    """(n2, k) with ||a||_F^2 = n2 * 2^(2k) exactly as far as the dtype rounds, for a part of a renormalised
+    array that may be far smaller than the whole (the LSTM's dh_t and dc_t share one exponent): where the
+    squares may have underflowed (n2 below :func:`_squares_safe`: 2^-82 in float32, 2^-949 in float64), the
+    norm of a copy scaled by a power of two instead."""
+    n2 = sqnorm(a)
+    if n2 >= _SQUARES_SAFE_IN[a.dtype] or not n2 == n2:
+        return n2, 0
+    peak = float(np.max(np.abs(a)))
+    if peak == 0.0:
+        return 0.0, 0
+    k = math.frexp(peak)[1]
+    return sqnorm(np.ldexp(a, -k)), k
+
+
+def _squares_safe(dtype) -> float:
+    """A sum of squares in ``dtype`` at or above this lost nothing to underflow that its rounding would not:
+    squares below the smallest normal number are < 2^-(mantissa bits + 21) of it over up to 2^20 terms
+    (2^-82 in float32, 2^-949 in float64)."""
+    finfo = np.finfo(dtype)
+    return float(finfo.tiny) * 2.0 ** (finfo.nmant + 21)
+
+
+_SQUARES_SAFE_IN = {np.dtype(t): _squares_safe(t) for t in (np.float32, np.float64)}  # by the sum's dtype
+SQUARES_SAFE = _SQUARES_SAFE_IN[np.dtype(np.float64)]
+"""For float64 sums of squares (of any dtype's values): :func:`_squares_safe`."""
+
+
+def sqnorms_with_exponents(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per leading index t: (n2[t], k[t]) with ||a[t]||_F^2 = n2[t] * 2^(2 k[t]) (float64, int64), the
+    squares summed in float64, and for the rare rows whose sum may have underflowed (below
+    :data:`SQUARES_SAFE`, 2^-949: float64 values of a[t] all below ~1e-143) or overflowed, of a[t] scaled
+    by a power of two first. For the per-timestep sums of the diagnostics (e.g. ||dL/dx_t||^2)."""
+    rows = a.reshape(len(a), -1)
+    n2 = np.einsum("ti,ti->t", rows, rows, dtype=np.float64)
+    k = np.zeros(len(n2), dtype=np.int64)
+    for t in np.flatnonzero(~(n2 >= SQUARES_SAFE) | np.isinf(n2)):
+        peak = float(np.max(np.abs(rows[t])))
+        if peak == 0.0 or not math.isfinite(peak):
+            continue
+        k[t] = math.frexp(peak)[1]
+        scaled = np.ldexp(rows[t].astype(np.float64), -int(k[t]))
+        n2[t] = float(np.dot(scaled, scaled))
+    return n2, k
 
 
 def add_unscaled(scaled: np.ndarray, exponent: int, term: np.ndarray, part: int | None = None

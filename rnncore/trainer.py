@@ -23,7 +23,7 @@ from . import tasks
 from .cells import CellBackward, get_cell, glorot
 from .cells.base import Workspace
 from .config import Config, _described, require_config
-from .logscale import log10_norms
+from .logscale import log10_norms, sqnorms_with_exponents
 from .losses import output_loss
 from .optim import Optimizer, clip_gradients, global_norm
 from .records import StepRecord, TaskInfo, TimestepArrays
@@ -183,7 +183,7 @@ def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     config = model.config
     loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics, reuse=True)
     if diagnostics and config.target_mode == "every":  # the bound needs each step's own loss term
-        back.log10_loss_grad_per_step = log10_norms(np.einsum("tbh,tbh->t", dh_loss, dh_loss, dtype=np.float64), 0)
+        back.log10_loss_grad_per_step = log10_norms(*sqnorms_with_exponents(dh_loss))
     if config.clip == "per_timestep":
         # ||g|| before clipping needs the unclipped backward pass too (same forward cache, no diagnostics).
         unclipped, _ = model.cell.backward(model.params, cache, dh_loss, config.replace(clip="none"),

@@ -688,3 +688,53 @@ def test_float32_gradients_match_float64_where_the_flush_drops_the_vanished_term
     for name, exact in g64.items():
         error = np.linalg.norm(g32[name].astype(np.float64) - exact) / np.linalg.norm(exact)
         assert error < 1e-5, (name, error)
+
+
+# Found by a random sweep against PyTorch (15,000 float64 configs; the engine checked against an 80-bit
+# longdouble BPTT where torch itself rounds): a step that shrinks the delta below the square root of the
+# dtype's range at once, a loss whose own gradient starts there, and Gram sums that cancel.
+@pytest.mark.parametrize(("dtype", "rho"), [("float64", 1e-200), ("float32", 1e-30)])
+def test_norms_stay_exact_when_one_step_shrinks_the_gradient_past_the_squares_range(dtype, rho):
+    """Linear, identity * rho, loss at the end: ||dL/dh_t|| = rho^(T-1-t) ||dL/dh_{T-1}|| exactly. Its squares
+    underflow at once (1e-400 in float64); the renormalisation missed that (n2 == 0) and reported -inf."""
+    config = Config(activation="linear", init="identity", spectral_radius=rho, task="adding", target="last",
+                    seq_len=6, hidden_size=3, batch_size=2, dtype=dtype, clip="none")
+    log10_norm = profile(config).arrays.log10_grad_norm_per_step
+    predicted = log10_norm[-1] + np.arange(5, -1, -1) * math.log10(rho)
+    np.testing.assert_allclose(log10_norm, predicted, rtol=0, atol=1e-9 if dtype == "float64" else 1e-5)
+
+
+def test_lstm_hidden_and_cell_norms_keep_their_own_scale_under_a_shared_exponent():
+    """dh_t and dc_t share the carry's exponent; with W_h = 1e-30 I, dh_t is ~1e-30 of dc_t and its squares
+    underflow in float32. The float32 run reports what float64 does at the same weights and data."""
+    base = dict(cell="lstm", init="identity", spectral_radius=1e-30, task="adding", target="last", seq_len=6,
+                hidden_size=3, batch_size=2, clip="none")
+    r32, r64 = (profile(Config(dtype=dtype, **base)).arrays for dtype in ("float32", "float64"))
+    assert np.all(r64.log10_grad_norm_per_step[:-1] < -25)  # squares below 1e-50: float32 has none
+    np.testing.assert_allclose(r32.log10_grad_norm_per_step, r64.log10_grad_norm_per_step, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(r32.log10_cell_grad_norm_per_step, r64.log10_cell_grad_norm_per_step, atol=1e-4)
+
+
+def test_a_loss_gradient_below_the_squares_range_is_reported_not_zero():
+    """A confident float64 cross-entropy whose dL/dy is ~1e-168: every per-timestep norm is finite (-168 ...),
+    the input gradients' sums of squares too (they underflowed to -inf before)."""
+    config = Config(activation="linear", task="temporal_order", seq_len=7, hidden_size=5, batch_size=2,
+                    init="gaussian", init_scale=1.530577447794089, dtype="float64", seed=1236970811, clip="none")
+    arrays = profile(config).arrays
+    for name in ("log10_grad_norm_per_step", "log10_input_grad_per_step", "input_saliency"):
+        values = getattr(arrays, name)
+        assert np.all(np.isfinite(values)) and np.all(values < -160), (name, values)
+
+
+def test_gram_form_cancellation_falls_back_to_the_direct_product():
+    """Two equal rows of x_t with opposite deltas: sum((X X^T) * (D D^T)) cancels to rounding noise (20x too
+    large at t = 1, 0 at t = 4); the per-timestep contributions match PyTorch."""
+    model = Model(Config(activation="linear", task="temporal_order", seq_len=7, hidden_size=4, batch_size=2,
+                         init="gaussian", init_scale=1.5368259240887387, dtype="float64", seed=1301460725,
+                         clip="none"))
+    batch = model.batch()
+    back = model.loss_and_grads(batch)[3]
+    weight, input_weight, _, _ = torch_per_timestep(model, batch)
+    np.testing.assert_allclose(back.log10_input_weight_grad_per_step, np.log10(input_weight), atol=1e-9)
+    np.testing.assert_allclose(back.log10_weight_grad_per_step, np.log10(weight), atol=1e-9)
+    assert back.log10_input_weight_grad_per_step[1] == pytest.approx(-7.17359, abs=1e-5)

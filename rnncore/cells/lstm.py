@@ -45,10 +45,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
+from ..logscale import carry_step, log10_norms, sqnorm_with_exponent, to_true_scale
 from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
 from .base import CellBackward, aligned_copy, aligned_empty, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
-from .rnn import weight_contribution_sqnorms
+from .rnn import log10_row_norms, weight_contribution_sqnorms
 
 NAME = "lstm"
 GATES = ("i", "f", "g", "o")
@@ -199,6 +199,7 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
     delta = buffer(workspace, "delta", (L, B, 4 * H), dtype)  # scaled dL/da_t
     delta_blocks = delta.reshape(L, B, 4, H).transpose(2, 0, 1, 3)  # (4, L, B, H) view: [k, t] = gate k's da_t
     n2_h, n2_c, exponents = np.zeros(L), np.zeros(L), np.zeros(L, dtype=np.int64)
+    extra_h, extra_c = np.zeros(L, dtype=np.int64), np.zeros(L, dtype=np.int64)  # each part's own (rarely != 0)
     carry, exponent, clipped = buffer(workspace, "carry", (2, B, H), dtype), 0, 0
     carry[...] = 0.0
     dc = buffer(workspace, "dc", (B, H), dtype)
@@ -211,7 +212,8 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         dh = carry[0]
         np.multiply(dh, dc_dh[t], out=dc)  # dc_t = f_{t+1} dc_{t+1} + dh_t o_t tanh'(c_t)
         dc += carry[1]
-        n2_h[t], n2_c[t], exponents[t] = sqnorm(dh), sqnorm(dc), exponent
+        (n2_h[t], extra_h[t]), (n2_c[t], extra_c[t]) = sqnorm_with_exponent(dh), sqnorm_with_exponent(dc)
+        exponents[t] = exponent
         np.multiply(factors[1:, t], dc, out=delta_blocks[:3, t])  # da_i, da_f, da_g
         np.multiply(factors[0, t], dh, out=delta_blocks[3, t])  # da_o
         if dx is not None:  # dx_t = da_t W_x^T now, while da_t is in cache
@@ -228,9 +230,9 @@ def backward(params: dict, cache: dict, dh_loss: np.ndarray, config, loss_every:
         else:
             np.matmul(delta[t], W_h_T, out=carry[0])  # dh_{t-1} (before the loss's own g_{t-1})
             np.multiply(dc, gates[2, t], out=carry[1])  # f_t dc_t
-    result = CellBackward(log10_norms(n2_h, exponents), clipped_timesteps=clipped)
+    result = CellBackward(log10_norms(n2_h, exponents + extra_h), clipped_timesteps=clipped)
     if diagnostics:  # from the scaled deltas, before they are brought to true scale in place
-        result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents)
+        result.log10_cell_grad_norm_per_step = log10_norms(n2_c, exponents + extra_c)
         result.gate_mean_per_step = gates[2].mean(axis=(1, 2), dtype=np.float64)  # f_t
         timestep_diagnostics(result, states[:-1], delta, dx, exponents, X, delta)
     true_delta = to_true_scale(delta, exponents, out=delta).reshape(L * B, 4 * H)
@@ -250,8 +252,8 @@ def timestep_diagnostics(result: CellBackward, h_prev, delta_h, dx, exponents, X
         recurrent, inputs = weight_contribution_sqnorms(h_prev, delta_h), weight_contribution_sqnorms(X, delta_x)
     result.log10_weight_grad_per_step = log10_norms(recurrent, exponents)
     result.log10_input_weight_grad_per_step = log10_norms(inputs, exponents)
-    result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64), exponents)
-    result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64), exponents)
+    result.log10_input_grad_per_step = log10_row_norms(dx, exponents)
+    result.input_saliency = log10_row_norms(dx[:, 0], exponents)
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]

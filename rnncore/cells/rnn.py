@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import carry_step, log10_norms, sqnorm, to_true_scale
+from ..logscale import carry_step, log10_norms, sqnorm, sqnorms_with_exponents, to_true_scale
 from .activations import GAMMA, activate, derivative_inplace
 from .base import (
     CellBackward,
@@ -166,23 +166,36 @@ def weight_contribution_sqnorms(h_prev: np.ndarray, delta: np.ndarray, inputs: n
     # (array, its own scratch copy or None): the inputs' (B, B) Gram from (B, D) runs as it is
     sources = [(h_prev, scratch)] + ([] if inputs is None else [(inputs, None)])
     outs = [np.empty(L) for _ in sources]
+    sizes = [np.empty(L) for _ in sources] if gram else None  # sum |A A^T| * |D D^T|: what the Gram sum cancels
     for start in range(0, L, chunk):
         span = slice(start, start + chunk)
         d = delta[span]
         gram_d = np.matmul(d, _distinct(d, scratch).transpose(0, 2, 1)) if gram else None  # shared by both
-        for (source, own_scratch), out in zip(sources, outs, strict=True):
+        for index, ((source, own_scratch), out) in enumerate(zip(sources, outs, strict=True)):
             a = source[span]
             if gram:
                 gram_a = np.matmul(a, _distinct(a, own_scratch).transpose(0, 2, 1))
                 gram_a *= gram_d
                 out[span] = gram_a.sum(axis=(1, 2), dtype=np.float64)
+                sizes[index][span] = np.abs(gram_a, out=gram_a).sum(axis=(1, 2))  # a magnitude: dtype's sum will do
             else:
                 prod = np.matmul(a.transpose(0, 2, 1), d)
                 out[span] = np.einsum("tij,tij->t", prod, prod, dtype=np.float64)
-    for (source, _), out in zip(sources, outs, strict=True):
-        for t in np.flatnonzero(out < 0):  # rounding in the Gram form can go below 0 when the true value ~0
-            out[t] = sqnorm((source[t].T @ delta[t]).astype(np.float64))
+    if gram:  # where the Gram sum may have cancelled to rounding noise: A^T D in float64, a sum of squares
+        trusted = (H + G) * np.finfo(delta.dtype).eps / GRAM_RELATIVE_ERROR[delta.dtype]
+        for (source, _), out, size in zip(sources, outs, sizes, strict=True):
+            for t in np.flatnonzero(~(out >= trusted * size)):  # also below 0, and NaN
+                out[t] = sqnorm(source[t].T.astype(np.float64) @ delta[t].astype(np.float64))
     return outs[0] if inputs is None else tuple(outs)
+
+
+GRAM_RELATIVE_ERROR = {np.dtype(np.float64): 1e-9, np.dtype(np.float32): 1e-3}
+"""The relative error :func:`weight_contribution_sqnorms` accepts from its Gram form, per run dtype: its sum
+sum((A A^T) * (D D^T)) carries rounding up to about (H + G) eps of sum |A A^T| * |D D^T|, all of it when
+the terms cancel (two equal rows of x_t with opposite deltas: 20x too large, or 0 where the true value is
+1e-17, found by a random sweep against PyTorch); below (H + G) eps / this of that sum, the timestep is
+recomputed directly. float32: 1e-3 (its log10 to 4e-4; the Gram products themselves round at 6e-8), so
+the direct form (2 B H G flops in float64) stays rare."""
 
 
 def _distinct(a: np.ndarray, scratch: np.ndarray | None) -> np.ndarray:
@@ -201,10 +214,14 @@ def _timestep_diagnostics(result: CellBackward, h_prev, delta, exponents, X, W_x
     result.log10_weight_grad_per_step = log10_norms(recurrent, exponents)
     result.log10_input_weight_grad_per_step = log10_norms(inputs, exponents)
     dx = (delta.reshape(L * B, H) @ W_x.T).reshape(L, B, -1)  # scaled dL/dx_t
-    result.log10_input_grad_per_step = log10_norms(np.einsum("tbd,tbd->t", dx, dx, dtype=np.float64),
-                                                   exponents)
-    result.input_saliency = log10_norms(np.einsum("td,td->t", dx[:, 0], dx[:, 0], dtype=np.float64),
-                                        exponents)
+    result.log10_input_grad_per_step = log10_row_norms(dx, exponents)
+    result.input_saliency = log10_row_norms(dx[:, 0], exponents)
+
+
+def log10_row_norms(scaled: np.ndarray, exponents: np.ndarray) -> np.ndarray:
+    """log10 ||scaled[t] * 2^exponents[t]||_F per t, whatever the magnitudes (:func:`sqnorms_with_exponents`)."""
+    n2, k = sqnorms_with_exponents(scaled)
+    return log10_norms(n2, exponents + k)
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]
