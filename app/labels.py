@@ -40,7 +40,7 @@ _FORMAT = {
     "init_scale": lambda v: f"init scale {_number(v)}",
     "learning_rate": lambda v: f"lr {_number(v)}",
     "batch_size": lambda v: f"batch {v}",
-    "steps": lambda v: f"{v} steps",
+    "steps": lambda v: f"{v} step" if v == 1 else f"{v} steps",
     "target": lambda v: "task's target" if v is None else f"target {v}",
     "seed": lambda v: f"seed {v}",
     "num_classes": lambda v: f"{v} classes",

@@ -378,6 +378,7 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"cell": "lstm"}, {"activation": "tanh"}, {"activation": "relu"}], ["LSTM", "RNN, tanh", "RNN, relu"]),
     ([{"cell": "lstm", "forget_bias": 0.0}, {"cell": "lstm"}], ["forget bias 0", "forget bias 1"]),
     ([{"clip": "none", "clip_threshold": 2.0}, {"clip": "none"}], ["lane A", "lane B"]),
+    ([{"steps": 1}, {"steps": 2}], ["1 step", "2 steps"]),
     # every field reads as words, in one style ("lr 0.001", not "optimizer=sgd")
     ([{"optimizer": "sgd", "learning_rate": 0.05}, {"optimizer": "adam"}], ["SGD, lr 0.05", "Adam, lr 0.001"]),
     ([{"optimizer": "momentum"}, {"task": "temporal_order"}, {"dtype": "float64"}],

@@ -10,6 +10,7 @@ import { openRunStream } from "./stream.js";
 import { decodeState, encodeState } from "./urlstate.js";
 
 const $ = (id) => document.getElementById(id);
+const plural = (count, noun) => `${count} ${noun}${count === 1 ? "" : "s"}`; // "1 step", "500 steps"
 const PREVIEW_DELAY_MS = 350;
 
 const state = {
@@ -445,9 +446,9 @@ function laneStatusText(lane) {
   const done = lane.lastStep + 1;
   switch (lane.status) {
     case "running": return `running · ${done}/${lane.totalSteps}`;
-    case "done": return `done · ${lane.totalSteps} steps`;
+    case "done": return `done · ${plural(lane.totalSteps, "step")}`;
     case "diverged": return `diverged at step ${lane.divergedAt}`;
-    case "cancelled": return `cancelled after ${done} of ${lane.totalSteps} steps`; // steps 0..lastStep ran
+    case "cancelled": return `cancelled after ${done} of ${plural(lane.totalSteps, "step")}`; // steps 0..lastStep ran
     default: return lane.status;
   }
 }
@@ -477,7 +478,7 @@ function renderProgress() {
   const bar = document.querySelector(".progress-bar");
   bar.setAttribute("aria-valuenow", String(Math.round(100 * fraction)));
   const maxTotal = Math.max(...lanes.map((l) => l.totalSteps));
-  $("progress-steps").textContent = `${maxStep} / ${maxTotal} steps`; // counts, as the lanes' status
+  $("progress-steps").textContent = `${maxStep} / ${plural(maxTotal, "step")}`; // counts, as the lanes' status
   // per lane, in the units of the step count beside it: how fast the furthest lane's count grew over the
   // window (the lanes train in lockstep; a sum over lanes read 4x too fast with 4 lanes, and jumped when
   // one lane finished first)

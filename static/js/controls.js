@@ -52,11 +52,14 @@ function rangeText(spec) {
   return `${kind} in [${spec.minimum}, ${spec.maximum}]${spec.nullable ? ", or empty" : ""}`;
 }
 
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 export function parseValue(spec, raw) {
   if (spec.kind === "choice") return raw === "" && spec.nullable ? null : raw;
   const text = String(raw).trim();
   if (text === "") return spec.nullable ? null : text;
-  const number = Number(text);
+  // decimal notation only: Number() also reads "0x10" as 16, "0b11" as 3 and "" as 0
+  const number = DECIMAL.test(text) ? Number(text) : NaN;
   if (!Number.isFinite(number)) return text; // kept as typed: the server explains what is allowed
   if (spec.kind === "int" && !Number.isInteger(number)) return text;
   return number;
