@@ -112,6 +112,21 @@ function flowTicks(T, panelPx) {
   return ticks;
 }
 
+// A flow-chart panel's timestep axis (the saliency strip's panels under it use the same): 0 .. T-1 over
+// `domain`, upright ticks from flowTicks().
+function timestepAxis(T, panelPx, domain, anchor) {
+  return {
+    ...AXIS, domain, anchor, range: [-0.5, T - 0.5], tickangle: 0,
+    tickmode: "array", tickvals: flowTicks(T, panelPx),
+    title: { text: panelPx >= WIDE_PANEL_PX ? "timestep t" : "t", standoff: 4 },
+  };
+}
+
+// Plotly's layout key of an axis id: "x" -> "xaxis", "x2" -> "xaxis2".
+function axisKey(id) {
+  return id.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
+}
+
 // A heatmap row relative to its last timestep: log10 ||dL/dh_t|| - log10 ||dL/dh_{T-1}|| (all null
 // when the last one is not finite).
 function relativeRow(row) {
@@ -246,6 +261,41 @@ const DIVERGED_COLOR = "#dc2626";
 function heatSpacing(lane) {
   return lane.recordEvery * lane.heatStride;
 }
+
+// Running extremes of heatmap rows, absolute and relative to each row's last timestep, into `into`.
+function rowExtremes(rows, into = { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity }) {
+  for (const drawn of rows) {
+    const last = drawn[drawn.length - 1];
+    for (const v of drawn) {
+      if (v === null) continue;
+      if (v < into.heatMin) into.heatMin = v;
+      if (v > into.heatMax) into.heatMax = v;
+      if (last === null) continue;
+      if (v - last < into.relMin) into.relMin = v - last;
+      if (v - last > into.relMax) into.relMax = v - last;
+    }
+  }
+  return into;
+}
+
+// Where a lane's heatmap rows lie on its step axis. Plotly centres each grid row on its step, `cell` steps
+// tall (the grid's spacing; a lone row 1 step). The tail (the latest row, off the grid) is drawn on top,
+// from the midpoint between it and the last grid row (Plotly's own rule for uneven rows), or half a cell
+// below it if that is higher, to half a cell above it: `tail` = those [bottom, top] edges, or null.
+// `steps`: every row's step, in order; `bottom`, `top`: the edges of all the rows.
+function heatRows(lane) {
+  const n = lane.heatY.length;
+  const cell = n > 1 ? heatSpacing(lane) : 1;
+  const last = lane.heatY[n - 1];
+  const u = lane.heatTail?.step;
+  const tail = lane.heatTail ? [n ? Math.max(u - cell / 2, (last + u) / 2) : u - cell / 2, u + cell / 2] : null;
+  return {
+    cell, tail,
+    steps: tail ? [...lane.heatY, u] : lane.heatY.slice(),
+    bottom: n ? lane.heatY[0] - cell / 2 : tail?.[0],
+    top: tail ? tail[1] : last + cell / 2,
+  };
+}
 const MIN_ROWS_PX = 24; // a diverged lane's heatmap rows shorter than this on the shared step axis get their own
 const SHARED_AXIS_PX = 44; // room for the shared step axis' tick labels and title between two panels
 
@@ -329,6 +379,7 @@ export function newLane(index, config, label) {
     sigmaMax: [], rhoSteps: [], rho: [], gamma: null, // W_h's sigma_max every step, its spectral radius when measured
     initial: null, // {sigmaMax, rho, gamma} of the instant preview, shown before a run
     heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
+    heatTail: null, // the latest row when it is off the grid: {step, row, heatMin, heatMax, relMin, relMax}
     relMin: Infinity, relMax: -Infinity, // extremes of the rows relative to their last timestep
     latest: null, latestStep: null,
     lastStep: -1,
@@ -435,14 +486,23 @@ export class Charts {
 
   // Rows sit on a uniform grid of training steps (0, s, 2s, ...), so Plotly paints each heatmap as one
   // small image that the browser scales (its fast "pixelated" path) instead of one rectangle per cell.
-  // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles.
+  // When a lane has MAX_HEAT_ROWS rows, every other row goes and the grid spacing doubles. The latest row,
+  // when it is off the grid (a step since the last grid row, a run's last step, a diverged lane's last
+  // arrays: the explosion), is the lane's `heatTail`, drawn as a one-row heatmap of its own at its step
+  // until a newer row replaces it: chart 1 always reaches the latest recorded step, at one row's cost.
   addHeatRow(lane, step, row) {
     if (!row) return;
+    const latest = lane.heatTail ? lane.heatTail.step : (lane.heatY[lane.heatY.length - 1] ?? -1);
+    if (step <= latest) return; // e.g. lane_done's copy of an array step's arrays: that row is there already
     const spacing = heatSpacing(lane);
-    if (step % spacing !== 0) return; // off the grid (e.g. a last step, a diverged lane's last): the profile chart shows it
+    if (step % spacing !== 0) { // off the grid: the tail, replacing the previous one (and its colour range)
+      lane.heatTail = { step, row, ...rowExtremes([row]) };
+      return;
+    }
+    lane.heatTail = null;
     lane.heatY.push(step);
     lane.heatZ.push(row);
-    let rows = [row]; // the colour range covers the rows drawn, no others (an off-grid row stretched it, unseen)
+    let rows = [row]; // the colour range covers the rows drawn, no others
     if (lane.heatY.length > MAX_HEAT_ROWS) {
       const keep = lane.heatY.map((y) => y % (2 * spacing) === 0);
       lane.heatY = lane.heatY.filter((_, i) => keep[i]);
@@ -451,17 +511,7 @@ export class Charts {
       rows = lane.heatZ; // thinned: the range anew from the rows kept
       Object.assign(lane, { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity });
     }
-    for (const drawn of rows) {
-      const last = drawn[drawn.length - 1];
-      for (const v of drawn) {
-        if (v === null) continue;
-        if (v < lane.heatMin) lane.heatMin = v;
-        if (v > lane.heatMax) lane.heatMax = v;
-        if (last === null) continue;
-        if (v - last < lane.relMin) lane.relMin = v - last;
-        if (v - last > lane.relMax) lane.relMax = v - last;
-      }
-    }
+    rowExtremes(rows, lane);
   }
 
   laneDone(data) {
@@ -470,9 +520,12 @@ export class Charts {
     lane.status = data.status;
     lane.reason = data.reason;
     if (data.status === "diverged") lane.divergedAt = data.step;
-    // a diverged lane's arrays of its last step, the explosion: the unrolled, profile and weight charts and the saliency strip show
-    // them; no heatmap row (off the row grid, or an array step whose row is there already)
-    if (data.last_arrays) this.showArrays(lane, data.last_arrays.step, data.last_arrays.arrays);
+    // a diverged lane's arrays of its last step, the explosion: every chart shows them, the heatmap as its
+    // last row (unless that step was an array step, whose row is there already)
+    if (data.last_arrays) {
+      this.addHeatRow(lane, data.last_arrays.step, data.last_arrays.arrays.log10_grad_norm_per_step);
+      this.showArrays(lane, data.last_arrays.step, data.last_arrays.arrays);
+    }
     this.markDirty("norm", "loss");
   }
 
@@ -576,8 +629,9 @@ export class Charts {
     return [];
   }
 
-  flowFigure() {
-    const lanes = this.shown;
+  // Chart 1's panels, one per lane, as fractions of its plot area: `x0[i]` and `width` (the saliency strip
+  // under it lays its panels out the same, so a timestep has one x in both), and the step axes' extents.
+  flowGeometry(lanes) {
     const n = Math.max(lanes.length, 1);
     const gap = 0.035;
     // The colorbar sits inside the plotting area, in the last COLORBAR_PX of its width: placed in the
@@ -586,16 +640,24 @@ export class Charts {
     // "MNaN,312.5HNaN"; 1 run in 3 of the 3-lane preset test, 0 in 8 without the push, 0 in 8 as now).
     const plotWidth = Math.max(120, (this.divs.flow?.clientWidth || 1200) - 64 - 16); // the real width: titles and ticks are sized from it
     const reserve = Math.min(0.4, COLORBAR_PX / plotWidth); // the full 78 px down to a 195 px plot (1024 px windows: 245)
-    const rowsEnd = (lane) => (lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + heatSpacing(lane) : 0);
+    const rowsEnd = (lane) => Math.max(lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + heatSpacing(lane) : 0,
+      lane.heatTail ? lane.heatTail.step + 1 : 0);
     const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane) : lane.totalSteps || 1);
     const longest = Math.max(...lanes.map(extent), 1);
     const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
-    const ownAxis = lanes.map((lane) => lane.divergedAt !== null && lane.heatY.length > 0
+    const ownAxis = lanes.map((lane) => lane.divergedAt !== null && (lane.heatY.length > 0 || lane.heatTail !== null)
       && (extent(lane) / longest) * plotHeight < MIN_ROWS_PX);
     const firstShared = Math.max(0, ownAxis.indexOf(false));
     // the shared axis' ticks and title then sit left of its first panel, in a gap widened for them
     const axisGap = firstShared > 0 ? SHARED_AXIS_PX / plotWidth : 0;
     const width = (1 - reserve - gap * (n - 1) - axisGap) / n;
+    const x0 = lanes.map((_, i) => i * (width + gap) + (i >= firstShared ? axisGap : 0));
+    return { gap, plotWidth, width, x0, extent, ownAxis, firstShared };
+  }
+
+  flowFigure() {
+    const lanes = this.shown;
+    const { gap, plotWidth, width, x0: panelX, extent, ownAxis, firstShared } = this.flowGeometry(lanes);
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 30, b: 48 },
       showlegend: false,
@@ -614,9 +676,11 @@ export class Charts {
     if (relative) layout.coloraxis.colorbar.title.text = "log10 ratio to t = T−1";
     let zmin = Infinity;
     let zmax = -Infinity;
-    for (const lane of lanes) { // running extremes, kept per lane as rows arrive
-      zmin = Math.min(zmin, relative ? lane.relMin : lane.heatMin);
-      zmax = Math.max(zmax, relative ? lane.relMax : lane.heatMax);
+    for (const lane of lanes) { // running extremes, kept per lane as rows arrive (the tail's: its own)
+      for (const rows of lane.heatTail ? [lane, lane.heatTail] : [lane]) {
+        zmin = Math.min(zmin, relative ? rows.relMin : rows.heatMin);
+        zmax = Math.max(zmax, relative ? rows.relMax : rows.heatMax);
+      }
     }
     if (zmin <= zmax) {
       if (zmin === zmax) { zmin -= 0.5; zmax += 0.5; }
@@ -634,27 +698,22 @@ export class Charts {
       range: [-0.5, Math.max(1, ...lanes.filter((_, i) => !ownAxis[i]).map(extent)) - 0.5],
     };
     lanes.forEach((lane, i) => {
-      const x0 = i * (width + gap) + (i >= firstShared ? axisGap : 0);
+      const x0 = panelX[i];
       const heatX = `x${i + 1}`;
       const heatY = ownAxis[i] ? `y${i + 2}` : "y";
+      const rowsAt = heatRows(lane);
       if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are the grid's spacing apart
-        const cell = lane.heatY.length > 1 ? heatSpacing(lane) : 1;
         layout[`yaxis${i + 2}`] = {
-          ...AXIS, domain: [0, 1], anchor: heatX, range: [lane.heatY[0] - cell / 2, lane.heatY[lane.heatY.length - 1] + cell / 2],
-          tickmode: lane.heatY.length <= 4 ? "array" : "auto", tickvals: lane.heatY.slice(0, 4), nticks: 4,
+          ...AXIS, domain: [0, 1], anchor: heatX, range: [rowsAt.bottom, rowsAt.top],
+          tickmode: rowsAt.steps.length <= 4 ? "array" : "auto", tickvals: rowsAt.steps.slice(0, 4), nticks: 4,
           ...(i === 0 ? { title: { text: "training step", standoff: 6 } } : {}),
         };
       }
       const T = sequenceLength(lane); // copy: T + 20 timesteps, all of them columns
-      const axisKey = (a) => a.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
       const panelPx = plotWidth * width;
       // Upright tick labels, as many as fit (4 lanes leave 40-110 px a panel: Plotly's automatic ticks turned
       // them 90 degrees there, into the axis title), and a lane title cut to its panel (full text on hover).
-      layout[axisKey(heatX)] = {
-        ...AXIS, domain: [x0, x0 + width], anchor: heatY, range: [-0.5, T - 0.5], tickangle: 0,
-        tickmode: "array", tickvals: flowTicks(T, panelPx),
-        title: { text: panelPx >= WIDE_PANEL_PX ? "timestep t" : "t", standoff: 4 },
-      };
+      layout[axisKey(heatX)] = timestepAxis(T, panelPx, [x0, x0 + width], heatY);
       const title = laneTitle(lane, panelPx + plotWidth * gap / 2); // up to mid-gap
       layout.annotations.push({
         text: title.text,
@@ -673,7 +732,18 @@ export class Charts {
           ? `lane ${lane.name}<br>t = %{x}<br>step %{y}<br>${what} = %{z:.2f}<extra></extra>`
           : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step %{y}<br>mean ${what} = %{z:.2f}<extra></extra>`,
       });
-      if (!lane.heatY.length && lane.divergedAt === null) { // 4 lanes leave 40-110 px a panel: one word a line there
+      if (lane.heatTail) { // the latest row, off the grid: a one-row heatmap on top, at its step (y: its cell's edges)
+        const { step } = lane.heatTail;
+        const tail = binnedColumns([relative ? relativeRow(lane.heatTail.row) : lane.heatTail.row], T, span);
+        data.push({
+          type: "heatmap", name: `${lane.name} · ${lane.label} · step ${step}`, x: tail.x, y: rowsAt.tail, z: tail.z,
+          coloraxis: "coloraxis", xaxis: heatX, yaxis: heatY, xgap: 0, ygap: 0,
+          hovertemplate: span === 1
+            ? `lane ${lane.name}<br>t = %{x}<br>step ${step}<br>${what} = %{z:.2f}<extra></extra>`
+            : `lane ${lane.name}<br>t ≈ %{x:.0f} (${span} timesteps)<br>step ${step}<br>mean ${what} = %{z:.2f}<extra></extra>`,
+        });
+      }
+      if (!lane.heatY.length && !lane.heatTail && lane.divergedAt === null) { // 4 lanes leave 40-110 px a panel: one word a line there
         layout.annotations.push({
           text: panelPx >= 120 ? "rows appear here<br>as training runs" : "rows<br>appear<br>here",
           xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
@@ -698,28 +768,33 @@ export class Charts {
   }
 
   // Input saliency of one sequence: log10 ||dL/dx_t|| for the batch's first example (which inputs the
-  // network actually listens to), lanes overlaid, next to the heatmap.
+  // network actually listens to), one panel per lane under its heatmap: the panels, margins and timestep
+  // axes are chart 1's, so t = 80 here is under t = 80 there. One saliency axis for all lanes.
   saliencyFigure() {
     const data = [];
     const sources = this.sources();
-    for (const { lane, arrays, step } of sources) {
-      if (!arrays) continue;
-      const saliency = arrays.input_saliency || arrays.log10_input_grad_per_step;
-      if (!saliency) continue;
+    // the heatmaps' lanes (before a run's first arrays, the preview's sources may be other settings)
+    const lanes = this.shown.length === sources.length ? this.shown
+      : sources.map(({ lane }, i) => Object.assign(newLane(i, lane.config, lane.label), { taskInfo: lane.taskInfo }));
+    const { plotWidth, width, x0 } = this.flowGeometry(lanes);
+    const layout = baseLayout({
+      margin: { l: 64, r: 16, t: 10, b: 40 },
+      showlegend: false,
+      yaxis: { ...AXIS, anchor: "x", title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
+    });
+    sources.forEach(({ lane, arrays, step }, i) => {
+      const saliency = arrays && (arrays.input_saliency || arrays.log10_input_grad_per_step);
+      const xaxis = `x${i + 1}`;
+      layout[axisKey(xaxis)] = timestepAxis(sequenceLength(lanes[i]), plotWidth * width, [x0[i], x0[i] + width], "y");
+      if (!saliency) return;
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency,
+        type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency, xaxis, yaxis: "y",
         line: { color: lane.color, width: 1.5 }, connectgaps: false,
         hovertemplate: `${name}${step === null ? "" : `, step ${step}`}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
       });
-    }
-    const layout = baseLayout({
-      margin: { l: 64, r: 24, t: 10, b: 40 },
-      showlegend: false,
-      xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
-      yaxis: { ...AXIS, title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
-      annotations: data.length ? [] : emptyNote(this.previewNote || "Loading the preview…"),
     });
+    layout.annotations = data.length ? [] : emptyNote(this.previewNote || "Loading the preview…");
     if (!data.length) hideAxes(layout);
     return { data, layout };
   }

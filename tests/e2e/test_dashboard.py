@@ -252,7 +252,7 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     assert page.locator("#chart-profile").get_by_text(f"{plain_lane}: step 1").count() == 1
     profile = next(t for t in traces(page, "profile") if t["name"] == f"{plain_lane} · no clip")
     assert profile["y"][0] > profile["y"][-1] + 4
-    # ... which the heatmap has no row for (step 1 is off its grid): its colour scale spans the drawn cells
+    # ... which is also the heatmap's top row (60 steps: an array step); its colour scale spans the drawn cells
     scale = page.evaluate("() => document.getElementById('chart-flow').layout.coloraxis")
     cells = [v for t in traces(page, "flow") if t["type"] == "heatmap" for row in t["z"] for v in row if v is not None]
     assert scale["cmin"] == pytest.approx(min(cells), abs=1e-9) and scale["cmax"] == pytest.approx(max(cells), abs=1e-9)
@@ -491,6 +491,78 @@ def test_a_lane_diverging_just_after_an_array_step_keeps_one_row_per_step(dashbo
     assert page_log.problems() == []
 
 
+def _heat_rows(page) -> dict[str, dict]:
+    """Per lane letter, chart 1's rows as drawn: {"grid": [steps], "tail": (step, [bottom, top] edges, row) or
+    None, "range": its step axis' range}. The grid is one heatmap a lane; the latest row, when off the grid,
+    a one-row heatmap named "<lane> · <label> · step <n>" whose y are its cell's edges."""
+    drawn = page.evaluate("""() => { const div = document.getElementById('chart-flow');
+        return div.data.filter((t) => t.type === 'heatmap').map((t) => ({name: t.name, y: Array.from(t.y),
+            z: t.z.map((row) => Array.from(row)), range: div.layout['yaxis' + t.yaxis.slice(1)].range})); }""")
+    lanes: dict[str, dict] = {}
+    for trace in drawn:
+        lane = lanes.setdefault(trace["name"].split(" · ")[0], {"grid": None, "tail": None, "range": trace["range"]})
+        tail = re.search(r" · step (\d+)$", trace["name"])
+        if tail:
+            lane["tail"] = (int(tail.group(1)), trace["y"], trace["z"][0])
+        else:
+            lane["grid"] = trace["y"]
+    return lanes
+
+
+def test_heatmap_shows_the_explosion_and_the_last_step(dashboard, page_log):
+    # The clipping preset as it comes (500 steps: arrays every 3rd). The unclipped lane diverges at step 2;
+    # its step 1, the explosion (||dL/dh_t|| up to ~1e10), is off the row grid and comes with lane_done: it
+    # is the panel's top row, at step 1 on the lane's own step axis. The clipped lane's last step, 499, is
+    # off the thinned grid (..., 480, 492): it is its top row, drawn at 499 above row 492.
+    page = dashboard("preset=relu-clipping")
+    assert run_and_wait(page) == "done"
+    lanes = _heat_rows(page)
+    plain, clipped = lanes["A"], lanes["B"]
+    assert plain["grid"] == [0]
+    step, edges, row = plain["tail"]
+    assert step == 1 and max(v for v in row if v is not None) > 5
+    assert edges == [0.5, 1.5] and plain["range"] == [-0.5, 1.5]  # step 0's cell below it, each half the panel
+    step, edges, row = clipped["tail"]
+    last_grid = clipped["grid"][-1]
+    assert step == 499 and last_grid < 499
+    assert all(b - a == 12 for a, b in zip(clipped["grid"], clipped["grid"][1:], strict=False))  # still uniform
+    assert last_grid < edges[0] < 499 < edges[1]  # its cell holds its step, above the last grid row's step
+    assert clipped["range"] == [-0.5, 499.5]
+    # its row is the API's record of step 499 (what charts 2 and 3 call the latest snapshot)
+    recorded = next(e for e in run_history(page)[1] if e["step"] == 499)["arrays"]["log10_grad_norm_per_step"]
+    assert row == recorded
+    assert page.locator("#chart-profile").get_by_text(re.compile(r"B: step 499")).count() == 1
+    # one colour scale over every cell drawn, the explosion's included
+    scale = page.evaluate("() => document.getElementById('chart-flow').layout.coloraxis")
+    cells = [v for t in traces(page, "flow") if t["type"] == "heatmap" for r in t["z"] for v in r if v is not None]
+    assert scale["cmax"] == pytest.approx(max(cells), abs=1e-9) and max(cells) > 5
+    assert scale["cmin"] == pytest.approx(min(cells), abs=1e-9)
+    snap(page, "heatmap-explosion-and-last-step", "#card-flow")
+    assert page_log.problems() == []
+
+
+def test_saliency_strip_panels_line_up_with_the_heatmaps(dashboard, page_log):
+    # Lanes of different T: each lane's saliency curve is in a panel under its heatmap, where a timestep t is
+    # at the same x on the page (measured with Plotly's axes).
+    page = dashboard("lanes=2&A.steps=5&A.hidden_size=8&A.seq_len=20&B.steps=5&B.hidden_size=8&B.seq_len=60")
+    assert run_and_wait(page) == "done"
+    page.locator("#card-flow").scroll_into_view_if_needed()
+    positions = page.evaluate("""() => {
+        const at = (id) => { const div = document.getElementById(id); const left = div.getBoundingClientRect().left;
+            const out = {};
+            for (const t of div.data) {
+                const ax = div._fullLayout[(t.xaxis || 'x').replace(/^x/, 'xaxis').replace(/axis1$/, 'axis')];
+                const T = Math.max(...Array.from(t.x)) + 1;
+                out[t.name.split(' · ')[0]] = [0, Math.floor(T / 2), T - 1].map((x) => left + ax._offset + ax.l2p(x));
+            }
+            return out; };
+        return {heat: at('chart-flow'), strip: at('chart-saliency')}; }""")
+    assert sorted(positions["strip"]) == ["A", "B"]
+    for lane, xs in positions["strip"].items():
+        assert xs == pytest.approx(positions["heat"][lane], abs=0.5), lane
+    assert page_log.problems() == []
+
+
 def test_after_a_run_changed_settings_say_the_charts_show_the_last_run(dashboard, page_log):
     page = dashboard("lanes=2&A.seq_len=12&A.hidden_size=8&A.batch_size=4&A.steps=5"
                      "&B.seq_len=12&B.hidden_size=8&B.batch_size=4&B.steps=5&B.activation=relu")
@@ -556,14 +628,18 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
     # cores kept busy by processes that are not this test's (other jobs on a shared machine)
     others = max(0.0, (busy_after - busy_before) - (ours_after - ours_before)) / seconds
     long_tasks = page.evaluate("() => window.__longTasks")
-    heat = [t for t in traces(page, "flow") if t["type"] == "heatmap"]
+    heat = [t for t in traces(page, "flow") if t["type"] == "heatmap" and not re.search(r" · step \d+$", t["name"])]
+    tails = _heat_rows(page)
     history = run_history(page)
     flow_width = page.evaluate("() => document.getElementById('chart-flow').clientWidth")
     for t, events in zip(heat, history, strict=True):
-        # rows on a uniform grid of steps (Plotly's fast image path), the last near the end
+        # rows on a uniform grid of steps (Plotly's fast image path), the last near the end; then the run's
+        # last step (off that grid), a one-row heatmap of its own at step 1999
         spacing = t["y"][1] - t["y"][0]
         assert len(t["y"]) <= 64 and t["y"][-1] >= 2000 - 2 * spacing
         assert all(b - a == spacing for a, b in zip(t["y"], t["y"][1:], strict=False))
+        step, edges, _ = tails[t["name"].split(" · ")[0]]["tail"]
+        assert step == 1999 and t["y"][-1] < edges[0] < 1999 < edges[1]
         # columns: T = 500 timesteps binned to at most one column per pixel, each the mean log10 of
         # `span` consecutive timesteps of the API's record of that step
         span = round(t["x"][1] - t["x"][0])
