@@ -157,11 +157,19 @@ function binnedColumns(rows, T, span) {
   return { x, z };
 }
 
+// The modebar (Plotly's toolbar) is two buttons, the PNG camera and "reset axes" (dragging still zooms, double-click
+// resets), stacked vertically (layout.modebar.orientation "v") at the top of the right margin: laid out along the
+// top (Plotly's default, seven buttons) it covered legends, lane titles and the saliency strip's lines on a
+// phone. Legends and titles stay within the plotting area's width, so that corner is the modebar's alone.
+const MODEBAR_REMOVE = ["lasso2d", "select2d", "autoScale2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d"];
+const MODEBAR_PX = 30; // right margin for it: the vertical modebar is 24 px wide, 2 px from the edge
+
 function plotConfig(name) {
   return {
     displaylogo: false,
     responsive: true,
-    modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"],
+    modeBarButtonsToRemove: MODEBAR_REMOVE,
+    showSendToCloud: false, // Plotly 3's "Share chart..." uploads to Plotly Cloud: not from this offline page
     toImageButtonOptions: { format: "png", filename: `rnn-gradient-lab-${name}`, scale: 2 },
   };
 }
@@ -171,8 +179,9 @@ function baseLayout(extra = {}) {
     font: FONT,
     paper_bgcolor: "#ffffff",
     plot_bgcolor: "#ffffff",
-    margin: { l: 64, r: 20, t: 34, b: 52 },
+    margin: { l: 64, r: MODEBAR_PX, t: 34, b: 52 },
     legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+    modebar: { orientation: "v" },
     hoverlabel: { font: { family: FONT.family, size: 12 } },
     uirevision: "keep",
     ...extra,
@@ -820,7 +829,7 @@ export class Charts {
       });
     }
     const layout = baseLayout({
-      margin: { l: 64, r: 20, t: 28, b: 40 },
+      margin: { l: 64, r: MODEBAR_PX, t: 28, b: 40 },
       xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
       yaxis: { ...AXIS, title: { text: "mean gate" }, range: [0, 1.02], nticks: 5 },
     });

@@ -14,6 +14,9 @@ const INPUTS = [
   ["steps", "steps", "1", "SGD steps, the same for both runs"],
 ];
 const LABELS = Object.fromEntries(INPUTS.map(([name, label]) => [name, label]));
+// The modebar as on the other charts (static/js/charts.js): the PNG camera and "reset axes", stacked vertically
+// at the top of the right margin, where it covers neither the legend nor the plot.
+const MODEBAR_REMOVE = ["lasso2d", "select2d", "autoScale2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -73,7 +76,9 @@ function figure(data, colour) {
         type: "heatmap", x: data.w, y: data.b, z, colorscale: "Viridis", reversescale: colour !== "grad",
         zsmooth: false, hoverongaps: false, name: colour === "grad" ? "log10 ‖∇E‖" : "log10 E",
         hovertemplate: `w = %{x:.3g}, b = %{y:.3g}<br>${colour === "grad" ? "log10 ‖∇E‖" : "log10 E"} = %{z:.2f}<extra></extra>`,
-        colorbar: { title: { text: colour === "grad" ? "log10 ‖∇E‖" : "log10 E", side: "right" }, thickness: 12, outlinewidth: 0 },
+        // its top a little below the plot's: the modebar stands above it, at the top of the right margin
+        colorbar: { title: { text: colour === "grad" ? "log10 ‖∇E‖" : "log10 E", side: "right" }, thickness: 12, outlinewidth: 0,
+          len: 0.86, y: 0, yanchor: "bottom" },
         showscale: true,
       },
       trajectoryTrace(plain, PLAIN_COLOR, "solid"),
@@ -86,6 +91,7 @@ function figure(data, colour) {
     layout: {
       font: FONT, paper_bgcolor: "#ffffff", plot_bgcolor: "#ffffff", margin: { l: 56, r: 10, t: 34, b: 46 },
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom", font: { size: 11 } },
+      modebar: { orientation: "v" },
       xaxis: { title: { text: "w (recurrent weight)" }, range: [data.w[0], data.w.at(-1)], constrain: "domain" },
       yaxis: { title: { text: "b (bias)" }, range: [data.b[0], data.b.at(-1)] },
       annotations, uirevision: "cliff",
@@ -133,7 +139,9 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
   const chart = el("div", { class: "chart chart-tall", id: "chart-cliff", "data-chart": "cliff" });
   const note = el("aside", { class: "note" },
     el("h3", { text: "What you are looking at" }),
-    el("p", { text: "A recurrent network with a single unit, x_t = w·σ(x_{t−1}) + b, run for 50 steps; the loss is how far σ(x_50) lands from 0.7. Each pixel is the loss for one choice of (w, b)." }),
+    el("p", {}, "A recurrent network with a single unit, x", el("sub", { text: "t" }), " = w·σ(x", el("sub", { text: "t−1" }),
+      ") + b, run for 50 steps; the loss is how far σ(x", el("sub", { text: "50" }),
+      ") lands from 0.7. Each pixel is the loss for one choice of (w, b)."),
     el("p", { text: "For w above about 4.3 the unit has two stable states, and a tiny change of b decides which one it ends in. There the loss jumps from one plateau to the other: a thin wall where the gradient is enormous." }),
     el("p", { text: "Red: plain gradient descent. When a step lands on the wall, the huge gradient throws the weights far away, onto a flat plateau where the gradient is almost zero and learning stalls." }),
     el("p", { text: "Blue (dotted): the same descent with norm clipping. Each step keeps its direction but is at most learning rate × τ long, so it bounces off the wall and stays in the low-loss valley." }),
@@ -150,12 +158,11 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
   let latest = null;
   let pending = null;
   let clickable = false;
-  const params = {};
   const draw = () => {
     if (!latest) return;
     const fig = figure(latest, colour.value);
     window.Plotly.react(chart, fig.data, fig.layout, {
-      displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"],
+      displaylogo: false, responsive: true, modeBarButtonsToRemove: MODEBAR_REMOVE, showSendToCloud: false,
       toImageButtonOptions: { format: "png", filename: "rnn-gradient-lab-cliff", scale: 2 },
     });
     if (!clickable) { // chart.on exists once Plotly has drawn into the div
@@ -169,8 +176,25 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
       });
     }
   };
+  // After an error the map still shows the last surface drawn, for other settings than the boxes': dimmed,
+  // and the caption says which settings it was drawn for instead of describing it as current.
+  const showError = (message) => {
+    error.textContent = `Cannot draw the loss surface: ${message}`;
+    chart.classList.toggle("outdated", latest !== null);
+    stats.classList.toggle("outdated-note", latest !== null);
+    stats.textContent = latest === null ? "" : `The map still shows the last surface drawn: ${INPUTS.map(([name, label]) =>
+      `${label} ${fmt(latest.params[name])}`).join(", ")}.`;
+  };
   const load = async (byUser = false) => {
-    for (const [name, input] of Object.entries(inputs)) if (input.value !== "") params[name] = input.value;
+    // exactly what the boxes show: an empty box is left out, so the API uses its documented default (and
+    // the box then shows it); text that is not a number is said here, not replaced by a default
+    const unreadable = Object.entries(inputs).filter(([, input]) => input.validity.badInput).map(([name]) => name);
+    if (unreadable.length) {
+      pending = null; // an answer still on its way is for other settings
+      showError(markInvalid({ detail: unreadable.map((name) => ({ loc: ["query", name], message: "not a number" })) }));
+      return;
+    }
+    const params = Object.entries(inputs).filter(([, input]) => input.value !== "").map(([name, input]) => [name, input.value]);
     const query = new URLSearchParams(params).toString();
     const request = get(`/api/loss-surface${query ? `?${query}` : ""}`);
     pending = request;
@@ -181,12 +205,14 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
       error.textContent = "";
       markInvalid(null);
       for (const [name, input] of Object.entries(inputs)) input.value = data.params[name];
+      chart.classList.remove("outdated");
+      stats.classList.remove("outdated-note");
       stats.textContent = summary(data);
       container.dataset.loaded = "true";
       draw();
       if (byUser) changed();
     } catch (err) {
-      if (pending === request) error.textContent = `Cannot draw the loss surface: ${markInvalid(err) || err.message}`;
+      if (pending === request) showError(markInvalid(err) || err.message);
     }
   };
   // A 422 names its fields (loc ["query", "steps"]): mark those inputs and say it with their labels

@@ -3,6 +3,7 @@ GET /api/loss-surface, and the plain run's jump is visibly longer than anything 
 from __future__ import annotations
 
 import math
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -72,3 +73,81 @@ def test_cliff_panel_updates_and_reports_bad_input(dashboard, page_log):
     assert page.get_attribute("#cliff-learning_rate", "aria-invalid") == "false"
     # a 422 response is logged by Chromium as a failed resource load; nothing else may be
     assert [p for p in page_log.problems() if "422" not in p] == []
+
+
+def _loaded_panel(page):
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#cliff-panel[data-loaded='true'] #chart-cliff .main-svg", timeout=20_000)
+
+
+SURFACE = lambda response: "/api/loss-surface" in response.url  # noqa: E731
+
+
+def test_cliff_panel_sends_what_the_boxes_show_after_an_error(dashboard, page_log):
+    # QA: start w = 50 (a 422), then both start boxes cleared: the request still carried start_w=50 and the
+    # error stayed under empty boxes. Empty means the API's default, as on a fresh page.
+    page = dashboard()
+    _loaded_panel(page)
+    page.fill("#cliff-start_w", "50")
+    with page.expect_response(SURFACE) as bad:
+        page.click("#cliff-update")
+    assert bad.value.status == 422 and parse_qs(urlsplit(bad.value.url).query)["start_w"] == ["50"]
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('start w')",
+                           timeout=10_000)
+    page.fill("#cliff-start_w", "")
+    page.fill("#cliff-start_b", "")
+    with page.expect_response(SURFACE) as good:
+        page.click("#cliff-update")
+    query = parse_qs(urlsplit(good.value.url).query)
+    assert "start_w" not in query and "start_b" not in query, good.value.url  # the API's defaults
+    assert good.value.status == 200
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent === ''", timeout=10_000)
+    d = cliff.DEFAULTS
+    assert float(page.input_value("#cliff-start_w")) == d["start_w"]  # the boxes now show the defaults
+    assert float(page.input_value("#cliff-start_b")) == d["start_b"]
+    assert page.get_attribute("#cliff-start_w", "aria-invalid") == "false"
+    # text that is not a number ("1e") is said as such, not sent as an empty box (the API's default)
+    requests = []
+    page.on("request", lambda request: requests.append(request.url) if "/api/loss-surface" in request.url else None)
+    page.fill("#cliff-start_w", "")
+    page.locator("#cliff-start_w").press_sequentially("1e")
+    page.click("#cliff-update")
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('not a number')",
+                           timeout=10_000)
+    assert page.text_content("#cliff-error") == "Cannot draw the loss surface: start w: not a number"
+    assert page.get_attribute("#cliff-start_w", "aria-invalid") == "true" and requests == []
+    assert [p for p in page_log.problems() if "422" not in p] == []
+
+
+def test_cliff_panel_error_replaces_the_stale_caption(dashboard, page_log):
+    # After an error the map still shows the last surface, drawn for other settings than the boxes': the
+    # caption must not go on describing it ("Longest step ... 7.67") under the error.
+    page = dashboard()
+    _loaded_panel(page)
+    assert page.inner_text("#cliff-summary").startswith("Longest step: plain SGD")
+    page.fill("#cliff-steps", "100000")
+    page.click("#cliff-update")
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('steps')",
+                           timeout=10_000)
+    caption = page.inner_text("#cliff-summary")
+    assert "Longest step" not in caption and "7.67" not in caption
+    assert caption == ("The map still shows the last surface drawn: start w 4.25, start b -3, learning rate 0.3, "
+                       "clip τ 0.3, steps 40.")
+    assert "outdated" in page.get_attribute("#chart-cliff", "class")  # dimmed
+    page.fill("#cliff-steps", "30")  # fixed: a caption for the new surface, not dimmed
+    page.click("#cliff-update")
+    page.wait_for_function("() => document.getElementById('cliff-error').textContent === ''", timeout=10_000)
+    assert page.inner_text("#cliff-summary").startswith("Longest step: plain SGD")
+    assert "outdated" not in page.get_attribute("#chart-cliff", "class")
+    snap(page, "cliff-panel-error", "#cliff-panel")
+    assert [p for p in page_log.problems() if "422" not in p] == []
+
+
+def test_cliff_note_writes_subscripts_as_markup(dashboard):
+    page = dashboard()
+    _loaded_panel(page)
+    first = page.locator("#cliff-panel .note p").first
+    assert first.locator("sub").all_text_contents() == ["t", "t−1", "50"]
+    text = page.locator("#cliff-panel .note").inner_text()
+    assert "_" not in text and "{" not in text
+    assert first.inner_text().startswith("A recurrent network with a single unit, xt = w·σ(xt−1) + b")
