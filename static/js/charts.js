@@ -3,7 +3,7 @@
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
-import { divergedBeforeAnyStep, laneTitle, overflowText } from "./labels.js";
+import { divergedBeforeAnyStep, finiteAdvice, laneTitle, overflowText } from "./labels.js";
 import { unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
@@ -222,8 +222,32 @@ function logSpan(values) {
 const LOG_TICK_PX = 18;
 function logTicks(values, axisPx = Infinity) {
   const span = logSpan(values);
-  if (span <= 1.5) return { exponentformat: "power", dtick: "D2" };
+  if (span <= 1.5) return oneTwoFiveTicks(values);
   return { exponentformat: "power", dtick: Math.max(1, Math.ceil(span / Math.max(1, axisPx / LOG_TICK_PX))) };
+}
+
+// 1-2-5 ticks labelled with their whole value: Plotly's "D2" labels 0.5 and 0.2 as "5" and "2" beside
+// "10^-1", which reads as 1, 5, 2, 0.1 down the axis. Plain numbers from 0.001 to 1000, m×10^k beyond.
+function oneTwoFiveTicks(values) {
+  let low = Infinity;
+  let high = -Infinity;
+  for (const v of values) {
+    if (!(v > 0) || !Number.isFinite(v)) continue;
+    if (v < low) low = v;
+    if (v > high) high = v;
+  }
+  if (!(high >= low)) return { exponentformat: "power", dtick: "D2" };
+  const tickvals = [];
+  const ticktext = [];
+  for (let k = Math.floor(Math.log10(low)) - 1; k <= Math.ceil(Math.log10(high)); k++) {
+    for (const m of [1, 2, 5]) {
+      const v = Number(`${m}e${k}`); // exact decimal, not m * 10 ** k (5 * 10 ** -3 = 0.005000000000000001)
+      if (v < low / 2.5 || v > high * 2.5) continue; // the axis pads the data a little: a tick beyond it at most
+      tickvals.push(v);
+      ticktext.push(k >= -3 && k <= 3 ? String(v) : `${m === 1 ? "" : `${m}×`}10<sup>${String(k).replace("-", "−")}</sup>`);
+    }
+  }
+  return { tickmode: "array", tickvals, ticktext };
 }
 
 // A diverged lane's last losses (1e11 and beyond) stretch a log axis over a dozen decades and flatten every
@@ -883,13 +907,14 @@ export class Charts {
     // and a lane that diverged before its first finite step has no curve at all after the run
     const unrecorded = sources.filter(divergedBeforeAnyStep);
     const notes = [
-      ...overflowed.map(({ lane }) => `${lane.name}: ${overflowText(lane)}${preview ? " at initialisation" : ""}.`),
+      ...overflowed.map(({ lane }) => `${lane.name}: ${overflowText(lane)}${preview ? " at initialisation" : ""}.`
+        + `<br>${finiteAdvice(lane)}`),
       ...unrecorded.map(({ lane }) => `${lane.name}: diverged at step ${lane.divergedAt}, before any finite step `
-        + `(${lane.reason || "non-finite numbers"}).`),
+        + `(${lane.reason || "non-finite numbers"}).<br>${finiteAdvice(lane)}`),
     ];
     notes.forEach((text, k) => {
       layout.annotations.push({
-        text: `${text}<br>float64, or a smaller spectral radius or init scale, keeps it finite.`,
+        text,
         xref: "paper", yref: "paper", x: 0.5, y: 0.5, yshift: -34 * k, showarrow: false,
         font: { size: 12, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
       });

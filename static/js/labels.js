@@ -26,3 +26,17 @@ export function divergedBeforeAnyStep({ lane, arrays, preview }) {
 export function overflowText(lane) {
   return `nothing finite to draw: the ${lane.config.dtype} forward pass overflows (h<sub>t</sub> reaches inf)`;
 }
+
+// What would keep such a lane finite. float64 reaches 1.8e308 against float32's 3.4e38, which helps only if the
+// growth stops below that: for a linear lane with identity/orthogonal W_h of spectral radius r, h_t grows like
+// r^T, so r^T beyond 1e308 overflows float64 too (radius 5, T 2000: 10^1398).
+export function finiteAdvice(lane) {
+  const { dtype, activation, init, spectral_radius: radius, seq_len: T } = lane.config;
+  const smaller = "a smaller spectral radius or init scale keeps it finite";
+  const decades = activation === "linear" && init !== "gaussian" && radius > 1 ? T * Math.log10(radius) : null;
+  if (dtype === "float64") return `${smaller[0].toUpperCase()}${smaller.slice(1)}.`;
+  if (decades !== null && decades > 308) {
+    return `float64 would overflow too (r<sup>T</sup> = 10<sup>${Math.round(decades)}</sup>); ${smaller}.`;
+  }
+  return `float64 (up to 1.8e308, against float32's 3.4e38) may keep it finite; ${smaller}.`;
+}

@@ -597,6 +597,7 @@ def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log
                      "&B.steps=20")
     note = page.locator("#chart-profile").get_by_text(re.compile(r"A: nothing finite to draw: the float32 forward"))
     note.wait_for(timeout=30_000)
+    assert "float64 (up to 1.8e308, against float32's 3.4e38) may keep it finite" in _svg_text(note)  # 5^100
     unrolled = page.locator("#chart-unrolled")
     unrolled.get_by_text(re.compile(r"nothing finite to draw: the float32 forward pass overflows")).wait_for()
     assert run_and_wait(page) == "done"
@@ -607,6 +608,29 @@ def test_a_lane_whose_float32_forward_pass_overflows_says_so(dashboard, page_log
     flow = page.locator("#chart-flow")
     assert flow.get_by_text("diverged at step 0").count() == 1
     assert flow.get_by_text("rows appear here").count() == 0  # lane B has rows; lane A never will
+    assert page_log.problems() == []
+
+
+def _svg_text(line):
+    """The whole text of the Plotly <text> that holds ``line`` (one of its <tspan> lines), without the
+    zero-width spaces Plotly puts around <sub>/<sup>."""
+    return line.locator("xpath=ancestor-or-self::*[local-name()='text'][1]").text_content().replace("\u200b", "")
+
+
+def test_overflow_advice_says_when_float64_overflows_too(dashboard, page_log):
+    # radius 5 over T = 2000: h_t grows like 5^2000 = 10^1398, beyond float64's 1.8e308 as well: the note must
+    # not send the user to float64 (it said "float64 ... keeps it finite"), and a float64 lane hears only the rest.
+    page = dashboard("lanes=2&A.activation=linear&A.init=identity&A.spectral_radius=5&A.seq_len=2000"
+                     "&A.hidden_size=4&B.activation=linear&B.init=identity&B.spectral_radius=5&B.seq_len=2000"
+                     "&B.hidden_size=4&B.dtype=float64")
+    profile = page.locator("#chart-profile")
+    note = profile.get_by_text(re.compile(r"A: nothing finite to draw: the float32 forward"))
+    note.wait_for(timeout=30_000)
+    assert "float64 would overflow too (rT = 101398); a smaller spectral radius" in _svg_text(note)
+    other = profile.get_by_text(re.compile(r"B: nothing finite to draw: the float64 forward"))
+    other.wait_for()
+    assert "A smaller spectral radius or init scale keeps it finite." in _svg_text(other)
+    assert "float64 (" not in _svg_text(other)
     assert page_log.problems() == []
 
 
@@ -699,6 +723,21 @@ def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log)
     set_field(page, 0, "steps", "500")
     page.wait_for_function("() => !document.getElementById('run-error').textContent", timeout=20_000)
     assert [p for p in page_log.problems() if "422" not in p] == []  # Chromium logs the 422 response itself
+
+
+def test_only_decimal_numbers_are_read_as_numbers(dashboard, page_log):
+    # Number("0x10") is 16: a hex, binary or octal literal was silently taken as another value; it is sent as
+    # typed and the field gets the server's 422, like any other value that is not a number in range
+    page = dashboard()
+    set_field(page, 1, "seq_len", "0x10")
+    page.click("#run")
+    error = page.locator("#lane1-seq_len-error")
+    error.wait_for(state="visible", timeout=20_000)
+    assert "2000" in error.text_content()
+    assert page.evaluate("() => document.body.dataset.runId") is None
+    set_field(page, 1, "seq_len", "1.5e1")  # decimal with an exponent is a number (15)
+    page.wait_for_function("() => !document.getElementById('lane1-seq_len-error').textContent", timeout=20_000)
+    assert [p for p in page_log.problems() if "422" not in p] == []
 
 
 def test_422_is_shown_next_to_the_control(dashboard, page_log):
@@ -1036,4 +1075,30 @@ def test_a_phone_sized_window_stacks_settings_and_charts_without_sideways_scroll
     for chart in geometry["charts"]:
         assert chart["left"] >= 0 and chart["right"] <= 390 and chart["width"] >= 250, chart
     snap(page, "phone")
+    assert page_log.problems() == []
+
+
+def test_log_axis_ticks_of_a_short_span_read_as_their_values(dashboard, page_log):
+    # Plotly's 1-2-5 log ticks label 0.5 and 0.2 as "5" and "2" beside "10^-1": down the loss axis that read
+    # 1, 5, 2, 0.1. Every label must be the value at its tick, within the data's reach.
+    page = dashboard("lanes=1&A.task=copy&A.seq_len=30&A.hidden_size=8&A.batch_size=8&A.steps=60")
+    assert run_and_wait(page) == "done"
+    # the loss curve and the chance line (a shape), which the axis spans: copy at T = 30, chance 10 ln 8 / 50
+    losses = page.evaluate("() => { const div = document.getElementById('chart-loss'); return [...div.data"
+                           ".filter((t) => t.yaxis === 'y' || !t.yaxis).flatMap((t) => t.y), ...(div.layout.shapes"
+                           " || []).filter((s) => s.yref === 'y').map((s) => s.y0)].filter((v) => v > 0); }")
+    labels = page.eval_on_selector_all("#chart-loss g.ytick text", "(nodes) => nodes.map((n) => n.textContent)")
+    assert labels, "no tick labels on the loss axis"
+
+    def value(label):
+        label = label.replace("\u200b", "").replace("−", "-")
+        if "10" in label and "." not in label and label not in ("10", "100", "1000"):
+            mantissa, _, exponent = label.partition("10")
+            return float(mantissa.rstrip("×") or 1) * 10.0 ** int(exponent)
+        return float(label)
+
+    low, high = min(losses), max(losses)
+    for label in labels:
+        assert low / 3 <= value(label) <= high * 3, (label, low, high)
+    assert "0.5" in labels  # the case at hand: labelled "5" before
     assert page_log.problems() == []
