@@ -203,8 +203,8 @@ function emptyNote(text) {
   return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
 }
 
-// Decades spanned by the positive finite values (0 if fewer than two distinct ones).
-function logSpan(values) {
+// [lowest, highest] of the positive finite values ([Infinity, -Infinity] if none).
+function positiveRange(values) {
   let low = Infinity;
   let high = -Infinity;
   for (const v of values) {
@@ -212,6 +212,12 @@ function logSpan(values) {
     if (v < low) low = v;
     if (v > high) high = v;
   }
+  return [low, high];
+}
+
+// Decades spanned by the positive finite values (0 if fewer than two distinct ones).
+function logSpan(values) {
+  const [low, high] = positiveRange(values);
   return high > low ? Math.log10(high / low) : 0;
 }
 
@@ -229,13 +235,7 @@ function logTicks(values, axisPx = Infinity) {
 // 1-2-5 ticks labelled with their whole value: Plotly's "D2" labels 0.5 and 0.2 as "5" and "2" beside
 // "10^-1", which reads as 1, 5, 2, 0.1 down the axis. Plain numbers from 0.001 to 1000, m×10^k beyond.
 function oneTwoFiveTicks(values) {
-  let low = Infinity;
-  let high = -Infinity;
-  for (const v of values) {
-    if (!(v > 0) || !Number.isFinite(v)) continue;
-    if (v < low) low = v;
-    if (v > high) high = v;
-  }
+  const [low, high] = positiveRange(values);
   if (!(high >= low)) return { exponentformat: "power", dtick: "D2" };
   const tickvals = [];
   const ticktext = [];
