@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from app.schemas import LANE_NAMES
 from rnncore.config import FIELDS, Config
+from rnncore.tasks import sequence_length
 
 
 def _number(value) -> str:
@@ -82,6 +83,8 @@ def lane_labels(lanes: list[dict]) -> list[str]:
                 continue  # already in the clip part
             if name in ("clip", "clip_threshold"):
                 out.append(_clip_part(cfg, clip_kinds_differ))
+            elif name == "truncate" and cfg.truncate is not None and cfg.truncate >= sequence_length(cfg):
+                out.append(f"TBPTT k={cfg.truncate} (= full BPTT)")  # k >= T: no cut falls inside the sequence
             else:
                 out.append(_FORMAT[name](getattr(cfg, name)))
         return ", ".join(out)

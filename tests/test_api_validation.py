@@ -363,6 +363,10 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"seq_len": 50}, {"seq_len": 200}], ["T=50", "T=200"]),
     ([{"clip": "value", "clip_threshold": 0.1}, {"clip": "norm"}], ["value clip 0.1", "norm clip 1.0"]),
     ([{"truncate": None}, {"truncate": 10}], ["full BPTT", "TBPTT k=10"]),
+    # k >= the sequence's length cuts nothing: the label says so (copy's sequence is T + 20 long)
+    ([{"truncate": None}, {"truncate": 100}], ["full BPTT", "TBPTT k=100 (= full BPTT)"]),
+    ([{"task": "copy", "truncate": 100}, {"task": "copy", "truncate": 120}],
+     ["TBPTT k=100", "TBPTT k=120 (= full BPTT)"]),
     ([{"activation": "relu", "seq_len": 20}, {"activation": "tanh", "seq_len": 40}], ["relu, T=20", "tanh, T=40"]),
     ([{}, {}], ["lane A", "lane B"]),
     # lane A names every differing field, the others only where they differ from A ("B = A but ...")

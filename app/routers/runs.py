@@ -203,7 +203,7 @@ def export_run(request: Request, run_id: str,
     repeated on each of its rows: ``lane_status``, ``lane_done_step``, ``lane_done_reason``."""
     run = _run(request, run_id)
     summary = run.summary(include_history=True)
-    filename = f"rnnlab-run-{run.id}.{format}"
+    filename = f"rnn-gradient-lab-run-{run.id}.{format}"  # the page's links download under this name too
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if format == "csv":
         return StreamingResponse(_csv_rows(run, summary["history"], summary["lane_done"]), media_type="text/csv",

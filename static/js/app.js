@@ -254,7 +254,7 @@ function setExportLinks(id) {
     const link = $(`export-${format}`);
     if (id) {
       link.href = `/api/runs/${encodeURIComponent(id)}/export?format=${format}`;
-      link.setAttribute("download", `rnn-gradient-lab-${id}.${format}`);
+      link.setAttribute("download", ""); // under the server's name (its Content-Disposition), as curl -OJ saves it
       link.classList.remove("disabled");
       link.removeAttribute("aria-disabled");
     } else {

@@ -563,6 +563,22 @@ def test_saliency_strip_panels_line_up_with_the_heatmaps(dashboard, page_log):
     assert page_log.problems() == []
 
 
+def test_exports_download_under_the_servers_name(dashboard, page_log):
+    # the links named their files rnn-gradient-lab-<id>.csv, the server's Content-Disposition rnnlab-run-<id>.csv:
+    # the same export saved from the page and by curl -OJ now has one name
+    page = dashboard("lanes=1&A.seq_len=6&A.hidden_size=4&A.batch_size=2&A.steps=3")
+    assert run_and_wait(page) == "done"
+    run_id = page.evaluate("() => document.body.dataset.runId")
+    for fmt in ("csv", "json"):
+        with page.expect_download() as download:
+            page.click(f"#export-{fmt}")
+        header = page.evaluate("async (url) => (await fetch(url)).headers.get('content-disposition')",
+                               f"/api/runs/{run_id}/export?format={fmt}")
+        assert download.value.suggested_filename == f"rnn-gradient-lab-run-{run_id}.{fmt}"
+        assert f'filename="rnn-gradient-lab-run-{run_id}.{fmt}"' in header
+    assert page_log.problems() == []
+
+
 def test_after_a_run_changed_settings_say_the_charts_show_the_last_run(dashboard, page_log):
     page = dashboard("lanes=2&A.seq_len=12&A.hidden_size=8&A.batch_size=4&A.steps=5"
                      "&B.seq_len=12&B.hidden_size=8&B.batch_size=4&B.steps=5&B.activation=relu")
