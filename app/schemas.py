@@ -114,7 +114,8 @@ class GradcheckResult(BaseModel):
     config: dict[str, Any] = Field(description="The lane config as sent, defaults filled in.")
     checked_config: dict[str, Any] = Field(
         description="The config that was checked: the lane in float64, clip none, batch_size, seq_len, "
-                    "hidden_size and num_classes capped by limits.gradcheck.caps (truncate capped at seq_len).")
+                    "hidden_size and num_classes capped by limits.gradcheck.caps; truncate capped at seq_len, and "
+                    "where it cuts the lane's sequence at half the checked one, so the check keeps a cut.")
     changed: dict[str, list[Any]] = Field(
         description="Every field that differs between config and checked_config: [sent, checked].")
     sequence_length: int = Field(description="Timesteps unrolled in the check (the copy task: seq_len + 20).")

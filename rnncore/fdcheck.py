@@ -14,6 +14,7 @@ import numpy as np
 
 from .config import Config, require_config
 from .losses import output_loss
+from .tasks import sequence_length
 from .trainer import Model
 
 GRADCHECK_CAPS = {"batch_size": 3, "seq_len": 12, "hidden_size": 6, "num_classes": 4}
@@ -22,14 +23,20 @@ parameter element). The copy task's sequence is still seq_len + 20 long."""
 
 
 def gradcheck_config(config: Config) -> Config:
-    """The config :func:`gradcheck` actually checks: ``config`` in float64, without clipping (clipping is
-    not part of the gradient), sizes capped by :data:`GRADCHECK_CAPS`, ``truncate`` capped at the capped
-    ``seq_len``. Everything else (cell, activation, task, target, init, seed, ...) is kept."""
-    small = require_config(config, "gradcheck_config").validate().replace(
-        dtype="float64", clip="none",
-        **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
+    """The config :func:`gradcheck` actually checks: ``config`` in float64, without clipping (norm and
+    value clipping rescale the gradient after BPTT; per-timestep clipping rescales dL/dh_t inside it, so
+    that lane does not train on the loss's gradient, and finite differences can check only the rest),
+    sizes capped by :data:`GRADCHECK_CAPS`, and ``truncate`` capped at the capped ``seq_len``; where the
+    lane's truncation cuts its sequence, at half the checked sequence too, so the check has a cut inside it
+    (seq_len 60, k 20: k 6 on T 12, where k 12 would cut nothing). Everything else (cell, activation, task,
+    target, init, seed, ...) is kept."""
+    config = require_config(config, "gradcheck_config").validate()
+    small = config.replace(dtype="float64", clip="none",
+                           **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
     if small.truncate is not None:
-        small = small.replace(truncate=min(small.truncate, small.seq_len))
+        cuts = small.truncate < sequence_length(config)
+        longest = min(small.seq_len, max(1, sequence_length(small) // 2)) if cuts else small.seq_len
+        small = small.replace(truncate=min(small.truncate, longest))
     return small
 
 

@@ -37,3 +37,22 @@ def test_gated_cells_pass_on_every_task(cell, case):
     report = gradcheck_report(config)
     assert report.verdict == "passed", (report.reason, report.max_rel_error)
     assert report.tolerance == GRADCHECK_TOLERANCE == 1e-6
+
+
+@pytest.mark.parametrize(("fields", "checked_k", "cut_inside"), [
+    (dict(seq_len=60, truncate=20), 6, True),     # k 12 (= the checked T) would cut nothing: the cut was unchecked
+    (dict(seq_len=60, truncate=60), 12, False),   # no cut in the lane: none in the check
+    (dict(seq_len=10, truncate=4), 4, True),
+    (dict(task="copy", seq_len=300, truncate=50), 12, True),  # copy: 32 steps unrolled, cuts at t = 20, 8
+])
+def test_the_checked_copy_keeps_a_truncation_cut_where_the_lane_has_one(fields, checked_k, cut_inside):
+    from rnncore.cells import cuts_gradient
+    from rnncore.fdcheck import gradcheck_config
+    from rnncore.tasks import sequence_length
+
+    config = Config(**fields)
+    small = gradcheck_config(config)
+    L = sequence_length(small)
+    assert small.truncate == checked_k
+    assert any(cuts_gradient(t, L, small.truncate) for t in range(L)) == cut_inside
+    assert gradcheck_report(config).verdict == "passed"

@@ -51,19 +51,25 @@ export function checkedWords(result) {
   const sizes = SIZE_WORDS.map(([key, word]) => `${word} ${c[key]}`).join(", ");
   const unrolled = result.sequence_length !== c.seq_len ? ` (${result.sequence_length} steps unrolled)` : "";
   const classes = c.task === "recall" ? `, ${c.num_classes} classes` : "";
-  const truncated = c.truncate !== null && c.truncate !== undefined ? `, truncated BPTT k = ${c.truncate}` : "";
+  const truncated = c.truncate !== null && c.truncate !== undefined
+    ? `, truncated BPTT k = ${c.truncate}${c.truncate >= result.sequence_length ? " (= full BPTT)" : ""}` : "";
   return `checked in ${c.dtype} on ${sizes}${unrolled}${classes}${truncated} against central finite differences `
     + `(ε = ${short(result.eps)})`;
 }
 
-// "shrunk from batch 32, T 100, hidden 64; clipping off (not part of the gradient)"
+// "shrunk from batch 32, T 100, hidden 64; clipping off (it rescales the gradient after BPTT)"
 function changedWords(result) {
   const changed = result.changed || {};
   const shrunk = [...SIZE_WORDS, ["num_classes", "classes"], ["truncate", "k"]]
     .filter(([key]) => key in changed).map(([key, word]) => `${word} ${changed[key][0]}`);
   const parts = [];
   if (shrunk.length) parts.push(`shrunk from ${shrunk.join(", ")}`);
-  if ("clip" in changed) parts.push("clipping off (not part of the gradient)");
+  if ("clip" in changed) {
+    parts.push(changed.clip[0] === "per_timestep"
+      ? "per-timestep clipping off: it rescales ∂L/∂hₜ inside BPTT, so this lane trains on a rescaled "
+        + "gradient that no finite difference can check; what is checked is BPTT without it"
+      : "clipping off (it rescales the gradient after BPTT)");
+  }
   return parts.join("; ");
 }
 

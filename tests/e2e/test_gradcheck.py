@@ -63,6 +63,26 @@ def test_verify_gradients_shows_what_the_api_checked(dashboard, page_log):
     assert page_log.problems() == []
 
 
+def test_the_panel_says_what_per_timestep_clipping_and_truncation_leave_unchecked(dashboard, page_log):
+    # per-timestep clipping rescales dL/dh_t inside BPTT: the panel said "clipping off (not part of the
+    # gradient)" beside a pass. A truncation cutting the lane (k 20 of T 60) keeps a cut in the checked copy
+    # (k 6 of T 12, where k 12 cut nothing), and k = T reads as the full BPTT it is.
+    page = dashboard("lanes=3&A.clip=per_timestep&A.clip_threshold=0.001&A.activation=relu&A.spectral_radius=1.5"
+                     "&B.seq_len=60&B.truncate=20&C.seq_len=12&C.truncate=12")
+    answers = gradcheck_answers(page)
+    page.click("#gradcheck")
+    page.wait_for_selector("#gradcheck-result[data-status='done']", timeout=30_000)
+    notes = {item.get_attribute("data-lanes"): item.text_content()
+             for item in page.locator("#gradcheck-result .gradcheck-checked").all()}
+    by_lane = {lane: text for lanes, text in notes.items() for lane in lanes.split(",")}
+    assert "per-timestep clipping off: it rescales ∂L/∂hₜ inside BPTT" in by_lane["A"]
+    assert "not part of the gradient" not in " ".join(notes.values())
+    assert [a["body"]["checked_config"]["truncate"] for a in answers[1:]] == [6, 12]
+    assert "truncated BPTT k = 6" in by_lane["B"] and "(= full BPTT)" not in by_lane["B"]
+    assert "truncated BPTT k = 12 (= full BPTT)" in by_lane["C"]
+    assert page_log.problems() == []
+
+
 def test_a_check_that_cannot_decide_is_shown_as_inconclusive_not_fail(dashboard, page_log):
     """Lane B explodes (ReLU, identity init, radius 5): eps crosses ReLU kinks, the finite differences
     disagree between step sizes, and the server says "inconclusive": the page must not say "✗ fail"."""
