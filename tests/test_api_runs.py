@@ -375,3 +375,26 @@ def test_profile_and_gradcheck(server):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["passed"] and body["worst"] < 1e-5 and len(body["max_rel_error"]) >= 3
+
+
+def test_the_documented_event_stream_example_is_a_real_run(server):
+    """/docs shows SSE_EXAMPLE as the "spectral-radius" preset's stream: its step 0's numbers and the ids of
+    its last events are what that preset streams (it showed ids 1002/1004 and another run's step 0)."""
+    import re
+
+    from app.routers.runs import SSE_EXAMPLE
+
+    documented = {}
+    for frame in SSE_EXAMPLE.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
+        if fields.get("event") in ("step", "lane_done", "done"):
+            scalars = dict(re.findall(r'"(\w+)":(-?[\d.e-]+|true|false|null|"\w*")(?=[,}])', fields["data"]))
+            documented[int(fields["id"])] = (fields["event"], scalars)
+    lanes = next(p for p in PRESETS if p["id"] == "spectral-radius")["lanes"]
+    events = {event_id: (name, data) for event_id, name, data in read_all(server.url, start(server.url, lanes))}
+    for event_id, (name, scalars) in documented.items():
+        assert events[event_id][0] == name, (event_id, name)
+        real = events[event_id][1]
+        for key, text in scalars.items():
+            assert json.loads(text) == real[key], (event_id, key, text, real[key])
+    assert max(events) == max(documented)  # the last event, done, has the documented id

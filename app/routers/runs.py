@@ -41,11 +41,14 @@ SSE_EXAMPLE = (
     'retry: 2000\n\n'
     'id: 0\nevent: run\ndata: {"id":"3f9c0a1b2c4d","lanes":[{...},{...}],"labels":["radius 0.9","radius 1.1"],'
     '"task_info":[{...},{...}],"record_every":[3,3]}\n\n'
-    'id: 1\nevent: step\ndata: {"lane":0,"step":0,"loss":0.171,"metric":0.171,"grad_norm":0.052,'
-    '"grad_norm_clipped":0.052,"sigma_max":0.9,"spectral_radius":0.9,"gamma":1.0,"clipped":false,'
-    '"arrays":{"log10_grad_norm_per_step":[-6.41,-6.36,...],...}}\n\n'
-    'id: 1002\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
-    'id: 1004\nevent: done\ndata: {"status":"done","lanes":["done","done"]}\n\n')
+    'id: 1\nevent: step\ndata: {"lane":0,"step":0,"loss":1.2099401033483446,"metric":1.2099401033483446,'
+    '"grad_norm":8.615377535761883,"grad_norm_clipped":0.9999999810350368,"sigma_max":0.9000000325149758,'
+    '"spectral_radius":0.9000000051344113,"gamma":1.0,"clipped":true,'
+    '"arrays":{"log10_grad_norm_per_step":[-6.098,-6.044,-5.983,...],...}}\n\n'
+    'id: 1001\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
+    'id: 1002\nevent: lane_done\ndata: {"lane":1,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
+    'id: 1003\nevent: done\ndata: {"status":"done","lanes":["done","done"]}\n\n')
+"""The "spectral-radius" preset's stream (its first step, its last events): a test holds it to a real run."""
 
 
 def _manager(request: Request) -> RunManager:
