@@ -395,6 +395,10 @@ def test_the_documented_event_stream_example_is_a_real_run(server):
     for event_id, (name, scalars) in documented.items():
         assert events[event_id][0] == name, (event_id, name)
         real = events[event_id][1]
-        for key, text in scalars.items():
-            assert json.loads(text) == real[key], (event_id, key, text, real[key])
+        for key, text in scalars.items():  # floats to float32's rounding: other CPUs' SIMD paths round apart
+            value = json.loads(text)
+            if isinstance(value, float):
+                assert value == pytest.approx(real[key], rel=1e-5), (event_id, key, text, real[key])
+            else:
+                assert value == real[key], (event_id, key, text, real[key])
     assert max(events) == max(documented)  # the last event, done, has the documented id
