@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from . import tasks
-from .cells import CellBackward, get_cell, glorot
+from .cells import CellBackward, cuts_gradient, get_cell, glorot
 from .cells.base import Workspace
 from .config import Config, _described, require_config
 from .logscale import log10_norms, sqnorms_with_exponents
@@ -125,8 +125,8 @@ def spectral_every(config: Config) -> int:
     return max(1, math.ceil(eig_us / (0.01 * step_us)))
 
 
-def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: np.ndarray | None = None
-                  ) -> np.ndarray:
+def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: np.ndarray | None = None,
+                  truncate: int | None = None) -> np.ndarray:
     r"""log10 of the upper bound on ||dL/dh_t|| from ||J_t|| <= gamma sigma_max (Pascanu et al. 2013), (T,).
 
     Each step back, dL/dh_t = g_t + dL/dh_{t+1} diag(f'(a_{t+1})) W_h^T with g_t = dL_t/dh_t the loss's
@@ -137,17 +137,29 @@ def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: n
 
     With the loss at the last step only (``log10_loss_grad`` None) this is the straight line
     log10 ||dL/dh_{T-1}|| + (T-1-t) log10(gamma sigma_max); with a term at every step each term adds its
-    own geometric tail. Per-timestep clipping and truncation only shrink what flows back: still a bound.
-    Summed in the log domain (a reverse cumulative logaddexp), exact far outside float64's range."""
+    own geometric tail. Truncated BPTT (``truncate`` k) carries nothing across its cuts, so the sum starts
+    afresh below each (B = ||g_t|| at the step under a cut: 0, -inf here, with the loss at the end only).
+    Per-timestep clipping only shrinks what flows back: still a bound. Summed in the log domain (a reverse
+    cumulative logaddexp), exact far outside float64's range."""
     L = log10_grad.shape[0]
-    anchor = log10_grad[L - 1]
+    starts = [0] + [t for t in range(1, L) if cuts_gradient(t, L, truncate)]  # where nothing flows below
+    bound = np.empty(L)
+    for start, stop in zip(starts, starts[1:] + [L], strict=True):
+        terms = None if log10_loss_grad is None else log10_loss_grad[start:stop]
+        anchor = log10_grad[L - 1] if stop == L else -np.inf if terms is None else terms[-1]
+        bound[start:stop] = _tail_bound(anchor, gamma_sigma, stop - start, terms)
+    return bound
+
+
+def _tail_bound(anchor: float, gamma_sigma: float, L: int, loss_terms: np.ndarray | None) -> np.ndarray:
+    """:func:`pascanu_bound` over L steps carried back without a cut, from ``anchor`` at the last."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        if log10_loss_grad is None:
+        if loss_terms is None:
             distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
             if gamma_sigma > 0:
                 return np.asarray(anchor + distance * math.log10(gamma_sigma), dtype=np.float64)
             return np.where(distance == 0, anchor, -np.inf)
-        terms = np.array(log10_loss_grad, dtype=np.float64)
+        terms = np.array(loss_terms, dtype=np.float64)
         terms[L - 1] = anchor
         if not gamma_sigma > 0:  # nothing is carried back: only each step's own term
             return terms
@@ -160,10 +172,11 @@ def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: n
         return bound
 
 
-def _arrays(back: CellBackward, gamma: float | None, sigma: float, dtype) -> TimestepArrays:
+def _arrays(back: CellBackward, gamma: float | None, sigma: float, config: Config) -> TimestepArrays:
     grad = back.log10_grad_norm_per_step
-    bound = None if gamma is None else pascanu_bound(grad, gamma * sigma, back.log10_loss_grad_per_step)
-    tiny = math.log10(np.finfo(dtype).tiny)
+    bound = None if gamma is None else \
+        pascanu_bound(grad, gamma * sigma, back.log10_loss_grad_per_step, config.truncate)
+    tiny = math.log10(np.finfo(config.dtype).tiny)
     underflow = int(np.count_nonzero(np.isfinite(grad) & (grad < tiny)))
     return TimestepArrays(
         log10_grad_norm_per_step=grad,
@@ -254,7 +267,7 @@ class Trainer:
                     back = _measure(model, batch, True)[3]
                 finally:
                     model.params = current
-                arrays = _arrays(back, self.gamma, sigma, self.config.dtype)
+                arrays = _arrays(back, self.gamma, sigma, self.config)
             self.last_arrays = (step, arrays)
         raise StopIteration
 
@@ -289,7 +302,7 @@ class Trainer:
             self.optimizer.step(model.params, grads)
             if not all(np.isfinite(np.sum(p)) for p in model.params.values()):
                 self._diverge("parameters became non-finite")
-            arrays = _arrays(back, self.gamma, sigma, config.dtype) if want_arrays else None
+            arrays = _arrays(back, self.gamma, sigma, config) if want_arrays else None
         self._previous = (step, snapshot, batch, sigma, arrays)
         self.step += 1
         return StepRecord(step=step, loss=loss, metric=metric, grad_norm=before, grad_norm_clipped=after,
@@ -316,7 +329,7 @@ def profile(config: Config) -> StepRecord:
     with np.errstate(all="ignore"):
         sigma = float(np.linalg.svd(W.astype(np.float64), compute_uv=False)[0])
         loss, metric, grads, back, before, after, clipped = _measure(model, model.batch(), True)
-        arrays = _arrays(back, gamma, sigma, model.config.dtype)
+        arrays = _arrays(back, gamma, sigma, model.config)
     return StepRecord(step=0, loss=loss, metric=metric, grad_norm=before, grad_norm_clipped=after,
                       clipped=bool(clipped), sigma_max=sigma, spectral_radius=spectral_radius(W), gamma=gamma,
                       arrays=arrays)

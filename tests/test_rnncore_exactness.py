@@ -142,6 +142,25 @@ def test_bound_holds_with_a_loss_term_at_every_step(case, dtype):
     assert straight_line_broken  # the loss-at-the-end formula would not bound these curves
 
 
+@pytest.mark.parametrize("target", ["last", "every"])
+def test_bound_starts_afresh_below_each_truncation_cut(target):
+    """Truncated BPTT carries nothing across a cut: with the loss at the end, the gradient below the first
+    cut is exactly 0 and so is the bound (it ran on to t = 0, where chart 3 drew it above a curve that had
+    ended); with a term at every step, each stretch between cuts has its own sum, still above the curve."""
+    config = Config(task="adding", target=target, truncate=10, seq_len=45, hidden_size=8, batch_size=4,
+                    dtype="float64", clip="none")
+    arrays = profile(config).arrays
+    measured, bound = arrays.log10_grad_norm_per_step, arrays.log10_bound_per_step
+    assert np.all(measured <= bound + 1e-9)
+    if target == "last":
+        assert np.array_equal(np.isneginf(bound), np.arange(45) < 35)  # t < T - k: nothing reaches them
+        assert np.array_equal(np.isneginf(measured), np.isneginf(bound))
+    else:
+        assert np.all(np.isfinite(bound))
+        below_cut = 34  # h_34 is carried nothing from h_35: its bound is its own loss term's norm
+        assert bound[below_cut] == pytest.approx(measured[below_cut], abs=1e-9)
+
+
 def test_bound_is_the_measured_norm_when_nothing_is_carried_back():
     """W_h = 0: dL/dh_t is the loss's own term g_t, and sigma_max = 0 leaves B_t = ||g_t||: bound = measured."""
     config = Config(task="recall", target="every", init="gaussian", init_scale=0.0, seq_len=20, hidden_size=6,
