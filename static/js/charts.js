@@ -4,7 +4,7 @@
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 import { divergedBeforeAnyStep, finiteAdvice, laneTitle, overflowText } from "./labels.js";
-import { unrolledFigure as buildUnrolled } from "./unrolled.js";
+import { spreadApart, unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
 const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title, inside the plot area
@@ -163,6 +163,11 @@ function binnedColumns(rows, T, span) {
 // phone. Legends and titles stay within the plotting area's width, so that corner is the modebar's alone.
 const MODEBAR_REMOVE = ["lasso2d", "select2d", "autoScale2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d"];
 const MODEBAR_PX = 30; // right margin for it: the vertical modebar is 24 px wide, 2 px from the edge
+// Chart 7's names of the lines gamma * sigma_max = 1, in the right margin: "γσmax = 1" over "γ = 0.25" at
+// 10 px is ~50 px wide and ~27 px tall; 6 px from the plot, clear of the last point's marker.
+const GAMMA_LABEL_PX = 54;
+const GAMMA_LABEL_H = 28;
+const GAMMA_LABEL_GAP = 6;
 
 function plotConfig(name) {
   return {
@@ -1100,7 +1105,11 @@ export class Charts {
   }
 
   // sigma_max(W_h) every step and the spectral radius where measured, with a dashed line where gamma *
-  // sigma_max = 1 for each gamma among the lanes: above it the Pascanu bound lets the gradient grow.
+  // sigma_max = 1 for each gamma among the lanes: above it the Pascanu bound lets the gradient grow. Each
+  // line is named in the right margin at its end (inside the plot its name lay on any curve near the line:
+  // lane A's radius at 1.05 in the default preset), between the plot and the modebar's column, so no
+  // curve can run under it; two lines (sigmoid's at 4, the others' at 1) closer than a name's height get
+  // their names moved apart, from an estimate of where Plotly's autorange puts them.
   spectralFigure() {
     const data = [];
     const shapes = [];
@@ -1128,13 +1137,22 @@ export class Charts {
         hovertemplate: `${name}<br>step %{x}<br>spectral radius ρ(W_h) = %{y:.4f}<extra></extra>`,
       });
     }
-    for (const [gamma, names] of gammas) {
-      const y = 1 / gamma;
+    const lines = [...gammas].map(([gamma, names]) => ({ gamma, names, y: 1 / gamma })).sort((a, b) => b.y - a.y);
+    let top = Math.max(0, ...lines.map((line) => line.y)); // the y axis: from 0 to the highest value, + ~5%
+    for (const trace of data) for (const v of trace.y) if (Number.isFinite(v) && v > top) top = v;
+    const margin = { t: 40, b: 52 };
+    const plotPx = Math.max(60, (this.divs.spectral?.clientHeight || 340) - margin.t - margin.b);
+    const want = lines.map((line) => plotPx * (1 - line.y / (1.05 * top || 1)) - GAMMA_LABEL_H / 2); // px from the top
+    const at = spreadApart(want, lines.map(() => GAMMA_LABEL_H), -8, plotPx + 8, 2) || want;
+    lines.forEach(({ gamma, names, y }, k) => {
+      const g = gamma === 1 ? "1" : gamma.toPrecision(2);
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y, line: { color: "#111827", width: 1.2, dash: "dash" } });
-      annotations.push({ text: `γσ<sub>max</sub> = 1 (γ = ${gamma === 1 ? 1 : gamma.toPrecision(2)}: ${names.join(", ")})`,
-        xref: "paper", x: 1, xanchor: "right", yref: "y", y, yanchor: "bottom", showarrow: false,
-        font: { size: 10, color: "#111827" }, bgcolor: "rgba(255,255,255,0.85)" });
-    }
+      annotations.push({ text: `γσ<sub>max</sub> = 1<br>γ = ${g}`,
+        hovertext: `dashed: γ·σ_max(W_h) = 1 with γ = max|f'| = ${g} (lane${names.length > 1 ? "s" : ""} ${names.join(", ")}):`
+          + "<br>above it the bound lets the gradient grow",
+        xref: "paper", x: 1, xanchor: "left", xshift: GAMMA_LABEL_GAP, align: "left", yref: "y", y, yanchor: "middle",
+        yshift: want[k] - at[k], showarrow: false, font: { size: 10, color: "#111827" } });
+    });
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
     const layout = baseLayout({
@@ -1146,7 +1164,8 @@ export class Charts {
       layout.annotations = emptyNote(this.previewNote || "Loading the preview…");
       hideAxes(layout);
     }
-    layout.margin = { ...layout.margin, t: 40 };
+    layout.margin = { ...layout.margin, ...margin };
+    if (lines.length) layout.margin.r = MODEBAR_PX + GAMMA_LABEL_GAP + GAMMA_LABEL_PX; // the lines' names, then the modebar
     return { data, layout };
   }
 

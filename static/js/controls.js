@@ -81,6 +81,15 @@ export class LaneEditor {
     this.lanes = [this.defaults(), this.defaults()];
     this.errors = new Map(); // "lane:field" -> message
     this.disabled = false;
+    // lanes wider than the panel scroll sideways: which edges have more columns beyond them, for the CSS
+    // to show (a fade and an arrow); again on every scroll, resize and render
+    this.showOverflow = () => {
+      const { scrollLeft, scrollWidth, clientWidth } = this.root;
+      this.root.toggleAttribute("data-more-left", scrollLeft > 1);
+      this.root.toggleAttribute("data-more-right", scrollLeft + clientWidth < scrollWidth - 1);
+    };
+    root.addEventListener("scroll", this.showOverflow, { passive: true });
+    if (globalThis.ResizeObserver) new ResizeObserver(this.showOverflow).observe(root);
   }
 
   defaults() {
@@ -197,6 +206,7 @@ export class LaneEditor {
       if (button) this.removeLane(Number(button.dataset.remove));
     });
     this.refresh();
+    this.showOverflow();
   }
 
   renderRow(spec) {

@@ -18,7 +18,10 @@ const EDGE = "#9ca3af";
 const CUT = "#dc2626";
 const LOSS = "#ea580c";
 const EMPTY = "#d1d5db";
-const MARGIN = { l: 44, r: 80, t: 12, b: 8 }; // r: the colour bar
+// r: the colour bar, anchored to the chart's right edge (xref "container"): one anchored beside the plot
+// pushed the margin out by 2-15 px with its tick labels' width ("−1.24", "−1000"), so the plot was narrower
+// than the px arithmetic here (node spacing, where names go) assumed
+const MARGIN = { l: 44, r: 80, t: 12, b: 8 };
 const CHAR_PX = 5.8; // average width of an 11 px character (to fit the lane's text lines to the chart)
 
 // The parts of a text line (joined by " · ") that fit in `px`, and the whole line for the hover if cut.
@@ -40,6 +43,27 @@ export function truncationCuts(L, k) {
   if (!k) return cuts;
   for (let t = L - k; t > 0; t -= k) cuts.push(t);
   return cuts.reverse();
+}
+
+// Where boxes of `sizes` px go along one axis, in the order given, each as near its wanted start `want`
+// as the others allow: at least `gap` apart and inside [lo, hi]. Returns the starts, or null where they do
+// not fit (together longer than hi - lo). Pushed forward past the previous box, then back from `hi`.
+export function spreadApart(want, sizes, lo, hi, gap) {
+  const at = [];
+  want.forEach((w, i) => at.push(Math.max(w, lo, i ? at[i - 1] + sizes[i - 1] + gap : lo)));
+  for (let i = at.length - 1; i >= 0; i -= 1) {
+    at[i] = Math.min(at[i], hi - sizes[i], i < at.length - 1 ? at[i + 1] - gap - sizes[i] : Infinity);
+  }
+  return at.length && at[0] < lo - 0.5 ? null : at;
+}
+
+// The width of `text` in px at `size` px in the chart's font (measured on a canvas; an estimate without one).
+let measure = null;
+export function textWidth(text, size, family) {
+  if (measure === null) measure = globalThis.document?.createElement("canvas").getContext("2d") || false;
+  if (!measure) return text.length * size * 0.56;
+  measure.font = `${size}px ${family}`;
+  return measure.measureText(text).width;
 }
 
 // The timesteps drawn: all of them when they fit, else `maxNodes` spread evenly plus the ones that must
@@ -160,9 +184,34 @@ class Marks {
   }
 }
 
+// The input spans' names under their shaded boxes (`boxes`: {what, i0, i1}, left to right), as
+// [{what, x}] in data units (the name starts at x): each centred under its box where the names fit so, else
+// moved aside (temporal_order's "first A/B symbol" and "second A/B symbol" at 390 px: their boxes' centres
+// are ~70 px apart, the names 80 and 95 px wide) as long as every name stays over its own box (>= 10 px of
+// it) and the names inside the plot, 8 px apart. Where they cannot all fit, the later names are left to
+// the inputs' hover ("may hold the ..."), the last first. `axis`: {px, left, width}: px per node index on
+// the drawn x axis, the axis' first value (the plot's left edge) and the plot's width in px.
+const NAME_PX = 10; // the span names' font size
+const NAME_GAP = 8;
+function spanNames(boxes, axis, family) {
+  const px = (x) => (x - axis.left) * axis.px;
+  for (let kept = boxes; kept.length; kept = kept.slice(0, -1)) {
+    const sizes = kept.map((box) => textWidth(box.what, NAME_PX, family));
+    const want = kept.map((box, k) => px((box.i0 + box.i1) / 2) - sizes[k] / 2);
+    const at = spreadApart(want, sizes, 0, axis.width, NAME_GAP);
+    const overBox = (box, k) => {
+      const [a, b] = [px(box.i0 - 0.42), px(box.i1 + 0.42)]; // the shaded box
+      const m = Math.min(10, (b - a) / 2, sizes[k] / 2);
+      return at[k] <= b - m && at[k] + sizes[k] >= a + m;
+    };
+    if (at && kept.every(overBox)) return kept.map((box, k) => ({ what: box.what, x: at[k] / axis.px + axis.left }));
+  }
+  return [];
+}
+
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), marks in data coordinates where
 // x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `laneIndex` the lane's place among the sources.
-function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks) {
+function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks, { axis, family }) {
   const { lane, arrays } = source;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
@@ -207,10 +256,10 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
   }
 
   // informative inputs: a shaded box behind the x nodes that carry what the target depends on, named
-  // below where the name fits between its neighbours (else the inputs' hover names it); the loss terms
-  // that score the task's answer (copy: the recall steps) named above them the same way
-  // a span's drawn nodes [i0, i1] (null if none is drawn), and where its name starts, centred under them
-  // and kept inside the chart: px from the plot's left edge (x = -0.5) and the name's estimated width
+  // below (spanNames: beside each other where there is room, else the inputs' hover names it); the loss
+  // terms that score the task's answer (copy: the recall steps) named above them, centred
+  // a span's drawn nodes [i0, i1] (null if none is drawn), and where the answer's name starts, centred under
+  // them and kept inside the chart: px from the plot's left edge (x = -0.5) and the name's estimated width
   const drawnNodes = (span) => {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
     return inside.length ? [inside[0], inside[inside.length - 1]] : null;
@@ -220,7 +269,7 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
     const left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2;
     return { left: Math.max(0, Math.min(left, ts.length * unitPx - textPx)), textPx };
   };
-  let labelEnd = -Infinity; // px of the right end of the last input span's name placed
+  const boxes = []; // the shaded spans, left to right: {what, i0, i1}
   for (const span of spans) {
     const nodesDrawn = drawnNodes(span);
     if (!nodesDrawn) continue;
@@ -229,10 +278,10 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
       type: "rect", layer: "below", x0: i0 - 0.42, x1: i1 + 0.42, y0: rows.x - 0.36, y1: rows.x + 0.36,
       fillcolor: "rgba(250, 204, 21, 0.35)", line: { width: 0 },
     });
-    const { left, textPx } = namePlace(span.what, nodesDrawn);
-    if (left < labelEnd + 8) continue;
-    labelEnd = left + textPx;
-    marks.point("span names", laneIndex, left / unitPx - 0.5, rows.x - 0.95, { text: span.what });
+    boxes.push({ what: span.what, i0, i1 });
+  }
+  for (const { what, x } of spanNames(boxes.sort((a, b) => a.i0 - b.i0), axis, family)) {
+    marks.point("span names", laneIndex, x, rows.x - 0.95, { text: what });
   }
   const answerNodes = answer && drawnNodes(answer);
   if (answerNodes) {
@@ -342,11 +391,14 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
 // {data, layout, height}: every lane with arrays as a band, top to bottom. `widthPx`: the chart's width.
 export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plotPx = Math.max(120, widthPx - MARGIN.l - MARGIN.r);
+  const family = baseLayout().font?.family || "sans-serif"; // the names' font, to measure them
   const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
   const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
   const plans = drawn.map((source) => lanePlan(source, maxNodes));
   const widest = Math.max(2, ...plans.map((plan) => plan.ts.length));
   const unitPx = plotPx / widest;
+  const xRange = [-0.7, widest - 0.3];
+  const axis = { px: plotPx / (xRange[1] - xRange[0]), left: xRange[0], width: plotPx }; // the x axis as drawn
   const marks = new Marks();
   const scale = Math.min(1, unitPx / 26); // narrow charts: smaller nodes that do not overlap
   Object.assign(marks.sizes, { ht: Math.max(6, 17 * scale), ct: Math.max(5, 14 * scale), xt: Math.max(5, 12 * scale),
@@ -362,7 +414,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
       // text lines stop at the colour bar
-      const band = laneBand(source, laneIndex, top, plans[k], unitPx, plotPx + 10, marks);
+      const band = laneBand(source, laneIndex, top, plans[k], unitPx, plotPx + 10, marks, { axis, family });
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
       low = Math.min(low, band.low);
@@ -385,7 +437,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
     showlegend: false,
     height,
     hovermode: "closest",
-    xaxis: { visible: false, range: [-0.7, widest - 0.3], fixedrange: true },
+    xaxis: { visible: false, range: xRange, fixedrange: true },
     yaxis: { visible: false, range: [bottom, 1.45], fixedrange: true },
     annotations,
     shapes,
@@ -393,7 +445,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
       colorscale: "Viridis",
       colorbar: {
         title: { text: "log10 ‖gradient‖", side: "right" }, thickness: 12, len: Math.min(1, 260 / height),
-        y: 1, yanchor: "top", x: 1, xanchor: "left", xpad: 12, outlinewidth: 0, tickfont: { size: 11 },
+        y: 1, yanchor: "top", xref: "container", x: 1, xanchor: "right", xpad: 8, outlinewidth: 0, tickfont: { size: 11 },
       },
     },
   });

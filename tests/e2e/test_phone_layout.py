@@ -69,3 +69,51 @@ def test_the_modebar_covers_no_title_legend_or_line(dashboard, page, page_log, s
     assert download.value.suggested_filename == "rnn-gradient-lab-profile.png"
     snap(page, f"modebar-{width}", "#card-flow")
     assert page_log.problems() == []
+
+
+# The lane table's scroller, whether it has more columns beyond each edge, and what the page shows there
+# (the fade and arrow drawn by .lane-frame::before / ::after).
+LANE_EDGES = """() => {
+    const scroller = document.getElementById('lane-editor');
+    const frame = scroller.parentElement;
+    const edge = (which) => { const s = getComputedStyle(frame, which);
+        return s.content !== 'none' && s.content !== 'normal' && s.display !== 'none' ? Number(s.opacity) : 0; };
+    const heads = [...scroller.querySelectorAll('th.lane-head')].map((th) => th.getBoundingClientRect());
+    const view = scroller.getBoundingClientRect();
+    return {left: edge('::before'), right: edge('::after'),
+            hiddenLeft: heads.filter((r) => r.left < view.left - 1).length,
+            hiddenRight: heads.filter((r) => r.right > view.right + 1).length,
+            scrollLeft: scroller.scrollLeft, end: scroller.scrollWidth - scroller.clientWidth};
+}"""
+
+
+def _edges_settle(page, left: int, right: int) -> dict:
+    page.wait_for_function(f"() => ({LANE_EDGES})().left === {left} && ({LANE_EDGES})().right === {right}",
+                           timeout=5_000)
+    return page.evaluate(LANE_EDGES)
+
+
+def test_on_a_phone_the_lane_table_shows_that_more_lanes_lie_sideways(dashboard, page, page_log):
+    # 390 px: the table (setting names, then 112 px a lane) shows lane A and most of B; C lies beyond the
+    # right edge. That edge fades under a shadow with an arrow while columns are hidden there, and the fade
+    # moves to the left edge once the table is scrolled to its end.
+    page.set_viewport_size({"width": 390, "height": 844})
+    page = dashboard("lanes=3&B.activation=relu&C.activation=sigmoid")
+    start = _edges_settle(page, 0, 1)
+    assert start["hiddenRight"] >= 1 and start["scrollLeft"] == 0 and start["end"] > 0, start
+    snap(page, "lanes-phone-start", "#lanes-panel")
+    page.evaluate("() => { const s = document.getElementById('lane-editor'); s.scrollLeft = s.scrollWidth; }")
+    end = _edges_settle(page, 1, 0)
+    assert end["hiddenRight"] == 0 and end["scrollLeft"] >= end["end"] - 1, end
+    snap(page, "lanes-phone-end", "#lanes-panel")
+    # a lane fewer still overflows (its own fade); the page itself never scrolls sideways
+    page.locator("#lane-table [data-remove='2']").click()
+    page.evaluate("() => { document.getElementById('lane-editor').scrollLeft = 0; }")
+    assert _edges_settle(page, 0, 1)["hiddenRight"] >= 1
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    # on a desktop four lanes fit: no fade on either side
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page = dashboard("lanes=4")
+    fits = _edges_settle(page, 0, 0)
+    assert fits["end"] <= 0 and fits["hiddenRight"] == 0, fits
+    assert page_log.problems() == []
