@@ -741,15 +741,21 @@ def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log)
     assert [p for p in page_log.problems() if "422" not in p] == []  # Chromium logs the 422 response itself
 
 
+def _seq_len_rejected(page, value: str):
+    """Lane B's seq_len set to ``value`` and Run pressed: the field's error, which names the allowed range."""
+    set_field(page, 1, "seq_len", value)
+    page.click("#run")
+    error = page.locator("#lane1-seq_len-error")
+    error.wait_for(state="visible", timeout=20_000)
+    assert "2000" in error.text_content()  # says the allowed range in words
+    return error
+
+
 def test_only_decimal_numbers_are_read_as_numbers(dashboard, page_log):
     # Number("0x10") is 16: a hex, binary or octal literal was silently taken as another value; it is sent as
     # typed and the field gets the server's 422, like any other value that is not a number in range
     page = dashboard()
-    set_field(page, 1, "seq_len", "0x10")
-    page.click("#run")
-    error = page.locator("#lane1-seq_len-error")
-    error.wait_for(state="visible", timeout=20_000)
-    assert "2000" in error.text_content()
+    _seq_len_rejected(page, "0x10")
     assert page.evaluate("() => document.body.dataset.runId") is None
     set_field(page, 1, "seq_len", "1.5e1")  # decimal with an exponent is a number (15)
     page.wait_for_function("() => !document.getElementById('lane1-seq_len-error').textContent", timeout=20_000)
@@ -758,11 +764,7 @@ def test_only_decimal_numbers_are_read_as_numbers(dashboard, page_log):
 
 def test_422_is_shown_next_to_the_control(dashboard, page_log):
     page = dashboard()
-    set_field(page, 1, "seq_len", "5000")
-    page.click("#run")
-    error = page.locator("#lane1-seq_len-error")
-    error.wait_for(state="visible", timeout=20_000)
-    assert "2000" in error.text_content()  # says the allowed range in words
+    _seq_len_rejected(page, "5000")
     assert page.locator("td.field-cell.invalid").count() == 1
     assert page.locator("#lane1-seq_len").get_attribute("aria-invalid") == "true"
     assert "Lane B · seq_len" in page.locator("#run-error").text_content()
