@@ -349,6 +349,12 @@ def test_openapi_documents_examples_and_error_shapes(client):
     assert "event: step" in events["example"]
     for path in ("/api/profile", "/api/gradcheck"):
         assert schema["components"]["schemas"][path.split("/")[-1].capitalize() + "Request"]["examples"]
+    # every 422 the service documents is the body it sends ({message, detail}), not FastAPI's default
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if "422" in operation["responses"]:
+                body = operation["responses"]["422"]["content"]["application/json"]["schema"]
+                assert body["$ref"].endswith("/ErrorResponse"), (method, path)
 
 
 def test_an_unreadable_body_is_a_400_with_a_message(client):

@@ -16,9 +16,10 @@ from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 
+from app.schemas import INVALID
 from rnncore import cliff
 
-router = APIRouter(prefix="/api", tags=["cliff"])
+router = APIRouter(prefix="/api", tags=["cliff"], responses=INVALID)  # the service's 422 body, not FastAPI's default
 
 D = cliff.DEFAULTS
 RANGE = 20.0  # |w|, |b| bound: beyond it the plateaus are flat to machine precision
