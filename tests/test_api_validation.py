@@ -349,6 +349,11 @@ def test_openapi_documents_examples_and_error_shapes(client):
     assert "event: step" in events["example"]
     for path in ("/api/profile", "/api/gradcheck"):
         assert schema["components"]["schemas"][path.split("/")[-1].capitalize() + "Request"]["examples"]
+    # the export documents both bodies: the JSON's schema, the CSV's header row (it showed {} for both)
+    export = schema["paths"]["/api/runs/{run_id}/export"]["get"]["responses"]["200"]["content"]
+    assert export["application/json"]["schema"]["$ref"].endswith("/RunSummary")
+    header = export["text/csv"]["example"].splitlines()[0].split(",")
+    assert header[:4] == ["lane", "label", "step", "t"] and "log10_grad_norm" in header and "arrays_from" in header
     # every 422 the service documents is the body it sends ({message, detail}), not FastAPI's default
     for path, methods in schema["paths"].items():
         for method, operation in methods.items():

@@ -192,7 +192,11 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
 
 
 @router.get("/{run_id}/export", summary="Download the whole run as JSON or tidy CSV", responses={
-    **NOT_FOUND, 200: {"content": {"application/json": {}, "text/csv": {}}}})
+    **NOT_FOUND, 200: {"description": "JSON: the run summary; CSV: a header row, then one row per lane, step and "
+                                      "timestep",
+                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunSummary"}},
+                                   "text/csv": {"schema": {"type": "string"},
+                                                "example": ",".join(CSV_COLUMNS) + "\n..."}}}})
 def export_run(request: Request, run_id: str,
                format: Literal["json", "csv"] = Query("json", description="json: the run summary with the whole "
                                                       "history and each lane's lane_done; csv: one row per "
