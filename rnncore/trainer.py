@@ -20,7 +20,7 @@ import threading
 import numpy as np
 
 from . import tasks
-from .cells import CellBackward, cuts_gradient, get_cell, glorot
+from .cells import CellBackward, get_cell, glorot
 from .cells.base import Workspace
 from .config import Config, _described, require_config
 from .logscale import log10_norms, sqnorms_with_exponents
@@ -142,33 +142,38 @@ def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: n
     Per-timestep clipping only shrinks what flows back: still a bound. Summed in the log domain (a reverse
     cumulative logaddexp), exact far outside float64's range."""
     L = log10_grad.shape[0]
-    starts = [0] + [t for t in range(1, L) if cuts_gradient(t, L, truncate)]  # where nothing flows below
-    bound = np.empty(L)
-    for start, stop in zip(starts, starts[1:] + [L], strict=True):
-        terms = None if log10_loss_grad is None else log10_loss_grad[start:stop]
-        anchor = log10_grad[L - 1] if stop == L else -np.inf if terms is None else terms[-1]
-        bound[start:stop] = _tail_bound(anchor, gamma_sigma, stop - start, terms)
-    return bound
+    k = L if truncate is None or truncate >= L else truncate  # cuts every k steps from the end
+    if log10_loss_grad is None:  # only the stretch above the last cut receives anything
+        bound = np.full(L, -np.inf)
+        bound[L - k:] = _tail_bounds(np.full((1, k), -np.inf), gamma_sigma, log10_grad[L - 1], closed_form=True)
+        return bound
+    n = -(-L // k)  # stretches between cuts, as rows of k steps (the first padded in front with no terms)
+    terms = np.full(n * k, -np.inf)
+    terms[n * k - L:] = log10_loss_grad
+    return _tail_bounds(terms.reshape(n, k), gamma_sigma, log10_grad[L - 1]).reshape(-1)[n * k - L:]
 
 
-def _tail_bound(anchor: float, gamma_sigma: float, L: int, loss_terms: np.ndarray | None) -> np.ndarray:
-    """:func:`pascanu_bound` over L steps carried back without a cut, from ``anchor`` at the last."""
+def _tail_bounds(terms: np.ndarray, gamma_sigma: float, anchor: float, closed_form: bool = False) -> np.ndarray:
+    """:func:`pascanu_bound` for rows of k steps carried back without a cut, each from its own last term, the
+    last row from ``anchor`` (the measured ||dL/dh_{T-1}||). ``closed_form``: one row with no loss terms
+    (the loss at the end only): the straight line."""
+    n, k = terms.shape
+    terms = terms.copy()
+    terms[-1, -1] = anchor
     with np.errstate(divide="ignore", invalid="ignore"):
-        if loss_terms is None:
-            distance = np.arange(L - 1, -1, -1, dtype=np.float64)  # T-1-t
+        if closed_form:
+            distance = np.arange(k - 1, -1, -1, dtype=np.float64)  # T-1-t
             if gamma_sigma > 0:
                 return np.asarray(anchor + distance * math.log10(gamma_sigma), dtype=np.float64)
             return np.where(distance == 0, anchor, -np.inf)
-        terms = np.array(loss_terms, dtype=np.float64)
-        terms[L - 1] = anchor
         if not gamma_sigma > 0:  # nothing is carried back: only each step's own term
             return terms
-        # B_t = (gamma sigma)^-t sum_{k >= t} ||g_k|| (gamma sigma)^k, in natural logs
+        # B_t = (gamma sigma)^-t sum_{k >= t} ||g_k|| (gamma sigma)^k, in natural logs, per row
         log_factor = math.log(gamma_sigma)
-        steps = np.arange(L, dtype=np.float64)
+        steps = np.arange(k, dtype=np.float64)
         scaled = terms * math.log(10.0) + steps * log_factor
-        bound = (np.logaddexp.accumulate(scaled[::-1])[::-1] - steps * log_factor) / math.log(10.0)
-        bound[L - 1] = anchor  # the round trip through natural logs would move it by an ulp
+        bound = (np.logaddexp.accumulate(scaled[:, ::-1], axis=1)[:, ::-1] - steps * log_factor) / math.log(10.0)
+        bound[:, -1] = terms[:, -1]  # each row's last: its own term exactly (natural logs would move it an ulp)
         return bound
 
 

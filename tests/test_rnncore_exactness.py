@@ -171,20 +171,27 @@ def test_bound_is_the_measured_norm_when_nothing_is_carried_back():
 
 @pytest.mark.parametrize("gamma_sigma", [0.3, 1.0, 2.5])
 @pytest.mark.parametrize("shift", [0.0, -450.0, 400.0])
-def test_bound_sums_every_terms_tail_far_outside_float64(gamma_sigma, shift):
-    """pascanu_bound's log-domain sum against the plain sum B_t = sum_k ||g_k|| (gamma sigma)^(k-t) in float64,
-    at magnitudes float64 holds and the same shifted by 10^+-400 (beyond its range): shifted by exactly that."""
+@pytest.mark.parametrize("truncate", [None, 1, 7, 60])
+def test_bound_sums_every_terms_tail_far_outside_float64(gamma_sigma, shift, truncate):
+    """pascanu_bound's log-domain sum against the plain sum B_t = sum_k ||g_k|| (gamma sigma)^(k-t) in float64
+    (k up to the next truncation cut), at magnitudes float64 holds and the same shifted by 10^+-400 (beyond its
+    range): shifted by exactly that."""
+    from rnncore.cells import cuts_gradient
     from rnncore.trainer import pascanu_bound
 
     rng = np.random.default_rng(0)
     T = 60
     terms = rng.uniform(-3.0, 1.0, T)
     terms[rng.random(T) < 0.3] = -np.inf  # steps without a loss term
-    plain = [sum(10.0 ** terms[k] * gamma_sigma ** (k - t) for k in range(t, T)) for t in range(T)]
+
+    def stretch_end(t):  # the last step whose gradient reaches h_t without crossing a cut
+        return next((k - 1 for k in range(t + 1, T) if cuts_gradient(k, T, truncate)), T - 1)
+
+    plain = [sum(10.0 ** terms[k] * gamma_sigma ** (k - t) for k in range(t, stretch_end(t) + 1)) for t in range(T)]
     with np.errstate(divide="ignore"):  # no loss term from t on: the bound is exactly 0 there
         expected = np.log10(plain) + shift
     loss_terms = terms + shift
-    ours = pascanu_bound(loss_terms.copy(), gamma_sigma, loss_terms)  # anchor = the last term itself
+    ours = pascanu_bound(loss_terms.copy(), gamma_sigma, loss_terms, truncate)  # anchor = the last term itself
     np.testing.assert_allclose(ours, expected, rtol=0, atol=1e-12)
 
 def test_float32_run_reports_exact_magnitudes_below_its_range():
