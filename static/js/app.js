@@ -612,9 +612,14 @@ async function main() {
   $("copy-link").addEventListener("click", copyLink);
   const scale = $("flow-scale");
   if ([...scale.options].some((option) => option.value === fromUrl.view.colour)) scale.value = fromUrl.view.colour;
-  charts.setFlowScale(scale.value);
-  scale.addEventListener("change", () => {
+  // chart 1's subtitle names what the colours show: its one phrase per mode, in the page's HTML
+  const showFlowScale = () => {
     charts.setFlowScale(scale.value);
+    for (const phrase of $("flow-sub").querySelectorAll("[data-scale]")) phrase.hidden = phrase.dataset.scale !== scale.value;
+  };
+  showFlowScale();
+  scale.addEventListener("change", () => {
+    showFlowScale();
     state.view.colour = scale.value === scale.options[0].value ? undefined : scale.value; // the default stays out
     syncUrl();
   });

@@ -3,7 +3,7 @@
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
-import { divergedBeforeAnyStep, finiteAdvice, laneTitle, overflowText } from "./labels.js";
+import { divergedBeforeAnyStep, finiteAdvice, laneTitle, overflowText, quantityName } from "./labels.js";
 import { spreadApart, unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
@@ -31,6 +31,7 @@ const MIN_INTERVAL = { flow: 1000, saliency: 900, unrolled: 1500, profile: 700, 
 // per redraw here: 480 of them made 75 of a norm-chart redraw's 107 ms; ticks as one line trace with null
 // breaks cost as much).
 const CLIP_COLUMNS = 200;
+const CLIP_SCALE_PX = 90; // the strip's colour bar
 
 function clipRates(lanes, totalSteps) {
   const columns = Math.max(1, Math.min(CLIP_COLUMNS, totalSteps));
@@ -208,6 +209,20 @@ function emptyNote(text) {
   return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
 }
 
+// What a chart's line styles mean, said once in its legend: one neutral grey entry per style, after the
+// lanes' entries (which name the colours; their default legendrank is 1000), not one entry per lane and style
+// (4 lanes x 3 styles crowd a legend into rows). The entries draw nothing, and clicks on them do nothing (see
+// draw()). `entries`: [{name, dash}] of the styles drawn, the lanes' own (solid) first; none when only that one.
+const KEY_COLOR = "#6b7280";
+const KEY_GROUP = "line style"; // each entry a group of its own: a horizontal legend stacks a group's entries
+function styleKey(entries) {
+  if (entries.length < 2) return [];
+  return entries.map(({ name, dash = "solid" }, k) => ({
+    type: "scatter", mode: "lines", x: [null], y: [null], name, legendgroup: `${KEY_GROUP} ${k + 1}`, legendrank: 2000 + k,
+    line: { color: KEY_COLOR, width: 1.6, dash }, hoverinfo: "skip", meta: { styleKey: true },
+  }));
+}
+
 // [lowest, highest] of the positive finite values ([Infinity, -Infinity] if none).
 function positiveRange(values) {
   let low = Infinity;
@@ -242,17 +257,36 @@ function logTicks(values, axisPx = Infinity) {
 function oneTwoFiveTicks(values) {
   const [low, high] = positiveRange(values);
   if (!(high >= low)) return { exponentformat: "power", dtick: "D2" };
-  const tickvals = [];
-  const ticktext = [];
+  // exact decimals from strings, not m * 10 ** k (5 * 10 ** -3 = 0.005000000000000001)
+  const decimal = (mantissa, k) => Number(`${mantissa}e${k}`);
+  let tickvals = [];
   for (let k = Math.floor(Math.log10(low)) - 1; k <= Math.ceil(Math.log10(high)); k++) {
     for (const m of [1, 2, 5]) {
-      const v = Number(`${m}e${k}`); // exact decimal, not m * 10 ** k (5 * 10 ** -3 = 0.005000000000000001)
-      if (v < low / 2.5 || v > high * 2.5) continue; // the axis pads the data a little: a tick beyond it at most
-      tickvals.push(v);
-      ticktext.push(k >= -3 && k <= 3 ? String(v) : `${m === 1 ? "" : `${m}×`}10<sup>${String(k).replace("-", "−")}</sup>`);
+      const v = decimal(m, k);
+      if (v >= low / 2.5 && v <= high * 2.5) tickvals.push(v); // the axis pads the data a little: a tick beyond
     }
   }
-  return { tickmode: "array", tickvals, ticktext };
+  if (tickvals.filter((v) => v >= low && v <= high).length < 2) {
+    // a narrow range between 1, 2 and 5 (recall's loss near chance: 1.2-1.6) had no label at all: steps of
+    // 1, 2 or 5 tenths of its decade, the first that gives at most 6 ticks across it
+    const k = Math.floor(Math.log10(low)) - 1;
+    for (const step of [1, 2, 5]) {
+      tickvals = [];
+      for (let j = Math.floor(low / decimal(step, k)) * step; decimal(j - step, k) <= high; j += step) {
+        tickvals.push(decimal(j, k));
+      }
+      if (tickvals.length <= 7) break;
+    }
+  }
+  return { tickmode: "array", tickvals, ticktext: tickvals.map(tickLabel) };
+}
+
+// A log tick's whole value: plain from 0.001 to 1000, m×10^k beyond (2×10^−5, 10^6).
+function tickLabel(v) {
+  const k = Math.floor(Math.log10(v) + 1e-9);
+  if (k >= -3 && k <= 3) return String(v);
+  const m = Number((v / 10 ** k).toPrecision(3));
+  return `${m === 1 ? "" : `${m}×`}10<sup>${String(k).replace("-", "−")}</sup>`;
 }
 
 // A diverged lane's last losses (1e11 and beyond) stretch a log axis over a dozen decades and flatten every
@@ -645,6 +679,12 @@ export class Charts {
     figure.layout.datarevision = this.revision;
     figure.layout.uirevision = this.uirevision || "preview";
     Plotly.react(div, figure.data, figure.layout, plotConfig(name));
+    if (!div.dataset.keyClicks) { // a line-style key entry hides nothing (a double-click would hide every lane)
+      div.dataset.keyClicks = "inert";
+      const notKey = (event) => !event.data[event.curveNumber]?.meta?.styleKey; // false: Plotly does nothing
+      div.on("plotly_legendclick", notKey);
+      div.on("plotly_legenddoubleclick", notKey);
+    }
   }
 
   // --- figures ----------------------------------------------------------------------------------
@@ -889,11 +929,17 @@ export class Charts {
       if (arrays.log10_cell_grad_norm_per_step) {
         data.push({
           type: "scatter", mode: "lines", name: `${lane.name} · ‖∂L/∂c<sub>t</sub>‖ (cell state)`, legendgroup: lane.name,
-          x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
+          showlegend: false, x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
           hovertemplate: `${lane.name} cell state<br>t = %{x}<br>log10 ‖∂L/∂c_t‖ = %{y:.2f}<extra></extra>`,
         });
       }
     }
+    const drawsDash = (dash) => data.some((t) => t.line.dash === dash);
+    data.push(...styleKey([
+      { name: "‖∂L/∂h<sub>t</sub>‖" },
+      ...(drawsDash("dash") ? [{ name: "upper bound (vanilla RNN)", dash: "dash" }] : []),
+      ...(drawsDash("dot") ? [{ name: "‖∂L/∂c<sub>t</sub>‖ (LSTM cell state)", dash: "dot" }] : []),
+    ]));
     const preview = sources.length && sources[0].preview;
     const steps = sources.filter((s) => s.step !== null).map((s) => `${s.lane.name}: step ${s.step}`);
     const layout = baseLayout({
@@ -937,10 +983,16 @@ export class Charts {
     const annotations = [];
     const infos = this.shown.map((lane) => lane.taskInfo).filter(Boolean);
     const metricName = infos.length ? infos[0].metric_name : "metric";
-    const lossName = infos.length ? infos[0].loss_name : "loss";
     const metricIsAccuracy = metricName === "accuracy";
     // adding's metric is its loss (MSE): one subplot, not the same curve twice
     const metricIsLoss = infos.length > 0 && infos.every((info) => info.metric_name === info.loss_name);
+    // what the axes and hovers call them: "loss (cross-entropy)", "accuracy" (the API's names, in words)
+    const lossText = infos.length ? `loss (${quantityName(infos[0].loss_name)})` : "loss";
+    const metricText = quantityName(metricName);
+    // accuracy is a share of the batch, shown in percent (as the presets quote it); the data stay 0-1
+    const metricFormat = metricIsAccuracy ? ".1~%" : ".4g";
+    const chanceText = (value, axis) => (axis === "y2" && metricIsAccuracy
+      ? `${Number((100 * value).toPrecision(3))}%` : Number(value).toPrecision(3));
     const buckets = this.lineBuckets("loss");
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
@@ -948,14 +1000,14 @@ export class Charts {
       data.push({
         type: "scatter", ...lineMode(lane.steps.length, lane.color), name, legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
-        hovertemplate: `${name}<br>step %{x}<br>${lossName} = %{y:.4g}<extra></extra>`,
+        hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra></extra>`,
       });
       if (metricIsLoss) continue;
       const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
       data.push({
         type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
         x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
-        hovertemplate: `${name}<br>step %{x}<br>${metricName} = %{y:.4g}<extra></extra>`,
+        hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra></extra>`,
       });
     }
     // chance baselines: one line per distinct value (lanes on the same task share it); where lanes have
@@ -975,7 +1027,7 @@ export class Charts {
         shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
           line: { color: "#6b7280", width: 1.2, dash: "dash" } });
         const which = values.size > 1 ? ` (${names.join(", ")})` : "";
-        annotations.push({ text: `chance ${Number(value).toPrecision(3)}${which}`, xref: "x domain", x: 1, xanchor: "right",
+        annotations.push({ text: `chance ${chanceText(value, axis)}${which}`, xref: "x domain", x: 1, xanchor: "right",
           xshift: -120 * k, yref: axis, y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false,
           font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
       });
@@ -986,7 +1038,7 @@ export class Charts {
     const lossTraces = data.filter((t) => t.yaxis === "y");
     const focus = focusedLogRange(lossTraces, this.shown, [...baselines.y.keys()]);
     (focus ? focus.offTop : []).forEach(({ name, step, value }, k) => {
-      annotations.push({ text: `${name}: ${lossName} ${Number(value).toPrecision(2)} at step ${step}, above the chart ↑`,
+      annotations.push({ text: `${name}: loss ${Number(value).toPrecision(2)} at step ${step}, above the chart ↑`,
         ...besideStep(step, range, 4), yref: "y domain", y: 1,
         yanchor: "top", yshift: -2 - 14 * k, showarrow: false, font: { size: 10, color: DIVERGED_COLOR },
         bgcolor: "rgba(255,255,255,0.85)" });
@@ -994,7 +1046,7 @@ export class Charts {
     const layout = baseLayout({
       xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range },
       yaxis: { ...AXIS, domain: lossDomain, type: "log",
-        title: { text: metricIsLoss ? `loss = metric (${lossName})` : `loss (${lossName})` },
+        title: { text: metricIsLoss ? lossText.replace("loss", "loss = metric") : lossText },
         // the chance lines are part of the range drawn (Plotly's, or the focused one)
         ...(focus ? { range: focus.range, autorange: false } : {}),
         ...logTicks(focus ? focus.values : [...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()],
@@ -1005,9 +1057,9 @@ export class Charts {
       const metricTraces = data.filter((t) => t.yaxis === "y2");
       const metricFocus = metricIsAccuracy ? null : focusedLogRange(metricTraces, this.shown, [...baselines.y2.keys()]);
       layout.yaxis2 = { ...AXIS, domain: [0, 0.36], type: metricIsAccuracy ? "linear" : "log",
-        range: metricIsAccuracy ? [0, 1.05] : metricFocus?.range, title: { text: metricName },
+        range: metricIsAccuracy ? [0, 1.05] : metricFocus?.range, title: { text: metricText },
         ...(metricFocus ? { autorange: false } : {}),
-        ...(metricIsAccuracy ? {} : logTicks(metricFocus ? metricFocus.values
+        ...(metricIsAccuracy ? { tickformat: ".0%", tickvals: [0, 0.5, 1] } : logTicks(metricFocus ? metricFocus.values
           : [...metricTraces.flatMap((t) => t.y), ...baselines.y2.keys()], axisPixels(this.divs.loss, [0, 0.36]))) };
     }
     if (!this.lanes.length) {
@@ -1055,6 +1107,9 @@ export class Charts {
       }
     });
     for (const shape of shapes) delete shape.tau;
+    if (data.some((t) => t.line.dash === "dot")) {
+      data.push(...styleKey([{ name: "‖g‖ before clipping" }, { name: "after clipping", dash: "dot" }]));
+    }
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations, { labels: true });
     const layout = baseLayout({
@@ -1069,6 +1124,7 @@ export class Charts {
     if (clipping.length) { // the clipping-rate strip under the plot, on the same step axis
       const rates = clipRates(clipping, layout.xaxis.range[1] + 1);
       const stripHeight = Math.min(0.06 * clipping.length, 0.2);
+      const plotPx = Math.max(120, (this.divs.norm?.clientWidth || 600) - layout.margin.l - layout.margin.r);
       layout.yaxis.domain = [stripHeight + 0.1, 1];
       layout.xaxis.anchor = "y2";
       const names = clipping.map((lane) => lane.name);
@@ -1077,10 +1133,21 @@ export class Charts {
         title: { text: "clipped", font: { size: 10 }, standoff: 4 } };
       data.push({
         type: "heatmap", name: "fraction of steps clipped", x: rates.x, y: names,
-        z: rates.z, text: rates.text, zmin: 0, zmax: 1, showscale: false, xaxis: "x", yaxis: "y2", xgap: 0, ygap: 1,
+        z: rates.z, text: rates.text, zmin: 0, zmax: 1, xaxis: "x", yaxis: "y2", xgap: 0, ygap: 1,
         colorscale: [[0, "#f3f4f6"], [1, "#111827"]],
+        // its scale: a short horizontal bar in the gap between the plot and the strip, at the right
+        showscale: true,
+        colorbar: { orientation: "h", x: 1 - 14 / plotPx, xanchor: "right", // "100%" ends inside the plot's width
+          y: stripHeight + 0.1, yanchor: "top", ypad: 4, xpad: 0,
+          len: CLIP_SCALE_PX, lenmode: "pixels", thickness: 7, outlinewidth: 1, outlinecolor: "#9ca3af",
+          tickvals: [0, 0.5, 1], tickformat: ".0%", tickfont: { size: 9 }, ticks: "", title: { text: "" } },
         hovertemplate: "lane %{y}<br>%{text}<extra>clipping</extra>",
       });
+      // the bar's title, on its left (clear of its "0%") and level with it: a title above the bar left its tick
+      // labels no room in the gap, and Plotly's title on the right of a horizontal bar gave the bar no length
+      annotations.push({ text: "share of steps clipped:", xref: "paper", x: 1 - 14 / plotPx, xanchor: "right",
+        xshift: -CLIP_SCALE_PX - 14, yref: "paper", y: stripHeight + 0.1, yanchor: "top", yshift: -1, showarrow: false,
+        font: { size: 10, color: "#374151" } });
     }
     if (!this.lanes.length) {
       // Idle: with only the τ lines to range on, a log axis centres the first τ, exactly where a centred
@@ -1190,6 +1257,9 @@ export class Charts {
         });
       }
     }
+    if (data.some((t) => t.line.dash === "dash")) {
+      data.push(...styleKey([{ name: "recurrent W<sub>h</sub>" }, { name: "input W<sub>x</sub>", dash: "dash" }]));
+    }
     const preview = sources.length && sources[0].preview;
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "timestep t" } },
@@ -1200,7 +1270,10 @@ export class Charts {
       }] : emptyNote(this.previewNote || "Loading the preview…"),
     });
     if (!data.length) hideAxes(layout);
-    layout.margin = { ...layout.margin, t: 40 };
+    layout.margin = { ...layout.margin, t: 58 };
+    // the legend's last row (the style key's, at the right) clear above the note at the plot's top right
+    const plotPx = Math.max(60, (this.divs.weight?.clientHeight || 340) - layout.margin.t - layout.margin.b);
+    layout.legend = { ...layout.legend, y: 1 + 20 / plotPx };
     return { data, layout };
   }
 }

@@ -40,3 +40,11 @@ export function finiteAdvice(lane) {
   }
   return `float64 (up to 1.8e308, against float32's 3.4e38) may keep it finite; ${smaller}.`;
 }
+
+// The words a chart shows for a loss or metric named by the API's task_info (loss_name, metric_name: "mse",
+// "cross_entropy", "accuracy"): the one place such an identifier is turned into text on screen. A name not
+// listed here reads as itself with spaces for underscores.
+const QUANTITY_WORDS = { cross_entropy: "cross-entropy", mse: "MSE" };
+export function quantityName(name) {
+  return QUANTITY_WORDS[name] ?? String(name).replaceAll("_", " ");
+}

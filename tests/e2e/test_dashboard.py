@@ -231,7 +231,7 @@ def test_exploding_preset_clipping_bounds_the_norm(dashboard, page_log):
     assert axis["autorange"] is False
     assert math.log10(max(losses[clipped_lane])) < top < math.log10(max(losses[plain_lane]))
     assert top - axis["range"][0] < 4, axis["range"]
-    note = re.compile(rf"^{plain_lane}: mse \S+ at step \d, above the chart")
+    note = re.compile(rf"^{plain_lane}: loss \S+ at step \d, above the chart")
     assert page.locator("#chart-loss").get_by_text(note).count() == 1
     label = page.locator("#chart-norm").get_by_text(f"{plain_lane} diverged at step 2").bounding_box()
     chart = page.locator("#chart-norm").bounding_box()
@@ -906,7 +906,8 @@ def test_rnn_vs_lstm_vs_gru_preset_runs_with_cell_state_and_gates(dashboard, pag
     heatmaps = [t for t in traces(page, "flow") if t["type"] == "heatmap"]
     assert len(heatmaps) == len(preset["lanes"]) and all(len(t["z"]) == 30 for t in heatmaps)
     profile = traces(page, "profile")
-    cell_state = [t for t in profile if "∂L/∂c" in t["name"]]
+    lanes = [t for t in profile if t["legendgroup"] in ("A", "B", "C", "D")]  # not the legend's style key
+    cell_state = [t for t in lanes if "∂L/∂c" in t["name"]]
     lstm_lanes = {t["legendgroup"] for t in profile if "LSTM" in t["name"] and "∂L/∂c" not in t["name"]}
     assert len(cell_state) == 1 and lstm_lanes == {cell_state[0]["legendgroup"]}  # ||dL/dc_t||: LSTM only
     assert len(cell_state[0]["y"]) == preset["lanes"][0].get("seq_len", 100)
@@ -1119,4 +1120,15 @@ def test_log_axis_ticks_of_a_short_span_read_as_their_values(dashboard, page_log
     for label in labels:
         assert low / 3 <= value(label) <= high * 3, (label, low, high)
     assert "0.5" in labels  # the case at hand: labelled "5" before
+    assert page_log.problems() == []
+
+
+def test_a_loss_axis_between_1_2_5_ticks_still_has_labels(dashboard, page_log):
+    # recall near chance (ln 4 = 1.39): a loss between 1.2 and 1.6 fell between the 1-2-5 ticks and its axis
+    # had no label at all; it gets 0.1-steps (1.2, 1.3, ...) instead
+    page = dashboard("lanes=1&A.task=recall&A.seq_len=30&A.hidden_size=8&A.batch_size=16&A.steps=30")
+    assert run_and_wait(page) == "done"
+    labels = page.eval_on_selector_all("#chart-loss g.ytick text", "(nodes) => nodes.map((n) => n.textContent)")
+    assert len(labels) >= 2, labels
+    assert all(float(label) < 3 for label in labels), labels  # the values, not 1-2-5 digits of another decade
     assert page_log.problems() == []
