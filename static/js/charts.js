@@ -1204,6 +1204,9 @@ export class Charts {
         hovertemplate: `${name}<br>step %{x}<br>spectral radius ρ(W_h) = %{y:.4f}<extra></extra>`,
       });
     }
+    if (data.some((t) => t.line.dash === "dot" && t.x.length)) {
+      data.push(...styleKey([{ name: "σ<sub>max</sub>(W<sub>h</sub>)" }, { name: "spectral radius ρ(W<sub>h</sub>)", dash: "dot" }]));
+    }
     const lines = [...gammas].map(([gamma, names]) => ({ gamma, names, y: 1 / gamma })).sort((a, b) => b.y - a.y);
     let top = Math.max(0, ...lines.map((line) => line.y)); // the y axis: from 0 to the highest value, + ~5%
     for (const trace of data) for (const v of trace.y) if (Number.isFinite(v) && v > top) top = v;

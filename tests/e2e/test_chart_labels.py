@@ -142,8 +142,9 @@ def _legend(page, chart: str) -> dict:
 
 def test_every_line_style_is_named_once_in_its_charts_legend(dashboard, page, page_log):
     # Chart 3 draws a dashed bound per RNN lane and the LSTM's dotted ||dL/dc_t||, chart 5 a dotted ||g||
-    # after clipping per lane, chart 6 a dashed W_x share per lane: each style is named by one grey legend
-    # entry (only the subtitles said so, and chart 3's legend had an entry per LSTM lane for its dotted line).
+    # after clipping per lane, chart 6 a dashed W_x share per lane, chart 7 a dotted spectral radius: each
+    # style is named by one grey legend entry (only the subtitles said so, and chart 3's legend had an entry
+    # per LSTM lane for its dotted line).
     page.set_viewport_size({"width": 1440, "height": 900})
     page = dashboard(FOUR_LANES)
     assert run_and_wait(page) == "done"
@@ -151,6 +152,7 @@ def test_every_line_style_is_named_once_in_its_charts_legend(dashboard, page, pa
         "profile": [("‖∂L/∂ht‖", False), ("upper bound (vanilla RNN)", True), ("‖∂L/∂ct‖ (LSTM cell state)", True)],
         "norm": [("‖g‖ before clipping", False), ("after clipping", True)],
         "weight": [("recurrent Wh", False), ("input Wx", True)],
+        "spectral": [("σmax(Wh)", False), ("spectral radius ρ(Wh)", True)],  # chart 7: solid every step, dotted
     }
     for chart, key in expected.items():
         page.locator(f"#chart-{chart}").scroll_into_view_if_needed()
