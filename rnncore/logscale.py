@@ -32,10 +32,9 @@ def renormalise(scaled: np.ndarray, exponent: int, n2: float) -> tuple[np.ndarra
     if n2 == 0.0 or not math.isfinite(n2):
         # every square underflowed (elements below ~1e-162 in float64, ~1e-23 in float32: a step that shrank
         # the delta that much at once) or their sum overflowed, although the elements may be nonzero, finite
-        peak = float(np.max(np.abs(scaled)))
-        if not math.isfinite(peak) or peak == 0.0:  # inf / NaN, or truly zero
+        k = peak_exponent(scaled)
+        if k is None:  # inf / NaN, or truly zero
             return scaled, exponent, n2
-        k = math.frexp(peak)[1]
     else:
         k = math.frexp(n2)[1] // 2
     np.ldexp(scaled, -k, out=scaled)
@@ -50,11 +49,15 @@ def sqnorm_with_exponent(a: np.ndarray) -> tuple[float, int]:
     n2 = sqnorm(a)
     if n2 >= _SQUARES_SAFE_IN[a.dtype] or not n2 == n2:
         return n2, 0
+    k = peak_exponent(a)
+    return (n2, 0) if k is None else (sqnorm(np.ldexp(a, -k)), k)
+
+
+def peak_exponent(a: np.ndarray) -> int | None:
+    """k with max |a| in [2^(k-1), 2^k): a * 2^-k has its largest magnitude in [1/2, 1). None when a is all
+    zero or holds inf / NaN (nothing to rescale)."""
     peak = float(np.max(np.abs(a)))
-    if peak == 0.0:
-        return 0.0, 0
-    k = math.frexp(peak)[1]
-    return sqnorm(np.ldexp(a, -k)), k
+    return math.frexp(peak)[1] if peak != 0.0 and math.isfinite(peak) else None
 
 
 def _squares_safe(dtype) -> float:
@@ -79,13 +82,17 @@ def sqnorms_with_exponents(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n2 = np.einsum("ti,ti->t", rows, rows, dtype=np.float64)
     k = np.zeros(len(n2), dtype=np.int64)
     for t in np.flatnonzero(~(n2 >= SQUARES_SAFE) | np.isinf(n2)):
-        peak = float(np.max(np.abs(rows[t])))
-        if peak == 0.0 or not math.isfinite(peak):
-            continue
-        k[t] = math.frexp(peak)[1]
-        scaled = np.ldexp(rows[t].astype(np.float64), -int(k[t]))
-        n2[t] = float(np.dot(scaled, scaled))
+        row_k = peak_exponent(rows[t])
+        if row_k is not None:
+            k[t] = row_k
+            n2[t] = sqnorm(np.ldexp(rows[t].astype(np.float64), -row_k))
     return n2, k
+
+
+def log10_row_norms(scaled: np.ndarray, exponents) -> np.ndarray:
+    """log10 ||scaled[t] * 2^exponents[t]||_F per t, whatever the magnitudes (:func:`sqnorms_with_exponents`)."""
+    n2, k = sqnorms_with_exponents(scaled)
+    return log10_norms(n2, exponents + k)
 
 
 def add_unscaled(scaled: np.ndarray, exponent: int, term: np.ndarray, part: int | None = None

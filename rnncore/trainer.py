@@ -23,7 +23,7 @@ from . import tasks
 from .cells import CellBackward, get_cell, glorot
 from .cells.base import Workspace
 from .config import Config, _described, require_config
-from .logscale import log10_norms, sqnorms_with_exponents
+from .logscale import log10_row_norms
 from .losses import output_loss
 from .optim import Optimizer, clip_gradients, global_norm
 from .records import StepRecord, TaskInfo, TimestepArrays
@@ -143,9 +143,12 @@ def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: n
     cumulative logaddexp), exact far outside float64's range."""
     L = log10_grad.shape[0]
     k = L if truncate is None or truncate >= L else truncate  # cuts every k steps from the end
-    if log10_loss_grad is None:  # only the stretch above the last cut receives anything
+    if log10_loss_grad is None:  # only the stretch above the last cut receives anything: a straight line
         bound = np.full(L, -np.inf)
-        bound[L - k:] = _tail_bounds(np.full((1, k), -np.inf), gamma_sigma, log10_grad[L - 1], closed_form=True)
+        distance = np.arange(k - 1, -1, -1, dtype=np.float64)  # T-1-t
+        with np.errstate(divide="ignore", invalid="ignore"):
+            bound[L - k:] = log10_grad[L - 1] + distance * math.log10(gamma_sigma) if gamma_sigma > 0 else \
+                np.where(distance == 0, log10_grad[L - 1], -np.inf)
         return bound
     n = -(-L // k)  # stretches between cuts, as rows of k steps (the first padded in front with no terms)
     terms = np.full(n * k, -np.inf)
@@ -153,19 +156,13 @@ def pascanu_bound(log10_grad: np.ndarray, gamma_sigma: float, log10_loss_grad: n
     return _tail_bounds(terms.reshape(n, k), gamma_sigma, log10_grad[L - 1]).reshape(-1)[n * k - L:]
 
 
-def _tail_bounds(terms: np.ndarray, gamma_sigma: float, anchor: float, closed_form: bool = False) -> np.ndarray:
+def _tail_bounds(terms: np.ndarray, gamma_sigma: float, anchor: float) -> np.ndarray:
     """:func:`pascanu_bound` for rows of k steps carried back without a cut, each from its own last term, the
-    last row from ``anchor`` (the measured ||dL/dh_{T-1}||). ``closed_form``: one row with no loss terms
-    (the loss at the end only): the straight line."""
+    last row from ``anchor`` (the measured ||dL/dh_{T-1}||)."""
     n, k = terms.shape
     terms = terms.copy()
     terms[-1, -1] = anchor
     with np.errstate(divide="ignore", invalid="ignore"):
-        if closed_form:
-            distance = np.arange(k - 1, -1, -1, dtype=np.float64)  # T-1-t
-            if gamma_sigma > 0:
-                return np.asarray(anchor + distance * math.log10(gamma_sigma), dtype=np.float64)
-            return np.where(distance == 0, anchor, -np.inf)
         if not gamma_sigma > 0:  # nothing is carried back: only each step's own term
             return terms
         # B_t = (gamma sigma)^-t sum_{k >= t} ||g_k|| (gamma sigma)^k, in natural logs, per row
@@ -201,7 +198,7 @@ def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     config = model.config
     loss, metric, grads, back, cache, dh_loss = model.loss_and_grads(batch, diagnostics, reuse=True)
     if diagnostics and config.target_mode == "every":  # the bound needs each step's own loss term
-        back.log10_loss_grad_per_step = log10_norms(*sqnorms_with_exponents(dh_loss))
+        back.log10_loss_grad_per_step = log10_row_norms(dh_loss, 0)
     if config.clip == "per_timestep":
         # ||g|| before clipping needs the unclipped backward pass too (same forward cache, no diagnostics).
         unclipped, _ = model.cell.backward(model.params, cache, dh_loss, config.replace(clip="none"),

@@ -45,10 +45,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import carry_step, log10_norms, sqnorm_with_exponent, to_true_scale
+from ..logscale import carry_step, log10_norms, log10_row_norms, sqnorm_with_exponent, to_true_scale
 from .activations import sigmoid_derivative, sigmoid_of_negated_keeping_exp, tanh_derivative
 from .base import CellBackward, aligned_copy, aligned_empty, buffer, chunk_length, cuts_gradient, glorot, recurrent_init
-from .rnn import log10_row_norms, weight_contribution_sqnorms
+from .rnn import weight_contribution_sqnorms
 
 NAME = "lstm"
 GATES = ("i", "f", "g", "o")

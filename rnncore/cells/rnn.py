@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..logscale import carry_step, log10_norms, sqnorm, sqnorms_with_exponents, to_true_scale
+from ..logscale import carry_step, log10_norms, log10_row_norms, sqnorm, to_true_scale
 from .activations import GAMMA, activate, derivative_inplace
 from .base import (
     CellBackward,
@@ -217,11 +217,6 @@ def _timestep_diagnostics(result: CellBackward, h_prev, delta, exponents, X, W_x
     result.log10_input_grad_per_step = log10_row_norms(dx, exponents)
     result.input_saliency = log10_row_norms(dx[:, 0], exponents)
 
-
-def log10_row_norms(scaled: np.ndarray, exponents: np.ndarray) -> np.ndarray:
-    """log10 ||scaled[t] * 2^exponents[t]||_F per t, whatever the magnitudes (:func:`sqnorms_with_exponents`)."""
-    n2, k = sqnorms_with_exponents(scaled)
-    return log10_norms(n2, exponents + k)
 
 
 __all__ = ["NAME", "backward", "forward", "gamma", "init_params", "param_shapes", "recurrent_weight"]
