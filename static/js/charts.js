@@ -170,7 +170,8 @@ const GAMMA_LABEL_PX = 54;
 const GAMMA_LABEL_H = 28;
 const GAMMA_LABEL_GAP = 6;
 
-function plotConfig(name) {
+// Plotly's config for every chart of the page (the cliff panel's too): `name` names its PNG download.
+export function plotConfig(name) {
   return {
     displaylogo: false,
     responsive: true,
@@ -268,7 +269,7 @@ function oneTwoFiveTicks(values) {
   }
   if (tickvals.filter((v) => v >= low && v <= high).length < 2) {
     // a narrow range between 1, 2 and 5 (recall's loss near chance: 1.2-1.6) had no label at all: steps of
-    // 1, 2 or 5 tenths of its decade, the first that gives at most 6 ticks across it
+    // 1, 2 or 5 tenths of its decade, the first that gives at most 7 ticks across it
     const k = Math.floor(Math.log10(low)) - 1;
     for (const step of [1, 2, 5]) {
       tickvals = [];

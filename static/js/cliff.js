@@ -2,6 +2,8 @@
 // two SGD runs from the same start, plain and norm-clipped. Data: GET /api/loss-surface. Click the map to
 // move the start. Uses the global Plotly the page loads; exports mountCliffPanel(container[, api]).
 
+import { plotConfig } from "./charts.js";
+
 const FONT = { family: "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2937" };
 const PLAIN_COLOR = "#dc2626";
 const CLIPPED_COLOR = "#2563eb";
@@ -14,9 +16,6 @@ const INPUTS = [
   ["steps", "steps", "1", "SGD steps, the same for both runs"],
 ];
 const LABELS = Object.fromEntries(INPUTS.map(([name, label]) => [name, label]));
-// The modebar as on the other charts (static/js/charts.js): the PNG camera and "reset axes", stacked vertically
-// at the top of the right margin, where it covers neither the legend nor the plot.
-const MODEBAR_REMOVE = ["lasso2d", "select2d", "autoScale2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d"];
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -161,10 +160,9 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
   const draw = () => {
     if (!latest) return;
     const fig = figure(latest, colour.value);
-    window.Plotly.react(chart, fig.data, fig.layout, {
-      displaylogo: false, responsive: true, modeBarButtonsToRemove: MODEBAR_REMOVE, showSendToCloud: false,
-      toImageButtonOptions: { format: "png", filename: "rnn-gradient-lab-cliff", scale: 2 },
-    });
+    // the modebar as on the other charts: the PNG camera and "reset axes", stacked vertically (fig.layout) at
+    // the top of the right margin, where it covers neither the legend nor the plot
+    window.Plotly.react(chart, fig.data, fig.layout, plotConfig("cliff"));
     if (!clickable) { // chart.on exists once Plotly has drawn into the div
       clickable = true;
       chart.on("plotly_click", (event) => {
