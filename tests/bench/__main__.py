@@ -9,7 +9,8 @@ loss at the last step, tanh, float32, clip norm 1.0, Adam, record_every=1: every
 (||dL/dh_t||, ||h_{t-1}^T delta_t||, ||dL/dx_t||, saliency, Pascanu bound, underflow count) and sigma_max
 on every step, the spectral radius on the engine's own cadence (``rnncore.trainer.spectral_every``:
 an eigendecomposition at most every k steps); rnncore's ms = its steps without the eigendecomposition
-+ the eigendecomposition's measured ms / k (its exact amortised cost, without timing k steps).
++ the eigendecomposition's measured ms / k (its exact amortised cost, without timing k steps). rnncore is
+timed after ``--warmup`` (50) training steps, a trained network's steps (peers.WARMUP_STEPS: why).
 'GEMMs ms' times the step's matrix products alone (tests/bench/floor.py), which run no faster inside the
 step's loops: a floor for rnncore's ms, and its share of the peak a ceiling for rnncore's.
 Peers (tests/bench/peers.py): (a) torch.nn.RNNCell unrolled in Python with h.retain_grad() at every
@@ -38,6 +39,7 @@ from rnncore.trainer import spectral_every, spectral_radius
 from .floor import gemm_floor
 from .peers import (
     PEERS,
+    WARMUP_STEPS,
     add_denormals_argument,
     add_peer_columns,
     apply_denormals_argument,
@@ -48,6 +50,7 @@ from .peers import (
     span,
     time_step,
     timed_rounds,
+    warmed_up,
 )
 
 try:  # the LSTM/GRU rows; registers PEERS["lstm"], PEERS["gru"]
@@ -114,11 +117,11 @@ def _spectral_ms(trainer) -> float:
     return min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
 
 
-def rnn_rows(rounds: int, seconds: float, shapes=SHAPES) -> list[dict]:
+def rnn_rows(rounds: int, seconds: float, shapes=SHAPES, warmup: int = WARMUP_STEPS) -> list[dict]:
     results = []
     for B, T, D, H in shapes:
         config = bench_config(B, T, D, H)
-        trainer = train(config, record_every=1)
+        trainer = warmed_up(train(config, record_every=1), warmup)
         batch = sample(config, np.random.default_rng(0))  # same shapes and task for the peers
         every = spectral_every(config)
         spectral_share = _spectral_ms(trainer) / every
@@ -164,6 +167,8 @@ def main(argv=None) -> None:
     parser.add_argument("--seconds", type=float, default=0.4, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
     parser.add_argument("--shapes", default=None, help="comma-separated indices into SHAPES (default: all)")
+    parser.add_argument("--warmup", type=int, default=WARMUP_STEPS,
+                        help="rnncore training steps before its timed steps (trained states cost what they cost)")
     add_denormals_argument(parser)
     args = parser.parse_args(argv)
     threads = args.threads or blas_threads()
@@ -183,7 +188,7 @@ def run(args, threads: int) -> None:
     before = matmul_gflops()
     cells = args.cells.split(",")
     shapes = SHAPES if args.shapes is None else [SHAPES[int(i)] for i in args.shapes.split(",")]
-    results = rnn_rows(args.rounds, args.seconds, shapes) if "rnn" in cells else []
+    results = rnn_rows(args.rounds, args.seconds, shapes, args.warmup) if "rnn" in cells else []
     after = matmul_gflops()
     peak = max(*before, *after)
     print(f"float32 matmul 2048^3 (before / after the engine rows): numpy {before[0]:.1f} / {after[0]:.1f} "
@@ -205,7 +210,7 @@ def run(args, threads: int) -> None:
     gated_cells = tuple(c for c in cells if c != "rnn" and c in CELLS)
     if gated_cells and gated is not None:
         print("\ngated cells (tests/bench/gated.py):")
-        print(gated.format_rows(gated.rows(gated_cells, rounds=args.rounds, seconds=args.seconds)))
+        print(gated.format_rows(gated.rows(gated_cells, rounds=args.rounds, seconds=args.seconds, warmup=args.warmup)))
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
           f"{' (other processes share these CPUs: ratios are more reliable than ms)' if load[0] > 0.5 else ''}")

@@ -42,6 +42,7 @@ from rnncore.trainer import spectral_every, spectral_radius
 from .floor import gemm_floor
 from .peers import (
     PEERS,
+    WARMUP_STEPS,
     _tensors,
     add_denormals_argument,
     add_peer_columns,
@@ -53,6 +54,7 @@ from .peers import (
     span,
     time_step,
     timed_rounds,
+    warmed_up,
 )
 
 SHAPES = [(32, 100, 8, 64), (32, 200, 8, 128), (16, 500, 8, 128)]  # (batch B, T, input D, hidden H)
@@ -102,18 +104,19 @@ PEERS["gru"] = {"cell_loop_ms": ("(a) torch GRUCell+retain_grad", cell_unrolled(
                 "fused_ms": ("(b) torch nn.GRU fused", fused(torch.nn.GRU))}
 
 
-def _engine_step(cell: str, B: int, T: int, D: int, H: int):
+def _engine_step(cell: str, B: int, T: int, D: int, H: int, warmup: int = WARMUP_STEPS):
     """(config, step, spectral_share_ms): one rnncore training step per call, and the amortised ms of the
     spectral radius, which the engine computes every ``spectral_every`` steps only (so the median of a
     round never sees it): best-of-3 ms of one eigvals / that interval, added to rnncore's ms."""
     config = Config(**bench_fields(cell, B, T, D, H))
-    trainer = train(config, record_every=1)
+    trainer = warmed_up(train(config, record_every=1), warmup)
     W = trainer.model.cell.recurrent_weight(trainer.params)
     eig_ms = min(time_step(lambda: spectral_radius(W), 0.0, 1) for _ in range(3))
     return config, (lambda: next(trainer)), eig_ms / spectral_every(config)
 
 
-def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6) -> list[dict]:
+def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float = 0.6,
+         warmup: int = WARMUP_STEPS) -> list[dict]:
     """One dict per (cell, shape): rnncore_ms, each peer's ms under its :data:`PEERS` column (cell_loop_ms
     (a), fused_ms (b), and for the LSTM native_fused_ms (b')), the ratios vs_cell_loop = (a) / rnncore,
     vs_fused = (b) / rnncore (and vs_native_fused) (> 1: rnncore is faster) and gemm_ms, the ms of
@@ -121,7 +124,7 @@ def rows(cells=("lstm", "gru"), shapes=SHAPES, rounds: int = 3, seconds: float =
     out = []
     for cell in cells:
         for B, T, D, H in shapes:
-            config, ours, spectral_share = _engine_step(cell, B, T, D, H)
+            config, ours, spectral_share = _engine_step(cell, B, T, D, H, warmup)
             batch = sample(config, np.random.default_rng(0))
             peers = [peer_step(factory, batch, H) for _, factory in PEERS[cell].values()]
             steps = [ours, *peers, gemm_floor(cell, B, T, D, H)]
@@ -169,6 +172,7 @@ def main(argv=None) -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=0.6, help="time per engine per round")
     parser.add_argument("--threads", type=int, default=None, help="BLAS and torch threads (default: BLAS's)")
+    parser.add_argument("--warmup", type=int, default=WARMUP_STEPS, help="rnncore training steps before timing")
     add_denormals_argument(parser)
     args = parser.parse_args(argv)
     denormals = apply_denormals_argument(args)
@@ -179,7 +183,8 @@ def main(argv=None) -> None:
         print(f"threads: numpy BLAS {threads}, torch {torch.get_num_threads()}; load average {load[0]:.2f} "
               f"{load[1]:.2f} {load[2]:.2f}; torch {torch.__version__}, numpy {np.__version__}; "
               f"{denormals}; x = peer ms / rnncore ms")
-        print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds)))
+        print(format_rows(rows(tuple(args.cells.split(",")), rounds=args.rounds, seconds=args.seconds,
+                               warmup=args.warmup)))
         load = os.getloadavg()
         print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
 

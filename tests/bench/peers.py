@@ -34,6 +34,22 @@ def blas_threads() -> int:
     return max(counts) if counts else 1
 
 
+WARMUP_STEPS = 50
+"""Training steps rnncore takes before its steps are timed (both runners; ``--warmup``). A trained network's
+steps cost what they cost in a run: saturated units send more of tanh' to its exp route, and the Gram
+sums of the weight-gradient diagnostics cancel more (session 27: a too cautious recheck of those sums ran on
+40-70% of the timesteps of (64, 100, 8, 512) from about step 5 on, 1.5x the step time, which a bench timing
+steps 1-20 did not see). The peers' step time does not depend on their weights' values (their subnormals
+are flushed, :data:`FLUSH_DENORMALS`)."""
+
+
+def warmed_up(trainer, steps: int):
+    """``trainer`` after ``steps`` training steps (see :data:`WARMUP_STEPS`)."""
+    for _ in range(steps):
+        next(trainer)
+    return trainer
+
+
 def settle() -> None:
     time.sleep(SETTLE_SECONDS)
 
