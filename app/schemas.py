@@ -214,7 +214,9 @@ class LaneDone(BaseModel):
 
 class RunSummary(BaseModel):
     id: str
-    status: Literal["running", "done", "cancelled"]
+    status: Literal["running", "done", "cancelled"] = Field(
+        description="The run as a whole: 'done' once every lane has stopped, whether it trained all its steps "
+                    "or diverged (each lane's own outcome: lane_status, lane_done).")
     paused: bool = Field(description="True while no client is connected (the run is cancelled after the grace period).")
     clients: int
     lanes: list[dict[str, Any]]
