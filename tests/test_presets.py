@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -211,3 +213,28 @@ def test_target_preset_numbers():
     assert round(every["drop_init"], 1) == -0.4  # no decay: t=0 above t=49
     assert round(last["final"], 2) == 0.26 and last["chance"] == 0.25 and "26%" in text and "25%" in text
     assert every["final"] == 1.0 and round(every["chance"], 3) == 0.265 and "100%" in text and "26.5%" in text
+
+
+# The names the explanations use for the quantities the charts plot, written as the charts write them
+# (static/js/charts.js, unrolled.js, templates/index.html), so a student can match a sentence to a chart.
+ASCII_NAMES = re.compile(r"\|\||\bd[Lhc]/d|\bsigma_max\b|\bgamma\b|\brho\b|\btau\b|\bf'")
+SYMBOL_NAMES = re.compile(r"‖[^‖]+‖|σ_max|[γρτ]|f′")
+PAGE = Path(__file__).resolve().parents[1]
+
+
+def _page_text() -> str:
+    """The charts' and notes' text, Plotly's/HTML's <sub>x</sub> written x_x as in the hover texts."""
+    files = [PAGE / "templates" / "index.html", *sorted((PAGE / "static" / "js").glob("*.js"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in files)
+    return re.sub(r"<sub>([^<]+)</sub>", r"_\1", text)
+
+
+@pytest.mark.parametrize("preset_id", list(BY_ID))
+def test_explanations_name_quantities_as_the_charts_do(preset_id):
+    text = BY_ID[preset_id]["explanation"]
+    ascii_names = sorted({m.group(0) for m in ASCII_NAMES.finditer(text)})
+    assert ascii_names == [], ascii_names
+    page = _page_text()
+    for name in {m.group(0) for m in SYMBOL_NAMES.finditer(text)}:
+        generic = re.sub(r"_\d+‖$", "_t‖", name)  # ‖∂L/∂h_49‖: chart 1's ‖∂L/∂h_t‖ at t = 49
+        assert generic in page, (name, generic)
