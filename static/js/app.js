@@ -612,10 +612,10 @@ async function main() {
   $("copy-link").addEventListener("click", copyLink);
   const scale = $("flow-scale");
   if ([...scale.options].some((option) => option.value === fromUrl.view.colour)) scale.value = fromUrl.view.colour;
-  // chart 1's subtitle names what the colours show: its one phrase per mode, in the page's HTML
+  // chart 1's subtitle and note say what the colours show: their one phrase per mode, in the page's HTML
   const showFlowScale = () => {
     charts.setFlowScale(scale.value);
-    for (const phrase of $("flow-sub").querySelectorAll("[data-scale]")) phrase.hidden = phrase.dataset.scale !== scale.value;
+    for (const phrase of $("card-flow").querySelectorAll("[data-scale]")) phrase.hidden = phrase.dataset.scale !== scale.value;
   };
   showFlowScale();
   scale.addEventListener("change", () => {

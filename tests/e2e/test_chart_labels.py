@@ -282,3 +282,30 @@ def test_chart_1_says_what_its_colours_show_in_each_mode(dashboard, page, page_l
     page = dashboard("colour=relative&lanes=1&A.seq_len=20&A.hidden_size=8")
     assert subtitle.inner_text().startswith("log10 ‖∂L/∂ht‖ − log10 ‖∂L/∂hT−1‖"), subtitle.inner_text()
     assert page_log.problems() == []
+
+
+def test_chart_1_note_says_what_the_colours_mean_in_each_mode(dashboard, page, page_log):
+    # The note said "a bright left edge means the signal is blowing up (exploding)" in either mode; in the
+    # relative mode bright means large against the row's own last timestep, e.g. a target-every lane's left
+    # edge, a few tenths of an order above t = T-1, with nothing exploding.
+    page.set_viewport_size({"width": 1440, "height": 900})
+    page = dashboard("lanes=1&A.seq_len=20&A.hidden_size=8")
+    note = page.locator("#card-flow .note")
+    page.select_option("#flow-scale", "relative")
+    text = " ".join(note.inner_text().split())  # the visible text: the other mode's phrase is hidden
+    assert "bright left edge means" not in text, text
+    assert "Colour: each row minus its value at t = T−1 (the last column is 0)" in text, text
+    assert "not a large gradient" in text and "itself, bright = large" not in text, text
+    # with a target at every step, in either mode: a slightly brighter left edge is no explosion
+    assert "terms adding up, not an explosion" in text, text
+    page.select_option("#flow-scale", "absolute")
+    text = " ".join(note.inner_text().split())
+    assert "Colour: log10 ‖∂L/∂ht‖ itself, bright = large" in text, text
+    assert "minus its value at t = T−1" not in text and "not a large gradient" not in text, text
+    assert "terms adding up, not an explosion" in text, text
+    # a link in relative mode opens with the relative note
+    page = dashboard("colour=relative&lanes=1&A.seq_len=20&A.hidden_size=8")
+    text = " ".join(note.inner_text().split())
+    assert "minus its value at t = T−1" in text and "itself, bright = large" not in text, text
+    snap(page, "chart1-note-relative", "#card-flow")
+    assert page_log.problems() == []
