@@ -54,6 +54,12 @@ function trajectoryTrace(run, color, dash) {
   };
 }
 
+// The colour bar's title: the quantity and what bright means. Bright is a large value, as in chart 1 (bright:
+// a large gradient), for the loss too: the valley is dark, the plateaus and the wall bright.
+function colourTitle(colour) {
+  return colour === "grad" ? "log10 ‖∇E‖ (bright = steep)" : "log10 E (bright = high loss)";
+}
+
 function figure(data, colour) {
   const [plain, clipped] = data.trajectories;
   const z = colour === "grad" ? data.log10_grad_norm : data.log10_loss;
@@ -72,11 +78,11 @@ function figure(data, colour) {
   return {
     data: [
       {
-        type: "heatmap", x: data.w, y: data.b, z, colorscale: "Viridis", reversescale: colour !== "grad",
+        type: "heatmap", x: data.w, y: data.b, z, colorscale: "Viridis", // low = dark, high = bright, either colour
         zsmooth: false, hoverongaps: false, name: colour === "grad" ? "log10 ‖∇E‖" : "log10 E",
         hovertemplate: `w = %{x:.3g}, b = %{y:.3g}<br>${colour === "grad" ? "log10 ‖∇E‖" : "log10 E"} = %{z:.2f}<extra></extra>`,
         // its top a little below the plot's: the modebar stands above it, at the top of the right margin
-        colorbar: { title: { text: colour === "grad" ? "log10 ‖∇E‖" : "log10 E", side: "right" }, thickness: 12, outlinewidth: 0,
+        colorbar: { title: { text: colourTitle(colour), side: "right" }, thickness: 12, outlinewidth: 0,
           len: 0.86, y: 0, yanchor: "bottom" },
         showscale: true,
       },
@@ -84,7 +90,8 @@ function figure(data, colour) {
       trajectoryTrace(clipped, CLIPPED_COLOR, "dot"),
       {
         type: "scatter", mode: "markers", name: "start", x: [plain.w[0]], y: [plain.b[0]], hoverinfo: "skip",
-        marker: { symbol: "star", size: 14, color: "#fbbf24", line: { color: "#1f2937", width: 1 } },
+        // dark with a white rim, as the caption's ★: it stands out on the bright plateaus and on the dark valley
+        marker: { symbol: "star", size: 15, color: "#111827", line: { color: "#ffffff", width: 1.5 } },
       },
     ],
     layout: {
@@ -140,7 +147,8 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
     el("h3", { text: "What you are looking at" }),
     el("p", {}, "A recurrent network with a single unit, x", el("sub", { text: "t" }), " = w·σ(x", el("sub", { text: "t−1" }),
       ") + b, run for 50 steps; the loss is how far σ(x", el("sub", { text: "50" }),
-      ") lands from 0.7. Each pixel is the loss for one choice of (w, b)."),
+      ") lands from 0.7. Each pixel is the loss (or, coloured by log10 ‖∇E‖, the gradient's size) for one choice of (w, b): "
+      + "bright is high, dark is low, as in chart 1, so the low-loss valley is the dark line."),
     el("p", { text: "For w above about 4.3 the unit has two stable states, and a tiny change of b decides which one it ends in. There the loss jumps from one plateau to the other: a thin wall where the gradient is enormous." }),
     el("p", { text: "Red: plain gradient descent. When a step lands on the wall, the huge gradient throws the weights far away, onto a flat plateau where the gradient is almost zero and learning stalls." }),
     el("p", { text: "Blue (dotted): the same descent with norm clipping. Each step keeps its direction but is at most learning rate × τ long, so it bounces off the wall and stays in the low-loss valley." }),

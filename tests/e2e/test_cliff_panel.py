@@ -151,3 +151,35 @@ def test_cliff_note_writes_subscripts_as_markup(dashboard):
     text = page.locator("#cliff-panel .note").inner_text()
     assert "_" not in text and "{" not in text
     assert first.inner_text().startswith("A recurrent network with a single unit, xt = w·σ(xt−1) + b")
+
+
+# The surface's colours at its lowest and highest value (Plotly's resolved colour scale) and its colour bar title.
+CLIFF_COLOURS = """() => { const t = document.getElementById('chart-cliff')._fullData[0];
+    const ends = [t.colorscale[0][1], t.colorscale[t.colorscale.length - 1][1]];
+    const [low, high] = t.reversescale ? ends.reverse() : ends;
+    return {low, high, title: document.querySelector('#chart-cliff .colorbar .cbtitle').textContent}; }"""
+
+
+def _luminance(colour: str) -> float:
+    if colour.startswith("#"):
+        rgb = [int(colour[k:k + 2], 16) for k in (1, 3, 5)]
+    else:
+        rgb = [float(v) for v in colour[colour.index("(") + 1:colour.index(")")].split(",")[:3]]
+    return 0.2126 * rgb[0] + 0.7152 * rgb[1] + 0.0722 * rgb[2]
+
+
+@pytest.mark.parametrize("colour, title", [("loss", "log10 E (bright = high loss)"),
+                                           ("grad", "log10 ‖∇E‖ (bright = steep)")])
+def test_cliff_panel_is_bright_where_the_value_is_large_as_chart_1(dashboard, page_log, colour, title):
+    # Chart 1 is bright where the gradient is large; the cliff panel's loss map was bright where the loss is
+    # LOW (a reversed scale). Now bright = large in both of its colourings, and the colour bar says so.
+    page = dashboard()
+    _loaded_panel(page)
+    page.select_option("#cliff-colour", colour)
+    quantity = title.split(" (")[0]
+    page.wait_for_function(f"() => ({CLIFF_COLOURS})().title.startsWith({quantity!r})", timeout=10_000)
+    colours = page.evaluate(CLIFF_COLOURS)
+    assert _luminance(colours["high"]) > _luminance(colours["low"]) + 100, colours
+    assert colours["title"] == title, colours
+    assert "bright is high, dark is low" in page.locator("#cliff-panel .note").inner_text()
+    assert page_log.problems() == []
