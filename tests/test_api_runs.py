@@ -254,6 +254,29 @@ def test_summary_and_exports_say_how_each_lane_ended_with_the_diverged_lanes_las
     assert {r["arrays_from"] for r in rows if r["lane"] == "1"} == {"step", ""}
 
 
+def test_csv_export_keeps_a_lane_that_diverged_at_step_0(server):
+    """ReLU, identity * 5, lr 10, no clipping: the float32 forward pass overflows at step 0, so the lane has no
+    step event. The CSV still has its header and one row saying how that lane ended (it was a 0-byte body with
+    this lane alone, and beside a lane that trained, the diverged lane was missing)."""
+    exploding = {"activation": "relu", "init": "identity", "spectral_radius": 5, "clip": "none",
+                 "optimizer": "sgd", "learning_rate": 10, "steps": 5, "seq_len": 100, "hidden_size": 8}
+    for lanes in ([exploding], [exploding, {"steps": 3, "seq_len": 10, "hidden_size": 8}]):
+        run_id = start(server.url, lanes)
+        events = read_all(server.url, run_id)
+        done0 = next(e[2] for e in events if e[1] == "lane_done" and e[2]["lane"] == 0)
+        assert done0["status"] == "diverged" and done0["step"] == 0
+        assert not [e for e in events if e[1] == "step" and e[2]["lane"] == 0]
+        response = httpx.get(f"{server.url}/api/runs/{run_id}/export", params={"format": "csv"}, timeout=10)
+        assert response.status_code == 200 and response.text.startswith("lane,label,step,t,")
+        rows = list(csv.DictReader(io.StringIO(response.text)))
+        lane0 = [r for r in rows if r["lane"] == "0"]
+        assert len(lane0) == 1
+        assert (lane0[0]["lane_status"], lane0[0]["lane_done_step"], lane0[0]["lane_done_reason"]) == \
+            ("diverged", "0", done0["reason"])
+        assert lane0[0]["step"] == lane0[0]["t"] == lane0[0]["loss"] == ""
+        assert {r["lane_status"] for r in rows if r["lane"] == "1"} == ({"done"} if len(lanes) == 2 else set())
+
+
 def test_the_lane_done_fields_are_documented_in_openapi(server):
     schemas = httpx.get(f"{server.url}/openapi.json", timeout=10).json()["components"]["schemas"]
     assert "lane_done" in schemas["RunSummary"]["required"]

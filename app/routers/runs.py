@@ -154,7 +154,8 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
     diverged lane's `lane_done`: the arrays of its last step before the divergence, re-measured because
     that step was not an array step) or "" (none). Every row of a lane repeats how the lane ended, its
     `lane_done` status, step and reason (empty while it trains; for a diverged lane, the step that has
-    no row of its own)."""
+    no row of its own). A lane without a step (diverged or cancelled at step 0, or not started) has one row
+    with only its lane, label and ending."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
 
@@ -168,11 +169,15 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
         return "" if value is None else value
 
     writer.writerow(CSV_COLUMNS)
+    yield flush()  # the header row even when no lane has a step (every lane diverged or was cancelled at step 0)
     for lane, steps in enumerate(history):
         label = run.labels[lane]
         done = lane_done[lane] or {}
         last = done.get("last_arrays")
         ending = [done.get("status", "running"), cell(done.get("step")), cell(done.get("reason"))]
+        if not steps:  # one row saying how the lane ended (e.g. diverged at step 0), else it would be missing
+            writer.writerow([lane, label, "", "", *[""] * len(CSV_SCALARS), "", *[""] * len(CSV_ARRAYS), "", *ending])
+            yield flush()
         for data in steps:
             head = [lane, label, data["step"]]
             scalars = [cell(data[k]) for k in CSV_SCALARS]
