@@ -23,12 +23,12 @@ def _number(value) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
-def _clip_part(cfg: Config, kinds_differ: bool) -> str:
+def _clip_part(cfg: Config, name_kind: bool) -> str:
     if cfg.clip == "none":
         return "no clip"
     threshold = f"{cfg.clip_threshold:g}"
     threshold += "" if any(c in threshold for c in ".e") else ".0"  # 1 -> "1.0": reads as a threshold
-    return f"{cfg.clip.replace('_', '-')} clip {threshold}" if kinds_differ else f"clip {threshold}"
+    return f"{cfg.clip.replace('_', '-')} clip {threshold}" if name_kind else f"clip {threshold}"
 
 
 _FORMAT = {
@@ -74,7 +74,10 @@ def lane_labels(lanes: list[dict]) -> list[str]:
         return specs[name].applies(cfg) and (not specs[name].applies(reference)
                                              or repr(getattr(cfg, name)) != repr(getattr(reference, name)))
 
-    clip_kinds_differ = len({cfg.clip for cfg in configs if cfg.clip != "none"}) > 1
+    # "clip 1.0" alone means norm clipping (as in every preset): any other kind is named, also beside
+    # "no clip" (["per-timestep clip 1.0", "no clip"], not ["clip 1.0", "no clip"])
+    clip_kinds = {cfg.clip for cfg in configs if cfg.clip != "none"}
+    name_clip_kind = bool(clip_kinds) and clip_kinds != {"norm"}
 
     def parts(cfg: Config, names: list[str]) -> str:
         out = []
@@ -82,7 +85,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
             if name == "clip_threshold" and "clip" in names:
                 continue  # already in the clip part
             if name in ("clip", "clip_threshold"):
-                out.append(_clip_part(cfg, clip_kinds_differ))
+                out.append(_clip_part(cfg, name_clip_kind))
             elif name == "truncate" and cfg.truncate is not None and cfg.truncate >= sequence_length(cfg):
                 out.append(f"TBPTT k={cfg.truncate} (= full BPTT)")  # k >= T: no cut falls inside the sequence
             else:

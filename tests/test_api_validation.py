@@ -373,6 +373,9 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"clip": "norm", "clip_threshold": 1.0}, {"clip": "none"}], ["clip 1.0", "no clip"]),
     ([{"seq_len": 50}, {"seq_len": 200}], ["T=50", "T=200"]),
     ([{"clip": "value", "clip_threshold": 0.1}, {"clip": "norm"}], ["value clip 0.1", "norm clip 1.0"]),
+    # "clip 1.0" alone is norm clipping: another kind is named beside "no clip" too
+    ([{"clip": "per_timestep"}, {"clip": "none"}], ["per-timestep clip 1.0", "no clip"]),
+    ([{"clip": "none"}, {"clip": "value", "clip_threshold": 0.5}], ["no clip", "value clip 0.5"]),
     ([{"truncate": None}, {"truncate": 10}], ["full BPTT", "TBPTT k=10"]),
     # k >= the sequence's length cuts nothing: the label says so (copy's sequence is T + 20 long)
     ([{"truncate": None}, {"truncate": 100}], ["full BPTT", "TBPTT k=100 (= full BPTT)"]),
