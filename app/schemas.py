@@ -206,8 +206,9 @@ class LaneDone(BaseModel):
     status: Literal["done", "diverged", "cancelled"]
     step: int | None = Field(description="diverged: the step whose loss, gradient or update was non-finite (it has "
                                          "no `step` event); otherwise the lane's last step (null if none).")
-    reason: str | None = Field(description="diverged: why, e.g. 'loss is nan at step 2'; cancelled: why (DELETE, "
-                                           "no client, shutdown); done: null.")
+    reason: str | None = Field(description="diverged: why, e.g. 'loss is nan at step 2 (the float32 "
+                                           "forward pass overflowed: h_t is not finite from t = 3 on)'; cancelled: "
+                                           "why (DELETE, no client, shutdown); done: null.")
     last_arrays: LastArrays | None = Field(description="diverged: the arrays of the last step before the "
                                                        "divergence (null if it diverged at step 0); else null.")
 

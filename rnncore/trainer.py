@@ -64,6 +64,7 @@ class Model:
         every = config.target_mode == "every"
         space = {"workspace": self.workspace} if reuse and self.workspace is not None else {}
         hidden, cache = self.cell.forward(self.params, batch.inputs, config, frozen=frozen, **space)
+        self.hidden = hidden  # h_0..h_{L-1} of the last pass (in the workspace with ``reuse``): why a loss is NaN
         dh_out = self.workspace.zeros("dh_loss", hidden.shape, hidden.dtype) if space else None
         loss, metric, dh_loss, out_grads = output_loss(hidden, self.params["W_o"], self.params["c"], batch,
                                                        self.info.loss_name, every, dh_out=dh_out)
@@ -193,6 +194,15 @@ def _arrays(back: CellBackward, gamma: float | None, sigma: float, config: Confi
     )
 
 
+def _forward_overflow(model: Model) -> str | None:
+    """Where the last forward pass's hidden states stopped being finite, e.g. "the float32 forward pass
+    overflowed: h_t is not finite from t = 17 on" (a loss of NaN says nothing of where it came from), or None."""
+    finite = np.isfinite(model.hidden).reshape(len(model.hidden), -1).all(axis=1)
+    if finite.all():
+        return None
+    return f"the {model.config.dtype} forward pass overflowed: h_t is not finite from t = {int(np.argmin(finite))} on"
+
+
 def _measure(model: Model, batch: tasks.Batch, diagnostics: bool):
     """Forward/backward + clipping: (loss, metric, grads, back, grad_norm, grad_norm_clipped, clipped)."""
     config = model.config
@@ -257,9 +267,9 @@ class Trainer:
     def __iter__(self):
         return self
 
-    def _diverge(self, reason: str):
+    def _diverge(self, reason: str, cause: str | None = None):
         self.status, self.diverged_at = "diverged", self.step
-        self.diverged_reason = f"{reason} at step {self.step}"
+        self.diverged_reason = f"{reason} at step {self.step}" + (f" ({cause})" if cause else "")
         if self._previous is not None:
             step, params, batch, sigma, arrays = self._previous
             if arrays is None:  # forward/backward once more on that step's weights and batch, with diagnostics
@@ -294,7 +304,7 @@ class Trainer:
             batch = model.batch()
             loss, metric, grads, back, before, after, clipped = _measure(model, batch, want_arrays)
             if not math.isfinite(loss):
-                self._diverge(f"loss is {loss}")
+                self._diverge(f"loss is {loss}", _forward_overflow(model))
             if not math.isfinite(before) or not math.isfinite(after):
                 self._diverge(f"gradient norm is {before if not math.isfinite(before) else after}")
             snapshot = self._snapshots[step % 2]

@@ -267,6 +267,20 @@ def _finite_jsonable(record):
             json.dumps([v if math.isfinite(v) else None for v in values.tolist()], allow_nan=False)
 
 
+@pytest.mark.parametrize(("dtype", "step", "first_overflow"), [("float32", 0, 56), ("float64", 1, 2)])
+def test_a_nan_loss_says_where_the_forward_pass_overflowed(dtype, step, first_overflow):
+    """ReLU, identity * 5, lr 10: h_t grows like 5^t, so the float32 forward pass overflows (5^56 > 3.4e38) at
+    step 0, before any step is done; in float64 the first update throws the weights away and step 1's pass
+    overflows at t = 2. A loss of NaN says nothing of where it came from: the reason names the pass and t."""
+    trainer = train(Config(activation="relu", init="identity", spectral_radius=5, clip="none", optimizer="sgd",
+                           learning_rate=10, steps=5, hidden_size=8, dtype=dtype))
+    assert len(list(trainer)) == step and trainer.status == "diverged"
+    h = np.asarray(trainer.model.hidden, dtype=np.float64)
+    assert np.isfinite(h[:first_overflow]).all() and not np.isfinite(h[first_overflow]).all()
+    assert trainer.diverged_reason == (f"loss is nan at step {step} (the {dtype} forward pass overflowed: h_t is "
+                                       f"not finite from t = {first_overflow} on)")
+
+
 def test_exploding_config_ends_diverged_with_intact_records():
     trainer = train(Config(activation="relu", init="identity", spectral_radius=1.5, clip="none",
                            optimizer="sgd", learning_rate=1.0, seq_len=60, hidden_size=16, steps=50))
