@@ -91,7 +91,10 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("clip_threshold", "float", 1.0, "Clipping threshold tau.", minimum=1e-6, maximum=1e6,
               group="training", log_scale=True, applies_to={"clip": ["norm", "value", "per_timestep"]}),
     FieldSpec("truncate", "int", None,
-              "Truncated BPTT: backpropagate only k timesteps (null = full BPTT through all T).",
+              "Truncated BPTT: the gradient is cut every k timesteps, counted from the end of the sequence "
+              "(nothing flows from h_t into h_{t-1} across a cut), so the last step's loss reaches back k "
+              "steps and a loss term inside a stretch only to that stretch's start (null = full BPTT "
+              "through all T).",
               minimum=1, maximum=2000, nullable=True, group="training"),
     FieldSpec("init", "choice", "orthogonal",
               "Initialisation of W_h: orthogonal scaled to spectral_radius; gaussian N(0, init_scale^2); "
@@ -216,7 +219,7 @@ class Config:
         if self.target is not None and self.target not in allowed:
             raise ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}")
         if self.truncate is not None and self.truncate > self.seq_len:
-            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null")
+            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null (full BPTT)")
         return self
 
 
