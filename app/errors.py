@@ -179,6 +179,9 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
         msg = what + (f"; known: {', '.join(names)}" if names else "")
     elif kind == "missing":
         msg = "is required"
+    elif (kind.endswith("_type") or kind == "literal_error") and error.get("input", ...) is None and not nullable:
+        # pydantic's "Input should be a valid integer" for null, e.g. a box left empty on the page
+        msg = "must not be empty (null)"
     elif kind == "json_invalid":
         where, msg = "body", "the request body is not valid JSON"
         position = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None

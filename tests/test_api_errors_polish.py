@@ -104,6 +104,16 @@ def test_float_ranges_print_exactly(client):
     assert message == "lanes[0].truncate: must be >= 1 (allowed: integer in [1, 2000] or null)"
 
 
+@pytest.mark.parametrize(("field", "allowed"), [("seq_len", "integer in [2, 2000]"),
+                                                ("activation", "one of sigmoid, tanh, relu, linear")])
+def test_null_for_a_field_that_takes_no_null_says_it_is_empty(client, field, allowed):
+    """The page sends null for a box left empty: 'must not be empty', not pydantic's 'Input should be a valid
+    integer'; a nullable field (truncate: null is full BPTT) takes null."""
+    message = client.post("/api/runs", json={"lanes": [{field: None}]}).json()["message"]
+    assert message == f"lanes[0].{field}: must not be empty (null) (allowed: {allowed})"
+    assert client.post("/api/labels", json={"lanes": [{"truncate": None}, {}]}).status_code == 200
+
+
 @pytest.mark.parametrize("body", [b"not json", b'{\n  "lanes": [\n    {"seq_len": 10,}\n  ]\n}', b'{"lanes": ['])
 def test_invalid_json_names_the_body_and_where_it_breaks(client, body):
     try:
