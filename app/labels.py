@@ -42,7 +42,7 @@ _FORMAT = {
     "learning_rate": lambda v: f"lr {_number(v)}",
     "batch_size": lambda v: f"batch {v}",
     "steps": lambda v: f"{v} step" if v == 1 else f"{v} steps",
-    "target": lambda v: "task's target" if v is None else f"target {v}",
+    "target": lambda v: f"target {v}",  # the effective mode (:func:`_setting`)
     "seed": lambda v: f"seed {v}",
     "num_classes": lambda v: f"{v} classes",
     "forget_bias": lambda v: f"forget bias {_number(v)}",
@@ -53,6 +53,12 @@ _FORMAT = {
     "dtype": str,
 }
 """Every field but clip/clip_threshold (one part, :func:`_clip_part`): a test holds that none is missing."""
+
+
+def _setting(cfg: Config, name: str):
+    """The value a lane runs with: for ``target``, the effective mode (null is the task's own target, so
+    {"target": "last"} and {} on the adding task are the same run)."""
+    return cfg.target_mode if name == "target" else getattr(cfg, name)
 
 
 def lane_labels(lanes: list[dict]) -> list[str]:
@@ -67,12 +73,14 @@ def lane_labels(lanes: list[dict]) -> list[str]:
 
     # A field without effect on a lane (an LSTM's activation, the threshold of "no clip") is not part of
     # that lane's settings: it neither makes lanes differ nor appears in the lane's label.
+    # A target that only follows the task (copy: every, adding: last, none chosen) is named by the task.
     differing = [name for name, spec in specs.items()
-                 if len({repr(getattr(cfg, name)) for cfg in configs if spec.applies(cfg)}) > 1]
+                 if len({repr(_setting(cfg, name)) for cfg in configs if spec.applies(cfg)}) > 1
+                 and (name != "target" or any(cfg.target is not None for cfg in configs))]
 
     def differs_from_reference(cfg: Config, name: str) -> bool:
         return specs[name].applies(cfg) and (not specs[name].applies(reference)
-                                             or repr(getattr(cfg, name)) != repr(getattr(reference, name)))
+                                             or repr(_setting(cfg, name)) != repr(_setting(reference, name)))
 
     # "clip 1.0" alone means norm clipping (as in every preset): any other kind is named, also beside
     # "no clip" (["per-timestep clip 1.0", "no clip"], not ["clip 1.0", "no clip"])
@@ -89,7 +97,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
             elif name == "truncate" and cfg.truncate is not None and cfg.truncate >= sequence_length(cfg):
                 out.append(f"TBPTT k={cfg.truncate} (= full BPTT)")  # k >= T: no cut falls inside the sequence
             else:
-                out.append(_FORMAT[name](getattr(cfg, name)))
+                out.append(_FORMAT[name](_setting(cfg, name)))
         return ", ".join(out)
 
     labels = [parts(reference, differing)]

@@ -373,6 +373,11 @@ def test_an_unreadable_body_is_a_400_with_a_message(client):
     ([{"clip": "norm", "clip_threshold": 1.0}, {"clip": "none"}], ["clip 1.0", "no clip"]),
     ([{"seq_len": 50}, {"seq_len": 200}], ["T=50", "T=200"]),
     ([{"clip": "value", "clip_threshold": 0.1}, {"clip": "norm"}], ["value clip 0.1", "norm clip 1.0"]),
+    # the target a lane runs with: null is the task's own (adding: last), named only where one was chosen
+    ([{"task": "adding", "target": "last"}, {"task": "adding"}], ["lane A", "lane B"]),
+    ([{"task": "adding", "target": "every"}, {"task": "adding"}], ["target every", "target last"]),
+    ([{"task": "adding"}, {"task": "copy"}], ["adding", "copy"]),
+    ([{"task": "copy"}, {"task": "adding", "target": "every"}], ["copy", "adding"]),
     # "clip 1.0" alone is norm clipping: another kind is named beside "no clip" too
     ([{"clip": "per_timestep"}, {"clip": "none"}], ["per-timestep clip 1.0", "no clip"]),
     ([{"clip": "none"}, {"clip": "value", "clip_threshold": 0.5}], ["no clip", "value clip 0.5"]),
