@@ -46,6 +46,12 @@ function formatNumber(value) {
   return typeof value === "number" ? String(value) : String(value);
 }
 
+// When a setting has an effect, in words, from its applies_to (e.g. "cell = rnn"); "" when always.
+function appliesText(spec) {
+  if (!spec.applies_to) return "";
+  return Object.entries(spec.applies_to).map(([f, v]) => `${f} = ${v.join(" or ")}`).join(" and ");
+}
+
 function rangeText(spec) {
   if (spec.kind === "choice") return `one of: ${spec.choices.join(", ")}${spec.nullable ? ", or the default" : ""}`;
   const kind = spec.kind === "int" ? "integer" : "number";
@@ -81,6 +87,7 @@ export class LaneEditor {
     this.lanes = [this.defaults(), this.defaults()];
     this.errors = new Map(); // "lane:field" -> message
     this.disabled = false;
+    this.openHelp = new Set(); // names of the settings whose help is shown (kept across re-renders)
     // lanes wider than the panel scroll sideways: which edges have more columns beyond them, for the CSS
     // to show (a fade and an arrow); again on every scroll, resize and render
     this.showOverflow = () => {
@@ -89,6 +96,16 @@ export class LaneEditor {
       this.root.toggleAttribute("data-more-right", scrollLeft + clientWidth < scrollWidth - 1);
     };
     root.addEventListener("scroll", this.showOverflow, { passive: true });
+    // Escape closes a setting's open help: the one around the focus (its "?" or an input of its row), else
+    // every open one (e.g. after a tap, which leaves the focus on the page)
+    document.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || !this.openHelp.size || event.defaultPrevented) return;
+      const row = document.activeElement?.closest?.("#lane-table tr[data-row], #lane-table tr[data-help-row]");
+      const name = row && (row.dataset.row || row.dataset.helpRow);
+      const names = name && this.openHelp.has(name) ? [name] : [...this.openHelp];
+      for (const each of names) this.toggleHelp(each, false);
+      event.preventDefault();
+    });
     if (globalThis.ResizeObserver) new ResizeObserver(this.showOverflow).observe(root);
   }
 
@@ -153,6 +170,7 @@ export class LaneEditor {
       } else {
         node.disabled = disabled;
       }
+      if (node.dataset.help) node.disabled = false; // a setting's help stays readable during a run
     });
   }
 
@@ -192,7 +210,7 @@ export class LaneEditor {
       if (!specs.length) continue;
       const body = el("tbody", { class: `group group-${group}` });
       body.append(el("tr", { class: "group-row" }, el("th", { colspan: String(lanes.length + 1), scope: "colgroup", text: title })));
-      for (const spec of specs) body.append(this.renderRow(spec));
+      for (const spec of specs) body.append(...this.renderRow(spec));
       table.append(body);
     }
     this.root.replaceChildren(table);
@@ -204,16 +222,31 @@ export class LaneEditor {
     table.addEventListener("click", (event) => {
       const button = event.target.closest("[data-remove]");
       if (button) this.removeLane(Number(button.dataset.remove));
+      const help = event.target.closest("[data-help]");
+      if (help) this.toggleHelp(help.dataset.help);
     });
     this.refresh();
     this.showOverflow();
   }
 
+  // A setting's row (its name, a "?" button, one control per lane) and, under it, its help: the meaning and
+  // allowed range from the API's schema, shown inline when the "?" is pressed (tap, click, Enter or Space;
+  // Escape or a second press hides it) and always the controls' accessible description.
   renderRow(spec) {
-    const help = `${spec.description}\nAllowed: ${rangeText(spec)}. Default: ${spec.default ?? NULL_LABELS[spec.name] ?? "none"}.`;
+    const label = spec.name.replaceAll("_", " ");
+    const allowed = `Allowed: ${rangeText(spec)}. Default: ${spec.default ?? NULL_LABELS[spec.name] ?? "none"}.`;
+    const when = appliesText(spec);
+    const effect = when ? `Has an effect only when ${when}.` : "";
+    const help = [spec.description, allowed, effect].filter(Boolean).join("\n");
+    const helpId = `help-${spec.name}`;
+    const open = this.openHelp.has(spec.name);
     const row = el("tr", { class: "field-row", dataset: { row: spec.name } });
-    row.append(el("th", { scope: "row", class: "field-label", title: help },
-      el("span", { text: spec.name.replaceAll("_", " ") }), el("span", { class: "help-mark", "aria-hidden": "true", text: "?" })));
+    const toggle = el("button", {
+      type: "button", class: "help-toggle", id: `${helpId}-toggle`, "aria-label": `About ${label}`,
+      "aria-expanded": open ? "true" : "false", "aria-controls": helpId, dataset: { help: spec.name },
+    }, el("span", { class: "help-mark", "aria-hidden": "true", text: "?" }));
+    row.append(el("th", { scope: "row", class: "field-label", title: help, "aria-label": label },
+      el("span", { class: "field-name", text: label }), toggle));
     this.lanes.forEach((_, lane) => {
       const id = `lane${lane}-${spec.name}`;
       let input;
@@ -229,11 +262,33 @@ export class LaneEditor {
         });
       }
       input.setAttribute("aria-label", `Lane ${LANE_NAMES[lane]} ${spec.name}`);
+      input.setAttribute("aria-describedby", helpId);
       const cell = el("td", { class: "field-cell", dataset: { lane: String(lane), field: spec.name } }, input,
         el("div", { class: "field-error", role: "alert", id: `${id}-error` }));
       row.append(cell);
     });
-    return row;
+    const text = el("div", { class: "setting-help", id: helpId },
+      el("p", { class: "setting-help-text", text: spec.description }),
+      el("p", { class: "setting-help-range", text: allowed }),
+      effect ? el("p", { class: "setting-help-when", text: effect }) : null);
+    const helpRow = el("tr", { class: "help-row", dataset: { helpRow: spec.name }, hidden: !open },
+      el("td", { colspan: String(this.lanes.length + 1) }, text));
+    return [row, helpRow];
+  }
+
+  // Show (open = true), hide (false) or flip a setting's inline help.
+  toggleHelp(name, open) {
+    const table = this.root.querySelector("table");
+    const row = table && table.querySelector(`tr[data-help-row="${name}"]`);
+    if (!row) return;
+    const show = open ?? row.hidden;
+    row.hidden = !show;
+    if (show) this.openHelp.add(name);
+    else this.openHelp.delete(name);
+    const toggle = table.querySelector(`button[data-help="${name}"]`);
+    toggle.setAttribute("aria-expanded", show ? "true" : "false");
+    // focus inside the help as it hides goes back to its "?"
+    if (!show && row.contains(document.activeElement)) toggle.focus();
   }
 
   onInput(event, committed) {
@@ -274,8 +329,7 @@ export class LaneEditor {
       cell.classList.toggle("na", !active);
       input.disabled = this.disabled || !active;
       if (!active) {
-        const why = Object.entries(spec.applies_to).map(([f, v]) => `${f} = ${v.join(" or ")}`).join(" and ");
-        cell.title = `No effect here: applies when ${why}`;
+        cell.title = `No effect here: applies when ${appliesText(spec)}`;
       } else {
         cell.removeAttribute("title");
       }
@@ -283,7 +337,8 @@ export class LaneEditor {
       const message = this.errors.get(`${lane}:${spec.name}`) || "";
       cell.classList.toggle("invalid", Boolean(message));
       input.setAttribute("aria-invalid", message ? "true" : "false");
-      if (message) input.setAttribute("aria-describedby", `${input.id}-error`);
+      // the error (when there is one) first, then the setting's meaning and range
+      input.setAttribute("aria-describedby", [message ? `${input.id}-error` : "", `help-${spec.name}`].filter(Boolean).join(" "));
       cell.querySelector(".field-error").textContent = message;
     }
   }
