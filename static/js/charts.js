@@ -3,7 +3,9 @@
 // chart at most every `minInterval` ms, so a fast stream costs a few redraws a second, not one per event.
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
-import { divergedBeforeAnyStep, finiteAdvice, laneTitle, overflowText, quantityName } from "./labels.js";
+import {
+  divergedBeforeAnyStep, finiteAdvice, laneLegendName, laneTitle, lineCount, overflowText, quantityName, textPx, wrapText,
+} from "./labels.js";
 import { spreadApart, unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
@@ -169,6 +171,8 @@ const MODEBAR_PX = 30; // right margin for it: the vertical modebar is 24 px wid
 const GAMMA_LABEL_PX = 54;
 const GAMMA_LABEL_H = 28;
 const GAMMA_LABEL_GAP = 6;
+// A legend entry's line sample and gaps beside its text (Plotly: 42.5 px), so entry = text + this at most.
+const LEGEND_ITEM_PX = 46;
 
 // Plotly's config for every chart of the page (the cliff panel's too): `name` names its PNG download.
 export function plotConfig(name) {
@@ -403,13 +407,16 @@ function divergenceMarks(lanes, range, shapes, annotations, { labels = false } =
 // dtype loses the gradient to zero; the engine's log scale (rnncore.logscale) does not.
 const LOG10_TINY = { float32: Math.log10(1.1754943508222875e-38), float64: Math.log10(2.2250738585072014e-308) };
 
-// A dotted line at a dtype's smallest normal number, for each dtype whose lanes' curves go below it.
-function underflowLines(sources, layout) {
+// A dotted line at a dtype's smallest normal number, for each dtype whose lanes' curves go below it. Its
+// label is wrapped to the plotting area's width `plotPx` (at most UNDERFLOW_LABEL_PX a line): drawn as two fixed
+// lines (~270 px) it ran left past a 240 px phone plot, onto the y axis' tick labels ("−40").
+const UNDERFLOW_LABEL_PX = 280;
+function underflowLines(sources, layout, plotPx) {
   const below = new Map();
   for (const { lane, arrays } of sources) {
     const floor = LOG10_TINY[lane.config.dtype];
     if (!arrays || floor === undefined || !(arrays.dtype_underflow_steps > 0)) continue;
-    const count = `${lane.name}: ${arrays.dtype_underflow_steps}`;
+    const count = `${lane.name}:\u00a0${arrays.dtype_underflow_steps}`; // "A: 42" kept on one line
     below.set(lane.config.dtype, [...(below.get(lane.config.dtype) || []), count]);
   }
   for (const [dtype, counts] of below) {
@@ -418,11 +425,54 @@ function underflowLines(sources, layout) {
       line: { color: "#6b7280", width: 1, dash: "dot" } });
     // two short lines at the right, under the line (curves end near 0 at t = T-1, those below it lie on the
     // left), on a half-transparent background: a curve passing under it stays visible
-    layout.annotations.push({ text: `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: a plain ${dtype} backward pass `
-      + `<br>reads 0 below (timesteps ${counts.join(", ")})`,
+    const text = `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: a plain ${dtype} backward pass `
+      + `reads 0 below (timesteps ${counts.join(", ")})`;
+    layout.annotations.push({ text: wrapText(text, Math.min(UNDERFLOW_LABEL_PX, plotPx - 8), 10),
       xref: "paper", x: 1, xanchor: "right", align: "right", yref: "y", y, yanchor: "top", showarrow: false,
       font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
   }
+}
+
+// Chart 3's caption over the plot's top right, within the plotting area's width `plotPx`: "latest snapshot ·
+// step 299" when every lane's snapshot is of one step (three lanes' "A: step 299 · B: step 299 · C: step 299"
+// ran past a phone's chart on the left), the lanes' steps when they differ, shorter forms where that is too wide.
+const CAPTION_SIZE = 11;
+function snapshotCaption(sources, preview, plotPx) {
+  const fits = (text) => textPx(text, CAPTION_SIZE) <= plotPx - 4;
+  if (preview) {
+    const whole = "at initialisation (preview of the current settings)";
+    return fits(whole) ? whole : "at initialisation (preview)";
+  }
+  const shown = sources.filter((s) => s.step !== null);
+  const steps = new Set(shown.map((s) => s.step));
+  if (steps.size <= 1) return shown.length ? `latest snapshot · step ${shown[0].step}` : "latest snapshot";
+  const each = shown.map((s) => `${s.lane.name}: step ${s.step}`).join(" · ");
+  const short = shown.map((s) => `${s.lane.name}: ${s.step}`).join(" · ");
+  return [`latest snapshot · ${each}`, `snapshot · ${each}`, `steps ${short}`].find(fits) || short;
+}
+
+// Chart 3's notes on lanes with no curve (an overflowing forward pass, or diverged before any finite step):
+// `notes` [[what happened, what would help], ...], one annotation a lane, each wrapped to the plotting area's
+// width `plotPx` (drawn as single centred lines they ran past both ends of the chart, over the y axis' title),
+// stacked one under the other around the plot's middle; in smaller type if they would not fit its height.
+const NOTE_LINE = 1.3; // Plotly's line height, in font sizes
+const NOTE_GAP = 6;
+function profileNotes(notes, plotPx, plotHeight) {
+  let size = 12;
+  let texts = [];
+  const height = (text) => lineCount(text) * size * NOTE_LINE + 4; // + its background's padding
+  for (; ; size -= 1) {
+    texts = notes.map((lines) => lines.map((line) => wrapText(line, plotPx - 12, size)).join("<br>"));
+    const total = texts.reduce((sum, text) => sum + height(text), NOTE_GAP * (texts.length - 1));
+    if (total <= plotHeight - 4 || size <= 9) break;
+  }
+  let top = (texts.reduce((sum, text) => sum + height(text), NOTE_GAP * (texts.length - 1))) / 2; // px above the middle
+  return texts.map((text) => {
+    const note = { text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, xanchor: "center", yanchor: "top", yshift: top,
+      showarrow: false, font: { size, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)" };
+    top -= height(text) + NOTE_GAP;
+    return note;
+  });
 }
 
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
@@ -694,6 +744,20 @@ export class Charts {
     return Math.max(100, Math.round((this.divs[name]?.clientWidth || 1200) / 2));
   }
 
+  // Pixels of a chart's plotting area across (the base layout's margins: 64 px left, the modebar's right).
+  // A hidden chart (the gate strip before its first lane with gates) measures 0: its column's width instead.
+  plotWidth(name, marginR = MODEBAR_PX) {
+    const div = this.divs[name];
+    return Math.max(120, (div?.clientWidth || div?.parentElement?.clientWidth || 1200) - 64 - marginR);
+  }
+
+  // A lane's legend entry fitted to the plotting area's width: Plotly wraps a horizontal legend's rows at that
+  // width but draws a wider entry whole, past the plot's right edge and under the modebar (390 px: "B · tanh,
+  // clip 1.0, orthogonal init, radius 1"), and shifts the whole legend left over the y axis.
+  legendName(chart, lane, tail = "", marginR = MODEBAR_PX) {
+    return laneLegendName(lane, this.plotWidth(chart, marginR) - LEGEND_ITEM_PX, tail);
+  }
+
   sources() {
     // Latest per-timestep arrays per lane: the run's if it has any, else the instant preview.
     if (this.lanes.some((lane) => lane.latest)) {
@@ -891,7 +955,8 @@ export class Charts {
     for (const { lane, arrays } of this.sources()) {
       if (!arrays || !arrays.gate_mean_per_step) continue;
       const gate = lane.config.cell === "gru" ? "update gate z<sub>t</sub>" : "forget gate f<sub>t</sub>";
-      const name = `${lane.name} · ${lane.label}: ${gate}`;
+      // the lane's label cut to the plot's width, the gate kept: "A · LSTM, adding…: forget gate f_t" at 390 px
+      const name = this.legendName("gates", lane, `: ${gate}`);
       data.push({
         type: "scatter", mode: "lines", name, x: timesteps(arrays.gate_mean_per_step.length), y: arrays.gate_mean_per_step,
         line: { color: lane.color, width: 1.6 },
@@ -915,7 +980,8 @@ export class Charts {
       const x = timesteps(T);
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scatter", mode: "lines", name, legendgroup: lane.name, x, y: arrays.log10_grad_norm_per_step,
+        type: "scatter", mode: "lines", name: this.legendName("profile", lane), legendgroup: lane.name, x,
+        y: arrays.log10_grad_norm_per_step,
         line: { color: lane.color, width: 2.2 },
         hovertemplate: `${name}<br>t = %{x}<br>log10 ‖∂L/∂h_t‖ = %{y:.2f}<extra></extra>`,
       });
@@ -942,35 +1008,32 @@ export class Charts {
       ...(drawsDash("dot") ? [{ name: "‖∂L/∂c<sub>t</sub>‖ (LSTM cell state)", dash: "dot" }] : []),
     ]));
     const preview = sources.length && sources[0].preview;
-    const steps = sources.filter((s) => s.step !== null).map((s) => `${s.lane.name}: step ${s.step}`);
+    const plotPx = this.plotWidth("profile");
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "timestep t" } },
       yaxis: { ...AXIS, title: { text: "log10 ‖∂L/∂h<sub>t</sub>‖" } },
       annotations: data.length ? [{
-        text: preview ? "at initialisation (preview of the current settings)" : `latest snapshot · ${steps.join(" · ")}`,
+        text: snapshotCaption(sources, preview, plotPx),
         xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right", yanchor: "bottom", showarrow: false,
         font: { size: 11, color: "#6b7280" },
       }] : emptyNote(this.previewNote || "Loading the preview…"),
       shapes: [],
     });
-    underflowLines(sources, layout);
+    underflowLines(sources, layout, plotPx);
     // a float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite
     const overflowed = sources.filter(({ arrays }) => arrays && arrays.log10_grad_norm_per_step.every((v) => v === null));
     // and a lane that diverged before its first finite step has no curve at all after the run
     const unrecorded = sources.filter(divergedBeforeAnyStep);
     const notes = [
-      ...overflowed.map(({ lane }) => `${lane.name}: ${overflowText(lane)}${preview ? " at initialisation" : ""}.`
-        + `<br>${finiteAdvice(lane)}`),
-      ...unrecorded.map(({ lane }) => `${lane.name}: diverged at step ${lane.divergedAt}, before any finite step `
-        + `(${lane.reason || "non-finite numbers"}).<br>${finiteAdvice(lane)}`),
+      ...overflowed.map(({ lane }) => [`${lane.name}: ${overflowText(lane)}${preview ? " at initialisation" : ""}.`,
+        finiteAdvice(lane)]),
+      ...unrecorded.map(({ lane }) => [`${lane.name}: diverged at step ${lane.divergedAt}, before any finite step: `
+        + `${lane.reason || "non-finite numbers"}.`, finiteAdvice(lane)]),
     ];
-    notes.forEach((text, k) => {
-      layout.annotations.push({
-        text,
-        xref: "paper", yref: "paper", x: 0.5, y: 0.5, yshift: -34 * k, showarrow: false,
-        font: { size: 12, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
-      });
-    });
+    if (notes.length) {
+      const plotHeight = Math.max(60, (this.divs.profile?.clientHeight || 400) - 58 - 52);
+      layout.annotations.push(...profileNotes(notes, plotPx, plotHeight));
+    }
     if (!data.length) hideAxes(layout);
     // a lane's entries stay together without the default 10 px between groups (4 lanes wrap to 3 rows)
     if (data.length) layout.legend = { ...layout.legend, y: 1.1, tracegroupgap: 0 };
@@ -999,7 +1062,8 @@ export class Charts {
       const name = `${lane.name} · ${lane.label}`;
       const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
       data.push({
-        type: "scatter", ...lineMode(lane.steps.length, lane.color), name, legendgroup: lane.name, x: lossX, y: lossY,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("loss", lane),
+        legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra></extra>`,
       });
@@ -1085,7 +1149,7 @@ export class Charts {
       const clips = lane.config.clip !== "none";
       const [normX, normY] = before[index];
       data.push({
-        type: "scatter", ...lineMode(lane.steps.length, lane.color), name, legendgroup: lane.name,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("norm", lane), legendgroup: lane.name,
         x: normX, y: normY, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
@@ -1184,6 +1248,9 @@ export class Charts {
     const annotations = [];
     const buckets = this.lineBuckets("spectral");
     const gammas = new Map();
+    // the right margin the lines' names take (below), which the legend's entries then do not span
+    const marginR = this.shown.some((lane) => lane.gamma ?? lane.initial?.gamma)
+      ? MODEBAR_PX + GAMMA_LABEL_GAP + GAMMA_LABEL_PX : MODEBAR_PX;
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const gamma = lane.gamma ?? lane.initial?.gamma;
@@ -1196,7 +1263,7 @@ export class Charts {
       }
       data.push({
         type: "scatter", ...lineMode(sigma[0].length, lane.color, 6),
-        name, legendgroup: lane.name, x: sigma[0], y: sigma[1], line: { color: lane.color, width: 1.8 },
+        name: this.legendName("spectral", lane, "", marginR), legendgroup: lane.name, x: sigma[0], y: sigma[1], line: { color: lane.color, width: 1.8 },
         hovertemplate: `${name}<br>step %{x}<br>σ_max(W_h) = %{y:.4f}<extra></extra>`,
       });
       data.push({
@@ -1248,7 +1315,7 @@ export class Charts {
       const T = arrays.log10_weight_grad_per_step.length;
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scatter", mode: "lines", name, x: timesteps(T), y: arrays.log10_weight_grad_per_step,
+        type: "scatter", mode: "lines", name: this.legendName("weight", lane), x: timesteps(T), y: arrays.log10_weight_grad_per_step,
         line: { color: lane.color, width: 1.8 },
         hovertemplate: `${name}<br>t = %{x}<br>W_h: log10 ‖h_{t−1}ᵀ δ_t‖ = %{y:.2f}<extra></extra>`,
         legendgroup: lane.name,

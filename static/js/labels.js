@@ -48,3 +48,56 @@ const QUANTITY_WORDS = { cross_entropy: "cross-entropy", mse: "MSE" };
 export function quantityName(name) {
   return QUANTITY_WORDS[name] ?? String(name).replaceAll("_", " ");
 }
+
+// --- text measured as the charts draw it --------------------------------------------------------------
+// Width in px of chart text (Plotly markup: tags dropped, <br> as a space) in the charts' font at `size` px,
+// measured on a canvas with the same font stack the SVG uses (a Plotly legend entry's text measures the same).
+// Sub- and superscripts are counted at full size: a little wide, never narrow.
+const CHART_FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+let measureContext;
+export function textPx(markup, size = 12) {
+  const text = String(markup).replace(/<br\s*\/?>/gi, " ").replace(/<[^>]+>/g, "")
+    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+  if (measureContext === undefined) measureContext = document.createElement("canvas").getContext("2d") || null;
+  if (!measureContext) return text.length * size * 0.62; // DejaVu Sans' average, a little over
+  measureContext.font = `${size}px ${CHART_FONT}`;
+  return measureContext.measureText(text).width;
+}
+
+// `markup` broken into lines of at most `px` (at `size` px) between words, joined by <br>; its own <br>s
+// stay line breaks. A single word wider than `px` keeps a line of its own.
+export function wrapText(markup, px, size = 12) {
+  const lines = [];
+  for (const paragraph of String(markup).split(/<br\s*\/?>/i)) {
+    let line = "";
+    for (const word of paragraph.split(" ").filter(Boolean)) {
+      const next = line ? `${line} ${word}` : word;
+      if (line && textPx(next, size) > px) {
+        lines.push(line);
+        line = word;
+      } else line = next;
+    }
+    lines.push(line);
+  }
+  return lines.join("<br>");
+}
+
+// Lines of wrapped markup.
+export function lineCount(markup) {
+  return String(markup).split(/<br\s*\/?>/i).length;
+}
+
+// A lane's legend entry, "A · label" + tail, in at most `px` of text at `size` px: the label cut to whole
+// ", "-separated parts and an ellipsis, as laneTitle's (the hover keeps the whole label).
+export function laneLegendName(lane, px, tail = "", size = 11) {
+  const whole = `${lane.name} · ${lane.label}${tail}`;
+  if (textPx(whole, size) <= px) return whole;
+  let kept = "";
+  for (const part of lane.label.split(", ")) {
+    const next = kept ? `${kept}, ${part}` : part;
+    if (textPx(`${lane.name} · ${next}…${tail}`, size) > px) break;
+    kept = next;
+  }
+  if (kept) return `${lane.name} · ${kept}…${tail}`;
+  return textPx(`${lane.name} · …${tail}`, size) <= px ? `${lane.name} · …${tail}` : `${lane.name}${tail}`;
+}
