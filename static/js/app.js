@@ -121,7 +121,7 @@ function presetById(id) {
 
 function syncUrl() {
   const query = encodeState({ preset: state.presetId, lanes: editor.getLanes(), view: state.view }, state.options.fields);
-  history.replaceState(null, "", `${location.pathname}?${query}`);
+  history.replaceState(history.state, "", `${location.pathname}?${query}`); // keeps the entry's run (saveRun)
 }
 
 function showPreset() {
@@ -294,37 +294,47 @@ async function startRun() {
   requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
 }
 
-// This tab's last run, so that reloading the page shows it again and, if it is still running, follows it
-// on (sessionStorage: per tab, gone with the tab). Without it a reload lost the charts, and the run, with
-// nobody listening, paused and was cancelled after the server's grace period.
+// This tab's last run, so that reloading the page, or coming back to it with Back/Forward, shows it again
+// and, if it is still running, follows it on (sessionStorage: per tab, gone with the tab). Without it a
+// reload lost the charts, and the run, with nobody listening, paused and was cancelled after the server's
+// grace period. The history entry keeps its own run too (history.state): coming back to an earlier page
+// of the tab shows the run that page showed, not a later page's.
 const SAVED_RUN = "rnnlab.run";
+
+const validRun = (saved) => (saved && typeof saved.id === "string" && Array.isArray(saved.lanes) ? saved : null);
 
 function saveRun(id, lanes) {
   try {
     sessionStorage.setItem(SAVED_RUN, JSON.stringify({ id, lanes }));
   } catch { /* storage disabled: a reload starts afresh, as before */ }
+  try {
+    history.replaceState({ ...(history.state || {}), run: { id, lanes } }, "", location.href);
+  } catch { /* a state the browser refuses: the tab's run above still comes back */ }
 }
 
 function savedRun() {
+  const entry = validRun(history.state && history.state.run);
+  if (entry) return entry;
   try {
-    const saved = JSON.parse(sessionStorage.getItem(SAVED_RUN));
-    return saved && typeof saved.id === "string" && Array.isArray(saved.lanes) ? saved : null;
+    return validRun(JSON.parse(sessionStorage.getItem(SAVED_RUN)));
   } catch {
     return null;
   }
 }
 
-// On a reload only (a link opened in this tab starts afresh): the saved run's charts, drawn from its
-// event stream, which the server replays from the first event; a finished run ends at once as it ended.
+// On a reload, or Back/Forward to the page (a link opened in this tab starts afresh): the saved run's
+// charts, drawn from its event stream, which the server replays from the first event; a finished run ends
+// at once as it ended.
 async function reattachAfterReload() {
   const navigation = performance.getEntriesByType("navigation")[0];
-  const saved = navigation && navigation.type === "reload" ? savedRun() : null;
+  const returning = navigation && (navigation.type === "reload" || navigation.type === "back_forward");
+  const saved = returning ? savedRun() : null;
   if (!saved) return;
   let summary;
   try {
     summary = await api.get(`/api/runs/${encodeURIComponent(saved.id)}?history=false`);
   } catch (err) {
-    if (err instanceof ApiError && err.status === 404) sessionStorage.removeItem(SAVED_RUN); // evicted
+    if (err instanceof ApiError && err.status === 404) forgetRun(saved.id); // evicted
     return;
   }
   clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
@@ -332,6 +342,26 @@ async function reattachAfterReload() {
   setRunning(true);
   attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`,
     summary.steps_done);
+}
+
+function forgetRun(id) {
+  try {
+    if (validRun(JSON.parse(sessionStorage.getItem(SAVED_RUN)))?.id === id) sessionStorage.removeItem(SAVED_RUN);
+  } catch { /* storage disabled */ }
+  if (history.state && history.state.run && history.state.run.id === id) {
+    const { run, ...rest } = history.state;
+    history.replaceState(Object.keys(rest).length ? rest : null, "", location.href);
+  }
+}
+
+// A page restored from the back/forward cache (pageshow with `persisted`) resumes where it was frozen: its
+// event stream may have died meanwhile (the browser closes it, or the server ended it), so a run still
+// followed is followed on from the last event seen; the server then sends what happened in between
+// (lane_done/done "cancelled" if nobody listened for the grace period).
+function resumeAfterBackForwardCache(event) {
+  if (!event.persisted || !state.running || !state.stream) return;
+  state.rateSamples = []; // the frozen time is no training rate
+  state.stream.resume();
 }
 
 // Charts and progress for a run, fed by its event stream (a new run, or this tab's run after a reload,
@@ -518,7 +548,14 @@ function watchResizes() {
     if (frame === null) {
       frame = requestAnimationFrame(() => {
         frame = null;
-        for (const div of pending) if (div.data) window.Plotly.Plots.resize(div);
+        for (const div of pending) {
+          // only a plotted div that is displayed: Plotly rejects a hidden one ("Resize must be passed a
+          // displayed plot div element", an uncaught page error), e.g. the gates strip hidden once no lane
+          // is gated, or a chart whose card is not laid out
+          if (!div.isConnected || !div._fullLayout || !div.data || div.hidden || !div.getClientRects().length) continue;
+          const resized = window.Plotly.Plots.resize(div);
+          if (resized && typeof resized.catch === "function") resized.catch(() => {}); // hidden meanwhile: nothing to resize
+        }
         pending.clear();
       });
     }
@@ -632,6 +669,7 @@ async function main() {
   afterSettingsChange();
   charts.markAll();
   watchResizes();
+  window.addEventListener("pageshow", resumeAfterBackForwardCache);
   mountCliffPanelLazily();
   await reattachAfterReload();
   document.body.dataset.ready = "true";

@@ -4,44 +4,58 @@
 const EVENTS = ["run", "step", "lane_done", "done"];
 
 export function openRunStream(url, handlers) {
-  const source = new EventSource(url);
+  let source = null;
   let lastId = -1;
   let finished = false;
 
-  for (const name of EVENTS) {
-    source.addEventListener(name, (event) => {
-      const id = Number(event.lastEventId);
-      if (Number.isFinite(id) && event.lastEventId !== "") {
-        if (id <= lastId) return; // a replay after reconnecting
-        lastId = id;
-      }
-      let data;
-      try {
-        data = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (name === "done") {
-        finished = true;
-        source.close(); // otherwise EventSource would reconnect once the server ends the response
-      }
-      const handler = handlers[name];
-      if (handler) handler(data);
+  function connect(from) {
+    const current = new EventSource(from);
+    source = current;
+    for (const name of EVENTS) {
+      current.addEventListener(name, (event) => {
+        if (current !== source) return; // a stream replaced by resume(): its late events are not ours
+        const id = Number(event.lastEventId);
+        if (Number.isFinite(id) && event.lastEventId !== "") {
+          if (id <= lastId) return; // a replay after reconnecting
+          lastId = id;
+        }
+        let data;
+        try {
+          data = JSON.parse(event.data);
+        } catch {
+          return;
+        }
+        if (name === "done") {
+          finished = true;
+          current.close(); // otherwise EventSource would reconnect once the server ends the response
+        }
+        const handler = handlers[name];
+        if (handler) handler(data);
+      });
+    }
+
+    current.addEventListener("error", () => {
+      if (finished || current !== source) return;
+      // CONNECTING: the browser is retrying by itself. CLOSED: it gave up (e.g. the run is gone, HTTP 404).
+      if (current.readyState === EventSource.CLOSED && handlers.lost) handlers.lost();
+      else if (handlers.reconnecting) handlers.reconnecting();
     });
+    current.addEventListener("open", () => current === source && handlers.open && handlers.open());
   }
 
-  source.addEventListener("error", () => {
-    if (finished) return;
-    // CONNECTING: the browser is retrying by itself. CLOSED: it gave up (e.g. the run is gone, HTTP 404).
-    if (source.readyState === EventSource.CLOSED && handlers.lost) handlers.lost();
-    else if (handlers.reconnecting) handlers.reconnecting();
-  });
-  source.addEventListener("open", () => handlers.open && handlers.open());
+  connect(url);
 
   return {
     close() {
       finished = true;
       source.close();
+    },
+    // A new connection that goes on after the last event seen (?after=n, as Last-Event-ID would): for a
+    // page restored from the back/forward cache, whose connection may have died while it was frozen.
+    resume() {
+      if (finished) return;
+      source.close();
+      connect(`${url}${url.includes("?") ? "&" : "?"}after=${lastId}`);
     },
     get lastId() {
       return lastId;
