@@ -278,6 +278,20 @@ def test_csv_export_keeps_a_lane_that_diverged_at_step_0(server):
         assert {r["lane_status"] for r in rows if r["lane"] == "1"} == ({"done"} if len(lanes) == 2 else set())
 
 
+def test_no_browser_cache_answers_for_a_run(server):
+    """A run changes while it trains and is evicted later: its summary, the list and the exports say
+    Cache-Control: no-store (a page brought back with Back may otherwise get a stale summary from the cache);
+    the event stream keeps its no-cache."""
+    run_id = start(server.url, [{"steps": 2, "seq_len": 5, "hidden_size": 4}])
+    read_all(server.url, run_id)
+    for path, params in ((f"/api/runs/{run_id}", {}), ("/api/runs", {}), (f"/api/runs/{run_id}/export", {}),
+                         (f"/api/runs/{run_id}/export", {"format": "csv"})):
+        response = httpx.get(f"{server.url}{path}", params=params, timeout=10)
+        assert response.headers.get("cache-control") == "no-store", (path, params, response.status_code)
+    with httpx.stream("GET", f"{server.url}/api/runs/{run_id}/events", timeout=10) as response:
+        assert response.headers["cache-control"] == "no-cache"
+
+
 def test_the_lane_done_fields_are_documented_in_openapi(server):
     schemas = httpx.get(f"{server.url}/openapi.json", timeout=10).json()["components"]["schemas"]
     assert "lane_done" in schemas["RunSummary"]["required"]

@@ -7,7 +7,7 @@ import math
 from collections.abc import Iterator
 from typing import Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from app.errors import MAX_ECHO, clip, validation_error
@@ -16,7 +16,16 @@ from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, Run
 from app.streaming import RunEventStream
 from app.validation import check_run_limits, to_config
 
-router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID)
+NO_STORE = "no-store"
+"""A run changes while it trains and is evicted later: no browser cache may answer for it (a page brought
+back with Back may otherwise be given its GET /api/runs/{id} from the HTTP cache)."""
+
+
+def _no_store(response: Response) -> None:
+    response.headers["Cache-Control"] = NO_STORE
+
+
+router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID, dependencies=[Depends(_no_store)])
 EVENTS_PATH = "/api/runs/{run_id}/events"
 
 NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
@@ -216,7 +225,7 @@ def export_run(request: Request, run_id: str,
     run = _run(request, run_id)
     summary = run.summary(include_history=True)
     filename = f"rnn-gradient-lab-run-{run.id}.{format}"  # the page's links download under this name too
-    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": NO_STORE}
     if format == "csv":
         return StreamingResponse(_csv_rows(run, summary["history"], summary["lane_done"]), media_type="text/csv",
                                  headers=headers)
