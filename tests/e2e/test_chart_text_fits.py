@@ -83,7 +83,9 @@ def _caption(drawn: dict) -> dict:
 
 def _caption_problems(drawn: dict, where: str) -> list:
     caption = _caption(drawn)
-    return [] if _within_x(caption, drawn["plot"]) else [("caption beyond the plot's width", where, caption, drawn["plot"])]
+    if _within_x(caption, drawn["plot"]):
+        return []
+    return [("caption beyond the plot's width", where, caption, drawn["plot"])]
 
 
 def _cut_problems(drawn: dict, where: str) -> list:
