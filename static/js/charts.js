@@ -1186,8 +1186,14 @@ export class Charts {
     });
     layout.xaxis.range = range;
     const clipping = this.lanes.filter((lane) => lane.config.clip !== "none");
-    if (clipping.length) { // the clipping-rate strip under the plot, on the same step axis
-      const rates = clipRates(clipping, layout.xaxis.range[1] + 1);
+    const rates = clipping.length ? clipRates(clipping, layout.xaxis.range[1] + 1) : null;
+    // The strip comes with its first cell to shade, not before: until the clipping lanes' first step (a run's
+    // lanes attached, none of its events there yet, as in the first draw after Back) every cell is null, and
+    // Plotly takes a heatmap without a number for no trace (visible: false) but keeps its axis y2, which then
+    // nothing sets up. When that first draw also moved the margins (the legend pushes the top one), Plotly laid
+    // out the axis lines before the axes, from y2's unset offset: the page logged "<path> attribute d: Expected
+    // number, "M63,NaNH666"" (the step axis' line, on y2) and "M63.5,NaNVNaN".
+    if (rates && rates.z.some((row) => row.some((v) => v !== null))) { // the clipping-rate strip, on the same step axis
       const stripHeight = Math.min(0.06 * clipping.length, 0.2);
       const plotPx = Math.max(120, (this.divs.norm?.clientWidth || 600) - layout.margin.l - layout.margin.r);
       layout.yaxis.domain = [stripHeight + 0.1, 1];
