@@ -93,14 +93,21 @@ def _cut_problems(drawn: dict, where: str) -> list:
             if not _within_x(a, drawn["chart"])]
 
 
-@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
-def test_chart_3_note_on_a_lane_without_a_curve_fits_its_plot(dashboard, page, page_log, size):
+def _run_and_measure_chart_3(dashboard, page, size, query: str, ready: str):
+    """The page at ``size`` with ``query``'s lanes, run to the end; chart 3 measured once ``ready`` holds."""
     width, height = size
     page.set_viewport_size({"width": width, "height": height})
-    page = dashboard(DIVERGED)
+    page = dashboard(query)
     assert run_and_wait(page) == "done"
-    drawn = _measure(page, "chart-profile", "[...d.querySelectorAll('g.annotation')].some((a) =>"
-                                            " a.textContent.includes('diverged at step'))")
+    return page, _measure(page, "chart-profile", ready)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_chart_3_note_on_a_lane_without_a_curve_fits_its_plot(dashboard, page, page_log, size):
+    width = size[0]
+    page, drawn = _run_and_measure_chart_3(dashboard, page, size, DIVERGED,
+                                           "[...d.querySelectorAll('g.annotation')].some((a) =>"
+                                           " a.textContent.includes('diverged at step'))")
     notes = [a for a in drawn["annotations"] if "diverged at step" in a["text"]]
     assert len(notes) == 1, drawn["annotations"]
     note = notes[0]
@@ -121,12 +128,10 @@ def test_chart_3_note_on_a_lane_without_a_curve_fits_its_plot(dashboard, page, p
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
 def test_chart_3_caption_labels_and_legends_fit_beside_the_modebar(dashboard, page, page_log, size):
-    width, height = size
-    page.set_viewport_size({"width": width, "height": height})
-    page = dashboard(MIXED)
-    assert run_and_wait(page) == "done"
-    drawn = _measure(page, "chart-profile", "d.querySelectorAll('.legend .traces').length >= 7"
-                                            " && d.textContent.includes('smallest float32')")
+    width = size[0]
+    page, drawn = _run_and_measure_chart_3(dashboard, page, size, MIXED,
+                                           "d.querySelectorAll('.legend .traces').length >= 7"
+                                           " && d.textContent.includes('smallest float32')")
     assert "step 5" in _caption(drawn)["text"], drawn["annotations"]
     problems = _caption_problems(drawn, width) + _cut_problems(drawn, width)
     # the underflow line's label: inside the plot, on no tick label ("−40") or axis title
