@@ -7,6 +7,7 @@ from app.errors import validation_error
 from app.runs import TIMESTEPS, state_values, work
 from app.schemas import LANE_NAMES
 from rnncore import Config, ConfigError
+from rnncore.config import FIELDS
 
 
 def to_config(model: BaseModel, loc: tuple) -> Config:
@@ -16,6 +17,12 @@ def to_config(model: BaseModel, loc: tuple) -> Config:
         return cfg.validate()
     except ConfigError as exc:
         raise validation_error((*loc, exc.field), exc.message, getattr(cfg, exc.field, None)) from None
+
+
+def ignored_settings(model: BaseModel, cfg: Config) -> list[str]:
+    """The fields a request set that have no effect on its lane (e.g. an LSTM's ``activation``, the
+    ``momentum`` of Adam): accepted, as the page sends every field, but named so an API user sees them."""
+    return [spec.name for spec in FIELDS if spec.name in model.model_fields_set and not spec.applies(cfg)]
 
 
 def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | None = None) -> None:

@@ -278,6 +278,19 @@ def test_csv_export_keeps_a_lane_that_diverged_at_step_0(server):
         assert {r["lane_status"] for r in rows if r["lane"] == "1"} == ({"done"} if len(lanes) == 2 else set())
 
 
+def test_a_run_names_the_settings_it_accepted_but_does_not_use(server):
+    """The API takes every field for every lane (the page sends them all), so a setting without effect (an
+    LSTM's activation, Adam's momentum, a threshold without clipping) is named in the 201, per lane."""
+    small = {"steps": 1, "seq_len": 5, "hidden_size": 4}
+    lanes = [{"cell": "lstm", "activation": "relu", **small},
+             {"optimizer": "adam", "momentum": 0.5, "clip": "none", "clip_threshold": 2.0, **small},
+             {"optimizer": "momentum", "momentum": 0.5, "activation": "relu", **small}]
+    response = httpx.post(f"{server.url}/api/runs", json={"lanes": lanes}, timeout=10)
+    assert response.status_code == 201, response.text
+    assert response.json()["ignored_settings"] == [["activation"], ["momentum", "clip_threshold"], []]
+    read_all(server.url, response.json()["id"])
+
+
 def test_no_browser_cache_answers_for_a_run(server):
     """A run changes while it trains and is evicted later: its summary, the list and the exports say
     Cache-Control: no-store (a page brought back with Back may otherwise get a stale summary from the cache);

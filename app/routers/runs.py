@@ -14,7 +14,7 @@ from app.errors import MAX_ECHO, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
 from app.streaming import RunEventStream
-from app.validation import check_run_limits, to_config
+from app.validation import check_run_limits, ignored_settings, to_config
 
 NO_STORE = "no-store"
 """A run changes while it trains and is evicted later: no browser cache may answer for it (a page brought
@@ -94,7 +94,8 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
         raise HTTPException(429, str(exc), headers={"Retry-After": str(retry)}) from None
     events_url = f"/api/runs/{run.id}/events"
     response.headers["Location"] = f"/api/runs/{run.id}"
-    return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels}
+    return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels,
+            "ignored_settings": [ignored_settings(lane, cfg) for lane, cfg in zip(body.lanes, configs, strict=True)]}
 
 
 @router.get(EVENTS_PATH.removeprefix(router.prefix), summary="Live Server-Sent Events of a run (resumable)",
