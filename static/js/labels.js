@@ -8,13 +8,19 @@ const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character
 export function laneTitle(lane, px, tail = "") {
   const room = Math.floor(px / TITLE_CHAR_PX) - lane.name.length - 3 - tail.length; // after "A · ", "…" included
   if (lane.label.length <= room) return { text: `<b>${lane.name}</b> · ${lane.label}${tail}` };
+  const kept = keptParts(lane.label, (next) => next.length + 1 <= room);
+  return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}${tail}`, hovertext: `${lane.name} · ${lane.label}` };
+}
+
+// The most leading ", "-separated parts of `label` for which fits(kept) holds, joined again ("" if not even one).
+function keptParts(label, fits) {
   let kept = "";
-  for (const part of lane.label.split(", ")) {
+  for (const part of label.split(", ")) {
     const next = kept ? `${kept}, ${part}` : part;
-    if (next.length + 1 > room) break;
+    if (!fits(next)) break;
     kept = next;
   }
-  return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}${tail}`, hovertext: `${lane.name} · ${lane.label}` };
+  return kept;
 }
 
 // A lane that diverged before its first finite step: after the run it has no arrays at all.
@@ -92,12 +98,7 @@ export function lineCount(markup) {
 export function laneLegendName(lane, px, tail = "", size = 11) {
   const whole = `${lane.name} · ${lane.label}${tail}`;
   if (textPx(whole, size) <= px) return whole;
-  let kept = "";
-  for (const part of lane.label.split(", ")) {
-    const next = kept ? `${kept}, ${part}` : part;
-    if (textPx(`${lane.name} · ${next}…${tail}`, size) > px) break;
-    kept = next;
-  }
+  const kept = keptParts(lane.label, (next) => textPx(`${lane.name} · ${next}…${tail}`, size) <= px);
   if (kept) return `${lane.name} · ${kept}…${tail}`;
   return textPx(`${lane.name} · …${tail}`, size) <= px ? `${lane.name} · …${tail}` : `${lane.name}${tail}`;
 }
