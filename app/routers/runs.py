@@ -186,7 +186,7 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
         last = done.get("last_arrays")
         ending = [done.get("status", "running"), cell(done.get("step")), cell(done.get("reason"))]
         if not steps:  # one row saying how the lane ended (e.g. diverged at step 0), else it would be missing
-            writer.writerow([lane, label, "", "", *[""] * len(CSV_SCALARS), "", *[""] * len(CSV_ARRAYS), "", *ending])
+            writer.writerow([lane, label, *[""] * (len(CSV_COLUMNS) - 2 - len(ending)), *ending])
             yield flush()
         for data in steps:
             head = [lane, label, data["step"]]
