@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from app.schemas import LANE_NAMES
 from rnncore.config import FIELDS, Config
-from rnncore.tasks import sequence_length
+from rnncore.tasks import truncation_cuts
 
 
 def _number(value) -> str:
@@ -94,7 +94,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
                 continue  # already in the clip part
             if name in ("clip", "clip_threshold"):
                 out.append(_clip_part(cfg, name_clip_kind))
-            elif name == "truncate" and cfg.truncate is not None and cfg.truncate >= sequence_length(cfg):
+            elif name == "truncate" and cfg.truncate is not None and not truncation_cuts(cfg):
                 out.append(f"TBPTT k={cfg.truncate} (= full BPTT)")  # k >= T: no cut falls inside the sequence
             else:
                 out.append(_FORMAT[name](_setting(cfg, name)))

@@ -14,7 +14,7 @@ import numpy as np
 
 from .config import Config, require_config
 from .losses import output_loss
-from .tasks import sequence_length
+from .tasks import sequence_length, truncation_cuts
 from .trainer import Model
 
 GRADCHECK_CAPS = {"batch_size": 3, "seq_len": 12, "hidden_size": 6, "num_classes": 4}
@@ -34,8 +34,8 @@ def gradcheck_config(config: Config) -> Config:
     small = config.replace(dtype="float64", clip="none",
                            **{k: min(getattr(config, k), cap) for k, cap in GRADCHECK_CAPS.items()})
     if small.truncate is not None:
-        cuts = small.truncate < sequence_length(config)
-        longest = min(small.seq_len, max(1, sequence_length(small) // 2)) if cuts else small.seq_len
+        longest = min(small.seq_len, max(1, sequence_length(small) // 2)) if truncation_cuts(config) \
+            else small.seq_len
         small = small.replace(truncate=min(small.truncate, longest))
     return small
 

@@ -58,6 +58,11 @@ def sequence_length(config: Config) -> int:
     return config.seq_len + 2 * COPY_LENGTH if config.task == "copy" else config.seq_len
 
 
+def truncation_cuts(config: Config) -> bool:
+    """Whether truncated BPTT cuts the sequence: k < L (k >= L is full BPTT, whatever k says)."""
+    return config.truncate is not None and config.truncate < sequence_length(config)
+
+
 def sizes(config: Config) -> tuple[int, int]:
     """(input_size D, output_size O) of the task."""
     return {"adding": (2, 1), "copy": (COPY_SYMBOLS + 2, COPY_SYMBOLS + 1), "temporal_order": (6, 4),
