@@ -62,7 +62,7 @@ class _Schemas:
         self.operation: dict | None = None
         route = request.scope.get("route")
         path = getattr(route, "path_format", None)
-        if path is None or not getattr(route, "include_in_schema", False):
+        if path is None:
             return
         try:
             self.root = request.app.openapi()
@@ -116,6 +116,20 @@ class _Schemas:
             target, nullable = self._non_null(match.get("schema") if match else None)
             return (target if len(rest) == 1 else None), nullable, [p["name"] for p in params]
         return None, False, None
+
+
+def forbid_unknown_query(request: Request) -> None:
+    """A router dependency: 422 for a query parameter the operation does not declare (its OpenAPI
+    ``parameters``, which /docs shows), e.g. ``?histroy=false``, which would otherwise be ignored silently and
+    return the whole history. A HEAD twin is checked against its GET."""
+    operation = _Schemas(request).operation
+    if operation is None:
+        return
+    known = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
+    if unknown:
+        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are "
+                                       "not permitted", "input": request.query_params[name]} for name in unknown])
 
 
 def _describe(schema: dict | None, nullable: bool) -> str:
@@ -176,7 +190,8 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
         msg = f"must be > {_number(ctx.get('gt'), integer)}"
     elif kind == "extra_forbidden":
         what = "unknown query parameter" if loc[:1] == ("query",) else "unknown field"
-        msg = what + (f"; known: {', '.join(names)}" if names else "")
+        msg = what + (f"; known: {', '.join(names)}" if names else "; this endpoint takes none" if names == [] and
+                      loc[:1] == ("query",) else "")
     elif kind == "missing":
         msg = "is required"
     elif (kind.endswith("_type") or kind == "literal_error") and error.get("input", ...) is None and not nullable:

@@ -1,7 +1,7 @@
 """Application factory: ``create_app()`` wires routers, static files and the lifespan."""
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
@@ -31,11 +31,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
     for module in (health, loss_surface, options, runs, engine, pages, docs):
         answer_head_like_get(module.router, except_paths={runs.EVENTS_PATH})
-    app.include_router(health.router)
-    app.include_router(loss_surface.router)  # GET /api/loss-surface (the cliff, issue 6)
-    app.include_router(options.router)
-    app.include_router(runs.router)
-    app.include_router(engine.router)
+    strict_query = [Depends(errors.forbid_unknown_query)]  # the API's routes, not the page's (its URL state)
+    app.include_router(health.router)  # a liveness probe answers whatever a monitor appends (e.g. ?_=<time>)
+    app.include_router(loss_surface.router, dependencies=strict_query)  # GET /api/loss-surface (the cliff, issue 6)
+    app.include_router(options.router, dependencies=strict_query)
+    app.include_router(runs.router, dependencies=strict_query)
+    app.include_router(engine.router, dependencies=strict_query)
     errors.install(app)  # every error is JSON with a human "message"
     app.include_router(pages.router)
     app.include_router(docs.router)  # /docs, /redoc and their assets
