@@ -2,8 +2,10 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
-HOST   ?= 127.0.0.1
-PORT   ?= 8000
+# `make run HOST=0.0.0.0 PORT=9000` overrides; otherwise rnnlab serve reads RNNLAB_HOST / RNNLAB_PORT
+# (default 127.0.0.1:8000). Not taken from the environment's HOST, which some shells set to the host name.
+HOST    =
+PORT    =
 
 .PHONY: run test bench lint chromium clean
 
@@ -21,7 +23,7 @@ $(VENV)/.installed-test: pyproject.toml
 	touch $@ $(VENV)/.installed-run
 
 run: $(VENV)/.installed-run
-	$(VENV)/bin/rnnlab serve --host $(HOST) --port $(PORT)
+	$(VENV)/bin/rnnlab serve $(if $(HOST),--host $(HOST)) $(if $(PORT),--port $(PORT))
 
 # A Chromium for the browser tests: $$CHROMIUM or /usr/bin/chromium if present; Debian's package when
 # root on a Debian machine; otherwise Playwright's own download.

@@ -1,4 +1,4 @@
-"""Service settings, read from the environment (prefix ``RNNLAB_``), e.g. ``RNNLAB_MAX_RUNS=8``."""
+"""Service settings, read from the environment (prefix ``RNNLAB_``), e.g. ``RNNLAB_MAX_CONCURRENT_RUNS=8``."""
 import os
 from functools import lru_cache
 
