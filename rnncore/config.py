@@ -3,6 +3,7 @@
 The service builds its request schema and ``GET /api/options`` from :data:`FIELDS`; the page builds its
 controls from that endpoint. Nothing else repeats a bound or a choice list.
 
+>>> from rnncore import Config
 >>> cfg = Config(activation="sigmoid", seq_len=200)
 >>> cfg.validate()            # raises ConfigError(field, message) on bad input
 >>> cfg.replace(clip="none")  # a modified copy
@@ -262,7 +263,9 @@ def _config_doc() -> str:
         ">>> cfg = Config(activation=\"sigmoid\", seq_len=200)",
         ">>> cfg.validate()              # raises ConfigError(field, message); train, profile, ... call it",
         ">>> cfg.replace(clip=\"none\")    # a modified copy",
-        ">>> Config(**d); Config.from_dict(d); cfg.to_dict()",
+        ">>> d = cfg.to_dict()               # a plain dict of every field",
+        ">>> Config(**d) == Config.from_dict(d) == cfg   # from_dict names an unknown key",
+        "True",
         "",
         "Values in Python (the JSON API is stricter: only JSON numbers of the field's kind):",
         "",

@@ -54,7 +54,9 @@ class StepRecord:
     grad_norm_clipped: float  # after clipping (== grad_norm when clipping did not fire)
     clipped: bool
     sigma_max: float  # largest singular value of W_h (of the recurrent block for LSTM/GRU)
-    spectral_radius: float | None  # max |eigenvalue| of W_h; None on steps without arrays
+    # max |eigenvalue| of W_h on the array steps where it was computed (at most once per trainer.spectral_every
+    # steps, always step 0 and the last); None on the others
+    spectral_radius: float | None
     gamma: float | None  # max |f'| of the activation: 1/4 sigmoid, 1 otherwise; None for LSTM/GRU (no bound)
     arrays: TimestepArrays | None = None
 
