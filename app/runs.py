@@ -146,6 +146,11 @@ def parse_frame(frame: bytes) -> tuple[str, dict]:
     return head.split(b"\nevent: ", 1)[1].decode(), json.loads(payload)
 
 
+def frame_payload(frame: bytes) -> bytes:
+    """The data of one stored frame, the JSON bytes exactly as streamed (one line, then the blank line)."""
+    return frame[frame.index(b"\ndata: ") + 7:-2]
+
+
 class Run:
     """One comparison: its configs, event log, worker thread and client bookkeeping."""
 
@@ -204,11 +209,15 @@ class Run:
             return self.frames[start:], self.status != "running"
 
     def history(self) -> list[list[dict]]:
-        """Per lane, every `step` event's data, parsed back from the bytes that were streamed."""
+        """Per lane, every `step` event's data, parsed back from the bytes that were streamed (all in memory at
+        once: the exports go through :meth:`step_frames` instead, one step at a time)."""
+        return [[parse_frame(frame)[1] for frame in lane] for lane in self.step_frames()]
+
+    def step_frames(self) -> list[list[bytes]]:
+        """Per lane, its `step` events as stored (the bytes streamed), as far as they are logged now: lists of
+        references to the log's frames, not copies."""
         with self._cond:
-            ids = [list(lane_ids) for lane_ids in self.step_event_ids]
-            frames = self.frames
-        return [[parse_frame(frames[i])[1] for i in lane_ids] for lane_ids in ids]
+            return [[self.frames[i] for i in lane_ids] for lane_ids in self.step_event_ids]
 
     def lane_done(self) -> list[dict | None]:
         """Per lane, its `lane_done` event's data parsed back from the streamed bytes (None while it trains)."""

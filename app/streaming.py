@@ -7,7 +7,7 @@ spec version the server announces), never from a generator's ``finally`` that ma
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import anyio
 from fastapi.sse import EventSourceResponse
@@ -16,6 +16,26 @@ from app.runs import Run
 
 RETRY_MS = 2000  # how long a browser EventSource waits before it reconnects with Last-Event-ID
 PING = b": ping\n\n"
+CHUNK_BYTES = 1 << 20
+"""Most bytes of stored events joined into one write: a client replaying a long run (a valid 4-lane run can log
+77 MB of events) costs the server about this much at a time, not a copy of the whole log (uvicorn waits for
+a slow client to drain its socket before the next write)."""
+
+
+def batches(frames: Iterable[bytes], limit: int | None = None) -> Iterator[bytes]:
+    """``frames`` joined into consecutive byte strings of at most ``limit`` (:data:`CHUNK_BYTES`) bytes, or one
+    frame alone where a frame is larger."""
+    limit = CHUNK_BYTES if limit is None else limit
+    batch: list[bytes] = []
+    size = 0
+    for frame in frames:
+        if batch and size + len(frame) > limit:
+            yield b"".join(batch)
+            batch, size = [], 0
+        batch.append(frame)
+        size += len(frame)
+    if batch:
+        yield b"".join(batch)
 
 
 class RunEventStream(EventSourceResponse):
@@ -34,7 +54,8 @@ class RunEventStream(EventSourceResponse):
             frames, complete = self.run.frames_from(cursor)
             if frames:
                 cursor += len(frames)
-                yield b"".join(frames)
+                for chunk in batches(frames):
+                    yield chunk
                 continue
             if complete:
                 return

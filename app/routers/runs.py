@@ -8,12 +8,12 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from app.errors import MAX_ECHO, clip, validation_error
-from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, to_plain
+from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, frame_payload, parse_frame, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
-from app.streaming import RunEventStream
+from app.streaming import RunEventStream, batches
 from app.validation import check_run_limits, ignored_settings, to_config
 
 NO_STORE = "no-store"
@@ -135,8 +135,30 @@ def list_runs(request: Request) -> list[dict]:
 @router.get("/{run_id}", response_model=RunSummary, summary="Status, configs and the recorded history",
             responses=NOT_FOUND)
 def get_run(request: Request, run_id: str,
-            history: bool = Query(True, description="Include every step event's data per lane")) -> dict:
-    return _run(request, run_id).summary(include_history=history)
+            history: bool = Query(True, description="Include every step event's data per lane")):
+    run = _run(request, run_id)
+    if not history:
+        return run.summary(include_history=False)
+    return StreamingResponse(summary_json(run), media_type="application/json", headers={"Cache-Control": NO_STORE})
+
+
+def summary_json(run: Run) -> Iterator[bytes]:
+    """The run's RunSummary as JSON bytes, in chunks: ``history`` spliced from the stored `step` events' data,
+    byte for byte as streamed, never parsed or held whole (a valid run can log 77 MB of events; parsed, that
+    was ~0.5 GB of Python objects per request)."""
+    head = RunSummary.model_validate(run.summary(include_history=False)).model_dump_json(exclude={"history"})
+    history = run.step_frames()
+
+    def pieces() -> Iterator[bytes]:
+        yield head[:-1].encode() + b',"history":['
+        for lane, frames in enumerate(history):
+            yield b"[" if lane == 0 else b",["
+            for index, frame in enumerate(frames):
+                yield (b"," if index else b"") + frame_payload(frame)
+            yield b"]"
+        yield b"]}"
+
+    return batches(pieces())
 
 
 @router.delete("/{run_id}", summary="Cancel a run", responses=NOT_FOUND)
@@ -157,7 +179,7 @@ CSV_COLUMNS = ["lane", "label", "step", "t", *CSV_SCALARS, "dtype_underflow_step
                "arrays_from", "lane_status", "lane_done_step", "lane_done_reason"]
 
 
-def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None]) -> Iterator[str]:
+def _csv_rows(run: Run, history: list[list[bytes]], lane_done: list[dict | None]) -> Iterator[str]:
     """Tidy: one row per lane, step and timestep t (steps without arrays: one row with empty t).
 
     ``arrays_from`` says where a row's arrays come from: "step" (its `step` event), "last_arrays" (a
@@ -180,15 +202,15 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
 
     writer.writerow(CSV_COLUMNS)
     yield flush()  # the header row even when no lane has a step (every lane diverged or was cancelled at step 0)
-    for lane, steps in enumerate(history):
+    for lane, frames in enumerate(history):
+        steps = (parse_frame(frame)[1] for frame in frames)  # parsed one step at a time
         label = run.labels[lane]
         done = lane_done[lane] or {}
         last = done.get("last_arrays")
         ending = [done.get("status", "running"), cell(done.get("step")), cell(done.get("reason"))]
-        if not steps:  # one row saying how the lane ended (e.g. diverged at step 0), else it would be missing
-            writer.writerow([lane, label, *[""] * (len(CSV_COLUMNS) - 2 - len(ending)), *ending])
-            yield flush()
+        any_step = False
         for data in steps:
+            any_step = True
             head = [lane, label, data["step"]]
             scalars = [cell(data[k]) for k in CSV_SCALARS]
             arrays, source = data["arrays"], "step"
@@ -204,6 +226,9 @@ def _csv_rows(run: Run, history: list[list[dict]], lane_done: list[dict | None])
                     cells = ["" if t >= len(c) or c[t] is None else c[t] for c in columns]
                     writer.writerow([*head, t, *scalars, underflow, *cells, source, *ending])
             yield flush()
+        if not any_step:  # one row saying how the lane ended (e.g. diverged at step 0), else it would be missing
+            writer.writerow([lane, label, *[""] * (len(CSV_COLUMNS) - 2 - len(ending)), *ending])
+            yield flush()
 
 
 @router.get("/{run_id}/export", summary="Download the whole run as JSON or tidy CSV", responses={
@@ -216,7 +241,8 @@ def export_run(request: Request, run_id: str,
                format: Literal["json", "csv"] = Query("json", description="json: the run summary with the whole "
                                                       "history and each lane's lane_done; csv: one row per "
                                                       "lane, step and timestep")):
-    """The exported numbers are parsed from the very bytes that were streamed, so they are equal.
+    """The exported numbers are the very bytes that were streamed (JSON: spliced in unparsed; CSV: parsed one
+    step at a time), so they are equal; both go out in chunks, so a long run costs no copy of itself.
 
     JSON: as GET /api/runs/{id} (RunSummary): ``history`` and, per lane, ``lane_done`` (status, step,
     reason and a diverged lane's ``last_arrays``). CSV: columns lane, label, step, t, the step's scalars,
@@ -224,10 +250,9 @@ def export_run(request: Request, run_id: str,
     lane's last step before the divergence, re-measured, or "" without arrays) and how the lane ended,
     repeated on each of its rows: ``lane_status``, ``lane_done_step``, ``lane_done_reason``."""
     run = _run(request, run_id)
-    summary = run.summary(include_history=True)
     filename = f"rnn-gradient-lab-run-{run.id}.{format}"  # the page's links download under this name too
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": NO_STORE}
     if format == "csv":
-        return StreamingResponse(_csv_rows(run, summary["history"], summary["lane_done"]), media_type="text/csv",
-                                 headers=headers)
-    return JSONResponse(summary, headers=headers)
+        lane_done = run.lane_done()
+        return StreamingResponse(_csv_rows(run, run.step_frames(), lane_done), media_type="text/csv", headers=headers)
+    return StreamingResponse(summary_json(run), media_type="application/json", headers=headers)
