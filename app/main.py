@@ -11,6 +11,7 @@ from app.paths import STATIC_DIR
 from app.routers import cliff as loss_surface
 from app.routers import docs, engine, health, options, pages, runs
 from app.runs import RunManager
+from app.bodylimit import BodyLimitMiddleware
 from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
 
@@ -41,7 +42,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(pages.router)
     app.include_router(docs.router)  # /docs, /redoc and their assets
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")  # StaticFiles answers HEAD itself
-    app.add_middleware(SecurityHeadersMiddleware)  # CSP: the page loads only from its own origin
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)  # 413 before a huge body is read
+    app.add_middleware(SecurityHeadersMiddleware)  # CSP: the page loads only from its own origin (outermost)
     return app
 
 

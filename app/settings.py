@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     # processes computing /api/profile and /api/gradcheck calls at once (the page sends one per lane)
     engine_processes: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)
     blas_threads: int = Field(1, ge=1)  # BLAS threads per process; runs train in parallel processes
+    max_body_bytes: int = Field(256 * 1024, ge=1024)  # request bodies above: 413 (a valid one is a few KB)
     worker_nice: int = Field(10, ge=0, le=19)  # OS niceness of training worker processes (server stays at 0)
 
 
