@@ -7,11 +7,11 @@ from fastapi.staticfiles import StaticFiles
 
 import rnncore
 from app import errors
+from app.bodylimit import BodyLimitMiddleware
 from app.paths import STATIC_DIR
 from app.routers import cliff as loss_surface
 from app.routers import docs, engine, health, options, pages, runs
 from app.runs import RunManager
-from app.bodylimit import BodyLimitMiddleware
 from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
 
