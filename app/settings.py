@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     store_max_bytes: int = Field(128 * 2**20, ge=1)  # approximate bytes of finished runs kept (LRU)
     sse_ping_seconds: float = Field(15.0, gt=0)  # keep-alive comment on idle event streams
     gradcheck_max_pending: int = Field(4, ge=1)  # /api/gradcheck calls queued or computing; beyond: 429
+    profile_max_pending: int = Field(8, ge=1)  # /api/profile calls queued or computing; beyond: 429
     # processes computing /api/profile and /api/gradcheck calls at once (the page sends one per lane)
     engine_processes: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)
     blas_threads: int = Field(1, ge=1)  # BLAS threads per process; runs train in parallel processes

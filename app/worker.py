@@ -189,15 +189,52 @@ def profile_payload(lane: dict) -> dict:
     return step_to_json(0, rnncore.profile(rnncore.Config(**lane)))
 
 
+class ClientGone(Exception):
+    """The client of an engine call disconnected before its result."""
+
+
+DISCONNECT_POLL_SECONDS = 0.2  # how often a waiting engine call looks whether its client is still there
+
+
 class EnginePool:
-    """A small pool of worker processes for one-off engine calls, so they do not hold the server's GIL."""
+    """A small pool of worker processes for one-off engine calls, so they do not hold the server's GIL.
+
+    A call is handed to the pool only when a process is free: calls wait here, in order, where a call whose
+    client has gone can still be dropped (the executor's own queue marks the calls it holds as running, and
+    those can no longer be cancelled)."""
 
     def __init__(self, processes: int = 1, blas_threads: int = 1, nice: int = 10):
         self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=_CONTEXT,
                                          initializer=_init_pool_process, initargs=(blas_threads, nice))
+        self._free = asyncio.Semaphore(processes)
+        self.waiting = 0  # calls waiting for a free process
+        self.computing = 0  # calls in a process
+        self.dropped = 0  # calls whose client left while they waited
 
-    async def call(self, fn, *args):
-        return await asyncio.wrap_future(self._pool.submit(fn, *args))
+    async def call(self, fn, *args, request=None):
+        """``fn(*args)`` in a pool process. With ``request`` (a Starlette Request), a call still waiting for a
+        process when its client disconnects is dropped and ClientGone raised (one computing runs to its end):
+        the page aborts outdated previews, which otherwise all computed, one after another."""
+        self.waiting += 1
+        turn = asyncio.ensure_future(self._free.acquire())  # keeps its place in line while we look at the client
+        try:
+            while not (await asyncio.wait({turn}, timeout=DISCONNECT_POLL_SECONDS))[0]:
+                if request is not None and await request.is_disconnected():
+                    self.dropped += 1
+                    raise ClientGone
+        except BaseException:
+            if turn.done() and not turn.cancelled():
+                self._free.release()
+            turn.cancel()  # a granted acquire that is cancelled gives its slot back itself
+            raise
+        finally:
+            self.waiting -= 1
+        self.computing += 1
+        try:
+            return await asyncio.wrap_future(self._pool.submit(fn, *args))
+        finally:
+            self.computing -= 1
+            self._free.release()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)  # wait=False leaves a noisy atexit hook

@@ -215,7 +215,7 @@ def test_gradcheck_of_a_wrong_backward_pass_fails_with_a_reason(client, monkeypa
         finally:
             rnn.backward = original
 
-    async def in_process(fn, *args):
+    async def in_process(fn, *args, request=None):
         return fn(*args)
 
     monkeypatch.setattr(engine, "gradcheck_report", wrong_gradient)

@@ -1,12 +1,15 @@
 """Instant, untrained diagnostics straight from rnncore: the forward/backward profile and gradcheck."""
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from fastapi import APIRouter, HTTPException, Request, Response
 
 from app.runs import to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, GradcheckRequest, GradcheckResult, ProfileRequest
 from app.validation import check_memory, check_work, to_config
-from app.worker import profile_payload
+from app.worker import ClientGone, profile_payload
 from rnncore.fdcheck import GRADCHECK_TOLERANCE, gradcheck_report  # GRADCHECK_TOLERANCE: also /api/options
 
 router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY})
@@ -17,24 +20,53 @@ GRADCHECK_METHOD = ("central finite differences in float64, one element at a tim
                     "second-order) at s = eps, 4 eps, 16 eps")
 
 
-@router.post("/profile", summary="Forward/backward profile of one config at initialisation")
-async def profile(body: ProfileRequest, request: Request) -> dict:
+CLIENT_GONE = 499  # nginx's "client closed request": logged, never received
+
+
+@contextmanager
+def admitted(request: Request, kind: str, limit: int) -> Iterator[None]:
+    """At most ``limit`` calls of ``kind`` ("profiles", "gradchecks") queued or computing at once, counted in
+    ``app.state.<kind>_pending``; beyond, a 429 with Retry-After."""
+    state, counter = request.app.state, f"{kind}_pending"
+    pending = getattr(state, counter, 0)
+    if pending >= limit:
+        raise HTTPException(429, f"{pending} {kind} are queued or computing, the limit is {limit}; retry in a "
+                                 "second", headers={"Retry-After": "1"})
+    setattr(state, counter, pending + 1)
+    try:
+        yield
+    finally:
+        setattr(state, counter, getattr(state, counter) - 1)
+
+
+BUSY = {429: {"model": ErrorResponse, "description": "Too many calls queued or computing; see Retry-After"}}
+
+
+@router.post("/profile", summary="Forward/backward profile of one config at initialisation", responses=BUSY)
+async def profile(body: ProfileRequest, request: Request):
     """One forward and backward pass of an untrained model, no update: ``record`` has the same shape
     as a ``step`` event's data (scalars plus per-timestep ``arrays``, -inf/NaN as null).
-    The size is capped: L * hidden_size^2 * batch_size * gates <= ``profile_max_work`` (L: timesteps unrolled)."""
+    The size is capped: L * hidden_size^2 * batch_size * gates <= ``profile_max_work`` (L: timesteps unrolled),
+    and so is the number of profiles queued or computing (``profile_max_pending``; beyond: 429). A profile
+    still queued when its client goes away (the page aborts outdated previews) is dropped."""
     import rnncore
 
+    settings = request.app.state.settings
     cfg = to_config(body, ("body",))
-    check_work([cfg], request.app.state.settings.profile_max_work, ("body",), steps=1)
-    check_memory([cfg], request.app.state.settings.max_state_values, ("body",))
-    record = await request.app.state.runs.engine.call(profile_payload, cfg.to_dict())  # a worker process
+    check_work([cfg], settings.profile_max_work, ("body",), steps=1)
+    check_memory([cfg], settings.max_state_values, ("body",))
+    try:
+        with admitted(request, "profiles", settings.profile_max_pending):  # a worker process computes it
+            record = await request.app.state.runs.engine.call(profile_payload, cfg.to_dict(), request=request)
+    except ClientGone:
+        return Response(status_code=CLIENT_GONE)
     return {"config": cfg.to_dict(), "task_info": to_plain(rnncore.task_info(cfg)), "record": record}
 
 
 @router.post("/gradcheck", response_model=GradcheckResult,
              summary="Finite-difference check of the engine's gradients on a small copy of a lane",
-             responses={429: {"model": ErrorResponse, "description": "Too many gradchecks queued; see Retry-After"}})
-async def gradcheck(body: GradcheckRequest, request: Request) -> dict:
+             responses=BUSY)
+async def gradcheck(body: GradcheckRequest, request: Request):
     """Compares the analytic BPTT gradient with float64 central differences, per parameter, and reports
     the max relative error and a verdict: ``passed``, ``failed`` (finite differences that agree with each
     other across step sizes disagree with the analytic gradient) or ``inconclusive`` (for some elements the
@@ -47,16 +79,14 @@ async def gradcheck(body: GradcheckRequest, request: Request) -> dict:
 
     cfg = to_config(body, ("body",))
     checked = rnncore.gradcheck_config(cfg)
-    state, limit = request.app.state, request.app.state.settings.gradcheck_max_pending
-    pending = getattr(state, "gradchecks_pending", 0)
-    if pending >= limit:
-        raise HTTPException(429, f"{pending} gradchecks are queued or computing, the limit is {limit}; retry "
-                                 "in a second", headers={"Retry-After": "1"})
-    state.gradchecks_pending = pending + 1
-    try:  # a worker process: rnncore.gradcheck_report(cfg), which checks ``checked``
-        report = to_plain(await state.runs.engine.call(gradcheck_report, cfg, GRADCHECK_EPS, GRADCHECK_TOLERANCE))
-    finally:
-        state.gradchecks_pending -= 1
+    state = request.app.state
+    try:
+        with admitted(request, "gradchecks", state.settings.gradcheck_max_pending):
+            # a worker process: rnncore.gradcheck_report(cfg), which checks ``checked``
+            report = to_plain(await state.runs.engine.call(gradcheck_report, cfg, GRADCHECK_EPS, GRADCHECK_TOLERANCE,
+                                                           request=request))
+    except ClientGone:
+        return Response(status_code=CLIENT_GONE)
     details = report["params"]
     errors = {name: d["max_rel_error"] for name, d in details.items()}
     finite = [v for v in errors.values() if v is not None]

@@ -33,6 +33,7 @@ def options(request: Request) -> dict:
             "max_state_values": s.max_state_values,
             "state_values_formula": f"sum over lanes of L * batch_size * hidden_size * gates ({TIMESTEPS})",
             "profile_max_work": s.profile_max_work,
+            "profile_max_pending": s.profile_max_pending,
             "work_formula": "sum over lanes of L * hidden_size^2 * batch_size * steps * gates "
                             "(gates: rnn 1, lstm 4, gru 3; L as in state_values_formula)",
             "max_concurrent_runs": s.max_concurrent_runs,
