@@ -203,6 +203,12 @@ class Run:
             except RuntimeError:  # that client's loop is closed (server shutting down)
                 pass
 
+    @property
+    def events(self) -> int:
+        """Events logged so far (the next event id)."""
+        with self._cond:
+            return len(self.frames)
+
     def frames_from(self, start: int) -> tuple[list[bytes], bool]:
         """Events with id >= start, and whether the log is complete (the `done` event is in it)."""
         with self._cond:

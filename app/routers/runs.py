@@ -111,14 +111,20 @@ async def run_events(request: Request, run_id: str,
     """Event ids are 0, 1, 2, ... per run. Reconnecting with ``Last-Event-ID: n`` (or ``?after=n``)
     replays exactly the events after n, then follows the run live. Keep-alive comments on idle streams."""
     run = _run(request, run_id)
-    last = after
+    last, where = after, ("query", "after")
     if last_event_id is not None and last_event_id.strip():
+        where = ("header", "last-event-id")
         try:
             last = int(last_event_id)
         except ValueError:
-            raise validation_error(("header", "last-event-id"), "must be an integer event id",
-                                   last_event_id) from None
-    start = max(0, (last if last is not None else -1) + 1)
+            raise validation_error(where, "must be an integer event id", last_event_id) from None
+        if last < -1:
+            raise validation_error(where, "must be >= -1 (-1: from the first event)", last)
+    sent = run.events
+    if last is not None and last >= sent:  # a client resumes after an event it received: one of 0 .. sent-1
+        raise validation_error(where, f"no event {last} yet: this run has sent events 0 to {sent - 1}; resume "
+                                      "after one of them (or -1 for all)", last)
+    start = (last if last is not None else -1) + 1
     frames, complete = run.frames_from(start)
     if complete and not frames:
         return Response(status_code=204)  # tells a browser EventSource to stop reconnecting
