@@ -14,7 +14,8 @@ from typing import Annotated
 import numpy as np
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from app.schemas import INVALID
 from rnncore import cliff
@@ -23,6 +24,17 @@ router = APIRouter(prefix="/api", tags=["cliff"], responses=INVALID)  # the serv
 
 D = cliff.DEFAULTS
 RANGE = 20.0  # |w|, |b| bound: beyond it the plateaus are flat to machine precision
+
+
+def _whole_number(value):
+    """A query string's integer is written as one ("10"): pydantic would take "10.0" as 10, which the JSON
+    body of every other endpoint refuses (a whole-number float for an integer field)."""
+    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        raise PydanticCustomError("whole_number", "must be a whole number written without a decimal point or exponent")
+    return value
+
+
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 
 
 class SurfaceQuery(BaseModel):
@@ -34,11 +46,11 @@ class SurfaceQuery(BaseModel):
     w_max: float = Field(D["w_max"], ge=-RANGE, le=RANGE, description="Right edge of the w axis.")
     b_min: float = Field(D["b_min"], ge=-RANGE, le=RANGE, description="Bottom edge of the b axis.")
     b_max: float = Field(D["b_max"], ge=-RANGE, le=RANGE, description="Top edge of the b axis.")
-    resolution: int = Field(D["resolution"], ge=5, le=200, description="Grid points per axis (<= 200).")
+    resolution: WholeNumber = Field(D["resolution"], ge=5, le=200, description="Grid points per axis (<= 200).")
     start_w: float = Field(D["start_w"], ge=-RANGE, le=RANGE, description="w of the SGD start.")
     start_b: float = Field(D["start_b"], ge=-RANGE, le=RANGE, description="b of the SGD start.")
     learning_rate: float = Field(D["learning_rate"], gt=0.0, le=100.0, description="SGD step size (both runs).")
-    steps: int = Field(D["steps"], ge=1, le=500, description="SGD steps (both runs).")
+    steps: WholeNumber = Field(D["steps"], ge=1, le=500, description="SGD steps (both runs).")
     threshold: float = Field(D["threshold"], gt=0.0, le=1e6, description="Norm-clipping threshold tau.")
 
     def check_ranges(self) -> None:
