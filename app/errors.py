@@ -8,6 +8,7 @@ that very parameter or body field (``Field(ge=..., le=...)``, ``Query(...)``, a 
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -21,9 +22,14 @@ log = logging.getLogger("rnnlab")
 MAX_ECHO = 60  # characters of user input (a key, a header) echoed back in an error
 
 
-def validation_error(loc: tuple, msg: str, value: Any = None, kind: str = "value_error") -> RequestValidationError:
-    """A 422 raised by hand (cross-field rules, limits), shaped like pydantic's own errors."""
-    return RequestValidationError([{"type": kind, "loc": loc, "msg": msg, "input": value}])
+def validation_error(loc: tuple, msg: str, value: Any = None, kind: str = "value_error",
+                     ctx: dict | None = None) -> RequestValidationError:
+    """A 422 raised by hand (cross-field rules, limits), shaped like pydantic's own errors; ``ctx``: the
+    figures behind the message (numbers, lists of names), sent with it as pydantic sends its bounds."""
+    error = {"type": kind, "loc": loc, "msg": msg, "input": value}
+    if ctx:
+        error["ctx"] = ctx
+    return RequestValidationError([error])
 
 
 def clip(text: str, limit: int = MAX_ECHO) -> str:
@@ -224,6 +230,17 @@ def _echo(value: Any) -> Any:
     return clip(value) if isinstance(value, str) else value
 
 
+def _ctx_value(value: Any) -> Any:
+    """A ctx value JSON can carry as it is (a finite number, a list of names), else its text, clipped."""
+    if isinstance(value, (int, str, bool)) or value is None:
+        return _echo(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return [clip(v) for v in value]
+    return clip(str(value))
+
+
 def _clean(errors: list[dict]) -> list[dict]:
     """Drop values JSON cannot carry (exceptions in ctx, NaN inputs) but keep loc/msg/type; clip echoed keys."""
     out = []
@@ -232,8 +249,7 @@ def _clean(errors: list[dict]) -> list[dict]:
                 "msg": error.get("msg")}
         ctx = error.get("ctx")
         if ctx:
-            item["ctx"] = {k: _echo(v) if isinstance(v, (int, str, bool)) or v is None else clip(str(v))
-                           for k, v in ctx.items()}
+            item["ctx"] = {k: _ctx_value(v) for k, v in ctx.items()}
         out.append(item)
     return out
 

@@ -25,21 +25,38 @@ def ignored_settings(model: BaseModel, cfg: Config) -> list[str]:
     return [spec.name for spec in FIELDS if spec.name in model.model_fields_set and not spec.applies(cfg)]
 
 
+def _one_config(configs: list[Config], loc: tuple) -> bool:
+    """Whether ``configs`` is one config sent on its own (POST /api/profile's body), not a lanes list: its
+    message then names no lane (the page sends any lane's config there, lane B's too)."""
+    return len(configs) == 1 and loc[-1:] != ("lanes",)
+
+
+def _per_lane(values: list[float], configs: list[Config], loc: tuple) -> str:
+    """"; lane A: 6.6e+09, lane B: 8.4e+12" for a lanes list (named by letter, as the page names them)."""
+    if _one_config(configs, loc):
+        return ""
+    return "; " + ", ".join(f"lane {LANE_NAMES[i]}: {v:.2g}" for i, v in enumerate(values))
+
+
+def _reduce(fields: list[str], configs: list[Config], loc: tuple) -> str:
+    return ", ".join(fields) + (" or the number of lanes" if len(configs) > 1 else "")
+
+
 def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | None = None) -> None:
     """422 when the summed cost L * hidden_size^2 * batch_size * steps * gates is above the cap (L: the
-    timesteps unrolled, app.runs.work)."""
+    timesteps unrolled, app.runs.work). Its ``ctx``: the ``work``, the ``limit`` and the fields to
+    ``reduce``, for a client to say it in its own words."""
     costs = [work(cfg, steps) for cfg in configs]
     total = sum(costs)
     if total <= limit:
         return
-    fields = "seq_len, hidden_size, batch_size" + (", steps" if steps is None else "")
-    per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {cost:.2g}" for i, cost in enumerate(costs))  # as the page names them
-    lanes = " or the number of lanes" if len(configs) > 1 else ""
+    fields = ["seq_len", "hidden_size", "batch_size"] + (["steps"] if steps is None else [])
     raise validation_error(
         loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = L * hidden_size^2 * batch_size"
         f"{' * steps' if steps is None else ''} * gates, {TIMESTEPS}, "
-        f"gates = 1 rnn / 4 lstm / 3 gru; {per_lane}); "
-        f"reduce {fields}{lanes}", None, kind="work_limit")
+        f"gates = 1 rnn / 4 lstm / 3 gru{_per_lane(costs, configs, loc)}); "
+        f"reduce {_reduce(fields, configs, loc)}", None, kind="work_limit",
+        ctx={"work": float(total), "limit": float(limit), "reduce": fields})
 
 
 def check_run_limits(configs: list[Config], settings, loc: tuple) -> None:
@@ -49,15 +66,15 @@ def check_run_limits(configs: list[Config], settings, loc: tuple) -> None:
 
 
 def check_memory(configs: list[Config], limit: float, loc: tuple) -> None:
-    """422 when the activations kept for backprop, summed over lanes, are above the cap (memory)."""
+    """422 when the activations kept for backprop, summed over lanes, are above the cap (memory). Its
+    ``ctx``: the ``values``, the ``limit`` and the fields to ``reduce``."""
     values = [state_values(cfg) for cfg in configs]
     total = sum(values)
     if total <= limit:
         return
-    per_lane = ", ".join(f"lane {LANE_NAMES[i]}: {v:.2g}" for i, v in enumerate(values))
-    lanes = " or the number of lanes" if len(configs) > 1 else ""
+    fields = ["seq_len", "batch_size", "hidden_size"]
     raise validation_error(
         loc, f"too much memory: {total:.3g} activations > limit {limit:.3g} (L * batch_size * hidden_size "
-        f"* gates per lane, {TIMESTEPS}, about 16-28 bytes each; "
-        f"{per_lane}); reduce seq_len, batch_size, hidden_size{lanes}",
-        None, kind="memory_limit")
+        f"* gates{'' if _one_config(configs, loc) else ' per lane'}, {TIMESTEPS}, about 16-28 bytes each"
+        f"{_per_lane(values, configs, loc)}); reduce {_reduce(fields, configs, loc)}",
+        None, kind="memory_limit", ctx={"values": float(total), "limit": float(limit), "reduce": fields})

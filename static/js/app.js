@@ -4,7 +4,8 @@
 
 import { api, ApiError } from "./api.js";
 import { Charts, newLane } from "./charts.js";
-import { el, LANE_COLORS, LANE_NAMES, LaneEditor, setLaneNames, SHORTCUTS } from "./controls.js";
+import { el, fieldLabel, LANE_COLORS, LANE_NAMES, LaneEditor, orList, plainFieldMessage, setLaneNames, SHORTCUTS }
+  from "./controls.js";
 import { GradcheckPanel } from "./gradcheck.js";
 import { openRunStream } from "./stream.js";
 import { decodeState, encodeState } from "./urlstate.js";
@@ -34,17 +35,49 @@ let charts;
 let gradcheck;
 
 // --- errors ---------------------------------------------------------------------------------------
+// loc -> the API's name of it, as its messages start ("lanes[0].seq_len: ...", "body: ..."; app/errors.py)
 function where(loc) {
   let out = "";
   for (const part of loc) {
     if (part === "body" && !out) continue;
     out += typeof part === "number" ? `[${part}]` : out ? `.${part}` : String(part);
   }
-  return out;
+  return out || "body";
 }
 
-// An ApiError -> [{lane, field, message}]. 422 detail locs look like ["body", "lanes", 0, "seq_len"]
-// (POST /api/runs) or ["body", "seq_len"] (POST /api/profile for lane `singleLane`).
+// 1.68e10 -> "1.7e10", 1e9 -> "1e9", 420 -> "420": the caps' figures, short
+function figure(value) {
+  const number = Number(value);
+  if (!Number.isFinite(number)) return String(value);
+  if (Math.abs(number) < 1e4) return String(Number(number.toPrecision(2)));
+  return number.toExponential(1).replace(".0e", "e").replace("e+", "e");
+}
+
+// The work or memory cap on one lane's config sent alone (POST /api/profile, loc ["body"]): said for that
+// lane in the page's words, with the fields to reduce marked. The figures come from the item's ctx: work (or
+// values), limit and the fields to reduce (app/validation.py).
+function capError(item, lane) {
+  const ctx = item.ctx && typeof item.ctx === "object" ? item.ctx : {};
+  const memory = item.type === "memory_limit";
+  const total = memory ? ctx.values : ctx.work;
+  const limit = ctx.limit;
+  const fields = (Array.isArray(ctx.reduce) ? ctx.reduce : []).filter((name) => editor.byName[name]);
+  const what = memory ? "too much memory" : "too much work for the instant preview";
+  const figures = total !== undefined && limit !== undefined
+    ? ` (${figure(total)} > ${figure(limit)}${memory ? " activations kept for backprop" : ""})` : "";
+  const labels = fields.map(fieldLabel);
+  const short = memory ? "too much memory" : "too much work for the preview";
+  return {
+    lane, field: null, kind: memory ? "memory" : "work",
+    message: `${what}${figures}${labels.length ? `: reduce ${orList(labels)}` : ""}`,
+    marks: fields.map((name, k) => ({ field: name,
+      message: `${short}: reduce this${labels.length > 1 ? `, ${orList(labels.filter((_, j) => j !== k))}` : ""}` })),
+  };
+}
+
+// An ApiError -> [{lane, field, message}] (and, for a cap on one lane, `marks`: [{field, message}], the fields
+// to reduce). 422 detail locs look like ["body", "lanes", 0, "seq_len"] (POST /api/runs) or ["body", "seq_len"]
+// (POST /api/profile for lane `singleLane`). A lane setting's error is said in the page's words.
 export function fieldErrors(err, singleLane = null) {
   const out = [];
   for (const item of Array.isArray(err.detail) ? err.detail : []) {
@@ -58,20 +91,48 @@ export function fieldErrors(err, singleLane = null) {
     } else if (singleLane !== null && typeof rest[0] === "string") {
       lane = singleLane;
       field = rest[0];
+    } else if (singleLane !== null && !rest.length && (item.type === "work_limit" || item.type === "memory_limit")) {
+      out.push(capError(item, singleLane));
+      continue;
+    } else if (singleLane !== null && !rest.length) {
+      lane = singleLane; // about the lane's whole config: its lane, not "body"
     }
     if (field && !editor.byName[field]) field = null;
     // each item's own sentence ("lanes[0].seq_len: must be <= 2000 (allowed: ...)") without its location
-    const own = typeof item.message === "string" ? item.message : "";
+    const text = typeof item.message === "string" ? item.message : "";
     const prefix = `${where(loc)}: `;
-    out.push({ lane, field, message: (own.startsWith(prefix) ? own.slice(prefix.length) : own) || item.msg || err.message });
+    const own = (text.startsWith(prefix) ? text.slice(prefix.length) : text) || item.msg || err.message;
+    out.push({ lane, field, message: field ? plainFieldMessage(item, editor.byName[field], own) : own });
   }
   if (!out.length) out.push({ lane: singleLane, field: null, message: err.message });
   return out;
 }
 
+// What the lane editor marks: each error on its field, a cap's on each field it names.
+function fieldMarks(errors) {
+  return errors.flatMap((e) => (e.marks ? e.marks.map((mark) => ({ lane: e.lane, ...mark })) : [e]));
+}
+
 function describe(error) {
   if (error.lane === null) return error.message;
   return `Lane ${LANE_NAMES[error.lane]}${error.field ? ` · ${error.field}` : ""}: ${error.message}`;
+}
+
+// The charts' note when no lane could be previewed: what is wrong with which lane, and where it is marked.
+function previewNote(errors) {
+  const byLane = new Map();
+  for (const e of errors) if (!byLane.has(e.lane)) byLane.set(e.lane, e);
+  const parts = [...byLane.values()].map((e) => {
+    const lane = e.lane === null ? "" : `lane ${LANE_NAMES[e.lane]} `;
+    if (e.kind === "work") return `${lane}is too much work for the instant preview`;
+    if (e.kind === "memory") return `${lane}needs too much memory`;
+    if (e.field) return `${lane}has an invalid setting (${fieldLabel(e.field)})`;
+    return `${lane}${lane ? "could not be previewed: " : ""}${e.message}`.trim();
+  });
+  const marked = errors.some((e) => e.field || (e.marks && e.marks.length));
+  const fix = errors.some((e) => e.field) ? "Fix" : "Reduce"; // a wrong value, or sizes over a cap
+  // two sentences, two lines (the charts wrap each to their width)
+  return `No preview: ${parts.join("; ")}.${marked ? `<br>${fix} the settings marked in red on the left.` : ""}`;
 }
 
 // ``source`` names who wrote the box ("preview" for the instant preview's 422s), so that a preview
@@ -92,7 +153,7 @@ function showApiError(err) {
   }
   if (err.status === 422) {
     const errors = fieldErrors(err);
-    editor.showErrors(errors);
+    editor.showErrors(fieldMarks(errors));
     showRunError(errors.map(describe));
   } else if (err.status === 429) {
     const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again when a run finishes.";
@@ -107,7 +168,7 @@ function showApiError(err) {
 function showLaneApiError(err, lane) {
   if (err instanceof ApiError && err.status === 422) {
     const errors = fieldErrors(err, lane);
-    editor.showErrors(errors);
+    editor.showErrors(fieldMarks(errors));
     showRunError(errors.map(describe));
   } else {
     showApiError(err);
@@ -119,9 +180,33 @@ function presetById(id) {
   return state.presets.find((p) => p.id === id) || null;
 }
 
-function syncUrl() {
+// The address bar follows the settings. Edits replace the entry; a preset picked in the selector is a new
+// entry (`push`), so that Back returns to the preset before it (restoreFromUrl) instead of leaving the page.
+function syncUrl({ push = false } = {}) {
   const query = encodeState({ preset: state.presetId, lanes: editor.getLanes(), view: state.view }, state.options.fields);
-  history.replaceState(history.state, "", `${location.pathname}?${query}`); // keeps the entry's run (saveRun)
+  const url = `${location.pathname}?${query}`;
+  // either way the entry keeps its run (saveRun): the charts still show it
+  if (push && url !== `${location.pathname}${location.search}`) history.pushState(history.state, "", url);
+  else history.replaceState(history.state, "", url);
+}
+
+// The preset and lanes a link names: the preset's lanes first, then every lane setting the link carries.
+function settingsFromUrl(fromUrl) {
+  const preset = presetById(fromUrl.preset) || (fromUrl.lanes ? null : state.presets.find((p) => p.default) || state.presets[0]);
+  const base = preset ? preset.lanes : [{}, {}];
+  const partials = fromUrl.lanes || base;
+  return { presetId: preset ? preset.id : null,
+    lanes: partials.map((p, i) => ({ ...(base[i] || base[base.length - 1] || {}), ...p })) };
+}
+
+// Back/Forward between this page's own entries (a preset change): the entry's preset and lanes again. The
+// view settings (chart 1's colour, the cliff panel) stay as they are shown.
+function restoreFromUrl() {
+  const { presetId, lanes } = settingsFromUrl(decodeState(location.search, state.options.fields));
+  state.presetId = presetId;
+  editor.setLanes(lanes);
+  showRunError("");
+  afterSettingsChange();
 }
 
 function showPreset() {
@@ -143,12 +228,12 @@ function applyPreset(id) {
   const preset = presetById(id);
   state.presetId = preset ? preset.id : null;
   if (preset) editor.setLanes(preset.lanes);
-  afterSettingsChange();
+  afterSettingsChange({ push: true });
 }
 
-function afterSettingsChange() {
+function afterSettingsChange({ push = false } = {}) {
   $("sidebar").dataset.lanes = String(editor.lanes.length);
-  syncUrl();
+  syncUrl({ push });
   showPreset();
   renderShortcutTargets();
   $("add-lane").disabled = state.running || editor.lanes.length >= editor.maxLanes;
@@ -217,22 +302,41 @@ async function runPreview() {
       const record = body.record || body;
       preview.push({ label: labels[i], config: body.config || lanes[i], arrays: record.arrays || null, taskInfo: body.task_info || null,
         weights: { sigmaMax: record.sigma_max, rho: record.spectral_radius, gamma: record.gamma } });
-    } else if (result.reason instanceof ApiError && result.reason.status === 422) {
+      return;
+    }
+    if (result.reason instanceof ApiError && result.reason.status === 422) {
       errors.push(...fieldErrors(result.reason, i));
     } else if (result.reason && result.reason.name !== "AbortError") {
       errors.push({ lane: i, field: null, message: result.reason.message });
     }
+    // a lane without a preview keeps its place (its name and colour), with nothing to draw
+    preview.push({ label: `${labels[i]} (no preview)`, config: chartConfig(lanes[i]), arrays: null, taskInfo: null,
+      weights: null, refused: true });
   });
-  editor.showErrors(errors);
+  editor.showErrors(fieldMarks(errors));
   const messages = errors.map(describe);
   if (answer?.run_limit) messages.push(`Run would be refused: ${answer.run_limit}`);
   if (messages.length || $("run-error").dataset.source === "preview") showRunError(messages, "preview");
-  if (preview.length === lanes.length) {
+  if (preview.some((p) => !p.refused)) { // the lanes previewed, also when others were refused
     charts.setPreviewNote(null);
     charts.setPreview(preview);
   } else if (errors.length) {
-    charts.setPreviewNote("No preview: fix the setting marked in red on the left.");
+    charts.setPreviewNote(previewNote(errors));
   }
+}
+
+// A refused lane's settings as the charts may lay it out (its panel in chart 1, the lanes' step axis): each
+// value the lane editor could not make a setting of (text kept as typed, a number out of range) at its default.
+function chartConfig(config) {
+  const out = { ...config };
+  for (const spec of state.options.fields) {
+    const value = out[spec.name];
+    if (value === null && spec.nullable) continue;
+    const ok = spec.kind === "choice" ? spec.choices.includes(value)
+      : typeof value === "number" && value >= spec.minimum && value <= spec.maximum;
+    if (!ok) out[spec.name] = spec.default ?? null;
+  }
+  return out;
 }
 
 // --- the run --------------------------------------------------------------------------------------
@@ -631,11 +735,9 @@ async function main() {
   // Restore from the URL: the preset's lanes first, then every lane setting the link carries.
   const fromUrl = decodeState(location.search, state.options.fields);
   state.view = { ...fromUrl.view };
-  const preset = presetById(fromUrl.preset) || (fromUrl.lanes ? null : state.presets.find((p) => p.default) || state.presets[0]);
-  state.presetId = preset ? preset.id : null;
-  const base = preset ? preset.lanes : [{}, {}];
-  const partials = fromUrl.lanes || base;
-  editor.setLanes(partials.map((p, i) => ({ ...(base[i] || base[base.length - 1] || {}), ...p })));
+  const restored = settingsFromUrl(fromUrl);
+  state.presetId = restored.presetId;
+  editor.setLanes(restored.lanes);
 
   gradcheck = new GradcheckPanel($("gradcheck-panel"), {
     getLanes: () => editor.getLanes(),
@@ -670,6 +772,7 @@ async function main() {
   charts.markAll();
   watchResizes();
   window.addEventListener("pageshow", resumeAfterBackForwardCache);
+  window.addEventListener("popstate", restoreFromUrl);
   mountCliffPanelLazily();
   await reattachAfterReload();
   document.body.dataset.ready = "true";

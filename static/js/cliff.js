@@ -3,6 +3,7 @@
 // move the start. Uses the global Plotly the page loads; exports mountCliffPanel(container[, api]).
 
 import { plotConfig } from "./charts.js";
+import { plainQueryMessage } from "./controls.js";
 
 const FONT = { family: "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2937" };
 const PLAIN_COLOR = "#dc2626";
@@ -222,7 +223,7 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
     }
   };
   // A 422 names its fields (loc ["query", "steps"]): mark those inputs and say it with their labels
-  // ("steps: must be <= 500 (allowed: ...)"); returns the sentence, or "" when no input is named.
+  // ("steps: must be a whole number from 1 to 500"); returns the sentence, or "" when no input is named.
   const markInvalid = (err) => {
     const messages = {};
     for (const item of Array.isArray(err?.detail) ? err.detail : []) {
@@ -230,7 +231,8 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
       if (!inputs[name]) continue;
       const own = typeof item.message === "string" ? item.message : item.msg || "";
       const prefix = `query.${name}: `;
-      messages[name] = `${LABELS[name]}: ${own.startsWith(prefix) ? own.slice(prefix.length) : own}`;
+      // in the panel's words: "steps: must be a whole number from 1 to 500", not pydantic's "Input should be ..."
+      messages[name] = `${LABELS[name]}: ${plainQueryMessage(item, own.startsWith(prefix) ? own.slice(prefix.length) : own)}`;
     }
     for (const [name, input] of Object.entries(inputs)) {
       input.setAttribute("aria-invalid", name in messages ? "true" : "false");

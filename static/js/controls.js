@@ -58,6 +58,94 @@ function rangeText(spec) {
   return `${kind} in [${spec.minimum}, ${spec.maximum}]${spec.nullable ? ", or empty" : ""}`;
 }
 
+// --- the API's 422s in the page's words ----------------------------------------------------------------
+// The API says what is allowed in its schema's terms ("must be >= 1 (allowed: integer in [1, 2000] or null)",
+// pydantic's "Input should be a valid integer, unable to parse string as an integer"); the page says it as its
+// fields read: "must be a whole number from 1 to 2000, or empty for full BPTT".
+
+// A setting's name as its row shows it: "seq_len" -> "seq len".
+export const fieldLabel = (name) => String(name).replaceAll("_", " ");
+
+// "a, b or c"
+export function orList(items) {
+  return items.length > 1 ? `${items.slice(0, -1).join(", ")} or ${items.at(-1)}` : items.join("");
+}
+
+// A bound as people write it: 2000 (not 2000.0), 0.000001, -20
+const bound = (value) => String(Number(value));
+
+// The values a lane setting takes, in words, from its GET /api/options entry.
+export function allowedWords(spec) {
+  const empty = NULL_LABELS[spec.name] ? `empty for ${NULL_LABELS[spec.name]}` : "empty";
+  if (spec.kind === "choice") {
+    return `one of ${orList(spec.choices)}${spec.nullable ? ` (or ${NULL_LABELS[spec.name] || "the default"})` : ""}`;
+  }
+  const what = spec.kind === "int" ? "a whole number" : "a number";
+  return `${what} from ${bound(spec.minimum)} to ${bound(spec.maximum)}${spec.nullable ? `, or ${empty}` : ""}`;
+}
+
+// The API's "(allowed: ...)" text in words: "integer in [1, 500]" -> "a whole number from 1 to 500",
+// "number in (0.0, 100.0]" -> "a number above 0, up to 100"; null when it reads otherwise.
+export function allowedTextInWords(text) {
+  const nullable = / or null$/.test(text);
+  const core = text.replace(/ or null$/, "");
+  const orEmpty = nullable ? ", or empty" : "";
+  let match = core.match(/^(integer|number) in ([[(])([^,]+), ([^\])]+)([\])])$/);
+  if (match) {
+    const [, kind, open, low, high, close] = match;
+    const what = kind === "integer" ? "a whole number" : "a number";
+    const from = open === "[" ? `from ${bound(low)}` : `above ${bound(low)}`;
+    const to = close === "]" ? (open === "[" ? `to ${bound(high)}` : `up to ${bound(high)}`) : `below ${bound(high)}`;
+    return `${what} ${from}${open === "[" && close === "]" ? " " : ", "}${to}${orEmpty}`;
+  }
+  match = core.match(/^(integer|number) (>=|>|<=|<) (\S+)$/);
+  if (match) {
+    const words = { ">=": "of at least", ">": "above", "<=": "of at most", "<": "below" };
+    return `${match[1] === "integer" ? "a whole number" : "a number"} ${words[match[2]]} ${bound(match[3])}${orEmpty}`;
+  }
+  match = core.match(/^one of (.+)$/);
+  if (match) return `one of ${orList(match[1].split(", "))}${nullable ? " (or empty)" : ""}`;
+  return null;
+}
+
+// pydantic's error types that say a value is of the wrong type ("Input should be a valid integer, unable to
+// parse string as an integer"): said as what is allowed instead
+const WRONG_TYPE = new Set(["int_type", "int_parsing", "int_from_float", "float_type", "float_parsing",
+  "finite_number", "literal_error", "enum", "string_type", "bool_type", "bool_parsing", "whole_number"]);
+// and those that say it is out of range: the API's short "must be >= 1" is kept, its "(allowed: integer in
+// [1, 2000] or null)" said in words
+const OUT_OF_RANGE = new Set(["greater_than", "greater_than_equal", "less_than", "less_than_equal"]);
+
+// "must be >= 1 (allowed: ...)" -> "must be >= 1", "must be <= 10.0" -> "must be <= 10"
+const comparison = (own) => own.replace(/ \(allowed: .*\)$/, "").replace(/^(must be [<>]=? )(\S+)$/, (_, head, value) =>
+  head + (Number.isFinite(Number(value)) ? bound(value) : value));
+
+// One 422 detail item about lane setting `spec` -> the sentence under its field, e.g. "must be >= 1 (a whole
+// number from 1 to 2000, or empty for full BPTT)", "must be a whole number from 2 to 2000".
+export function plainFieldMessage(item, spec, own) {
+  if (WRONG_TYPE.has(item.type)) return `must be ${allowedWords(spec)}`;
+  if (OUT_OF_RANGE.has(item.type)) return `${comparison(own)} (${allowedWords(spec)})`;
+  // rnncore's cross-field rules: "must be in [1, seq_len=100] or null (full BPTT)", "task copy allows target in {every}"
+  let match = own.match(/^must be in \[([^,\]]+), (\w+)=([^\]]+)\] or null \((.+)\)$/);
+  if (match) {
+    const [, low, other, value, empty] = match;
+    return `must be a whole number from ${bound(low)} to ${fieldLabel(other)} (${value}), or empty for ${empty}`;
+  }
+  match = own.match(/^task (\w+) allows target in \{(.+)\}$/);
+  if (match) return `the ${fieldLabel(match[1])} task allows only ${orList(match[2].split(", "))}`;
+  return own;
+}
+
+// One 422 detail item about a query parameter (the cliff panel's) -> its sentence without the location: a
+// value of the wrong type said as what is allowed ("must be a whole number from 1 to 500"); the API's own
+// sentences ("must be > 0.0 (allowed: number in (0.0, 100.0])") as they are.
+export function plainQueryMessage(item, own) {
+  const allowed = own.match(/\(allowed: (.+)\)$/);
+  const words = allowed && allowedTextInWords(allowed[1]);
+  if (words && WRONG_TYPE.has(item.type)) return `must be ${words}`;
+  return own;
+}
+
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
 
 export function parseValue(spec, raw) {

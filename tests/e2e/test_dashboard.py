@@ -769,12 +769,14 @@ def test_422_is_shown_next_to_the_control(dashboard, page_log):
     assert page.locator("#lane1-seq_len").get_attribute("aria-invalid") == "true"
     assert "Lane B · seq_len" in page.locator("#run-error").text_content()
     assert page.evaluate("() => document.body.dataset.runId") is None  # nothing started
-    # the instant preview says why it is missing instead of spinning
-    page.wait_for_function("() => document.getElementById('chart-profile').textContent.includes('No preview')",
+    # the instant preview keeps lane A's curve and says lane B has none, instead of spinning or keeping
+    # lane B's last good preview, drawn for other settings
+    page.wait_for_function("() => document.getElementById('chart-flow').textContent.includes('(no preview)')",
                            timeout=20_000)
-    # and no chart keeps the last good preview's lanes, whose titles name other settings
-    page.wait_for_function("() => ['chart-flow', 'chart-loss']"
-                           ".every((id) => document.getElementById(id).data.length === 0)", timeout=5_000)
+    drawn = page.evaluate("() => document.getElementById('chart-profile').data.filter((t) => /^[A-D]$/"
+                          ".test(t.legendgroup || '') && Array.from(t.y || []).some((v) => v !== null))"
+                          ".map((t) => t.legendgroup)")
+    assert set(drawn) == {"A"}, drawn
     snap(page, "error-422")
     # fixing the value clears the message
     set_field(page, 1, "seq_len", "100")
