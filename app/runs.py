@@ -48,11 +48,26 @@ SHUTDOWN_REASON = "server shutting down"
 TIMESTEPS = f"L = timesteps unrolled (seq_len, + {2 * COPY_LENGTH} for copy)"
 
 
+TIMESTEP_OVERHEAD = 1e5
+"""A timestep's fixed cost in work units, whatever its matrices' size: the NumPy calls of its forward and
+backward step take 7 (RNN) to 36 us (LSTM, GRU) per gate for a one-unit lane, and the large lanes run at about
+1e10 work units a second on one core (measured). Without it, 4 lanes of hidden size 1, T = 2000 and 20000
+steps counted 6e8 (0.6% of the cap) and took ~17 minutes of CPU each."""
+
+
+def work_formula(steps: bool = True) -> str:
+    """The formula of :func:`work` as the 422 texts and /api/options say it (``steps``: with its factor)."""
+    overhead = f"{TIMESTEP_OVERHEAD:.0e}".replace("e+0", "e")
+    return f"L{' * steps' if steps else ''} * gates * (hidden_size^2 * batch_size + {overhead})"
+
+
 def work(cfg: Config, steps: int | None = None) -> float:
-    """Cost estimate of a lane: L * hidden_size^2 * batch_size * steps * gates, L = the timesteps unrolled
-    (:func:`rnncore.tasks.sequence_length`: seq_len, or seq_len + 20 for copy)."""
-    return float(sequence_length(cfg)) * cfg.hidden_size**2 * cfg.batch_size \
-        * (cfg.steps if steps is None else steps) * GATES.get(cfg.cell, 1)
+    """Cost estimate of a lane: :func:`work_formula`, L = the timesteps unrolled
+    (:func:`rnncore.tasks.sequence_length`: seq_len, or seq_len + 20 for copy), gates = :data:`GATES`, and
+    :data:`TIMESTEP_OVERHEAD` for what a timestep costs however small it is."""
+    per_timestep = cfg.hidden_size**2 * cfg.batch_size + TIMESTEP_OVERHEAD
+    return float(sequence_length(cfg)) * (cfg.steps if steps is None else steps) * GATES.get(cfg.cell, 1) \
+        * per_timestep
 
 
 def state_values(cfg: Config) -> float:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from app.errors import validation_error
-from app.runs import TIMESTEPS, state_values, work
+from app.runs import TIMESTEPS, state_values, work, work_formula
 from app.schemas import LANE_NAMES
 from rnncore import Config, ConfigError
 from rnncore.config import FIELDS
@@ -43,17 +43,15 @@ def _reduce(fields: list[str], configs: list[Config], loc: tuple) -> str:
 
 
 def check_work(configs: list[Config], limit: float, loc: tuple, steps: int | None = None) -> None:
-    """422 when the summed cost L * hidden_size^2 * batch_size * steps * gates is above the cap (L: the
-    timesteps unrolled, app.runs.work). Its ``ctx``: the ``work``, the ``limit`` and the fields to
-    ``reduce``, for a client to say it in its own words."""
+    """422 when the summed cost (app.runs.work_formula; L: the timesteps unrolled) is above the cap. Its
+    ``ctx``: the ``work``, the ``limit`` and the fields to ``reduce``, for a client to say it in its own words."""
     costs = [work(cfg, steps) for cfg in configs]
     total = sum(costs)
     if total <= limit:
         return
     fields = ["seq_len", "hidden_size", "batch_size"] + (["steps"] if steps is None else [])
     raise validation_error(
-        loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = L * hidden_size^2 * batch_size"
-        f"{' * steps' if steps is None else ''} * gates, {TIMESTEPS}, "
+        loc, f"too much work: {total:.3g} > limit {limit:.3g} (work = {work_formula(steps is None)}, {TIMESTEPS}, "
         f"gates = 1 rnn / 4 lstm / 3 gru{_per_lane(costs, configs, loc)}); "
         f"reduce {_reduce(fields, configs, loc)}", None, kind="work_limit",
         ctx={"work": float(total), "limit": float(limit), "reduce": fields})

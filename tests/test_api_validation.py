@@ -83,7 +83,7 @@ def test_total_work_cap_names_the_fields_to_reduce(client):
 
 
 def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
-    # The default lane is 1.3e7 work per step against a 1e11 cap: 20000 steps is over it, 7000 is not.
+    # The default lane is 2.3e7 work per step against a 2e11 cap: 20000 steps is over it, 7000 is not.
     over = {"steps": 20000}
     response = client.post("/api/runs", json={"lanes": [over]})
     body = response.json()
@@ -98,7 +98,7 @@ def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
     assert labels.status_code == 200 and labels.json()["run_limit"] == body["detail"][0]["msg"]
     assert client.post("/api/labels", json={"lanes": [{"steps": 7000}]}).json()["run_limit"] is None
     two = client.post("/api/labels", json={"lanes": [{"steps": 7000}, {"steps": 7000}]}).json()["run_limit"]
-    assert two.startswith("too much work: ") and "> limit 1e+11" in two and two.endswith("or the number of lanes")
+    assert two.startswith("too much work: ") and "> limit 2e+11" in two and two.endswith("or the number of lanes")
     memory = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}
     assert client.post("/api/labels", json={"lanes": [memory, memory]}).json()["run_limit"].startswith(
         "too much memory")
@@ -134,10 +134,10 @@ def test_copy_task_limits_count_the_timesteps_it_unrolls(client):
     assert client.post("/api/labels", json={"lanes": [{**lane, "task": "recall"}]}).json()["run_limit"] is None
     # work: the profile's cap 1e9 per pass; a copy lane at seq_len 10 unrolls 30 timesteps
     small = {"task": "copy", "cell": "gru", "seq_len": 10, "hidden_size": 512, "batch_size": 64}
-    assert 10 * 512**2 * 64 * 3 <= 1e9 < 30 * 512**2 * 64 * 3
+    assert 10 * 3 * (512**2 * 64 + 1e5) <= 1e9 < 30 * 3 * (512**2 * 64 + 1e5)
     profile = client.post("/api/profile", json=small)
     assert profile.status_code == 422, profile.text
-    assert profile.json()["message"].startswith("body: too much work: 1.51e+09 > limit 1e+09"), profile.text
+    assert profile.json()["message"].startswith("body: too much work: 1.52e+09 > limit 1e+09"), profile.text
     assert client.post("/api/profile", json={**small, "task": "adding"}).status_code == 200
 
 
@@ -434,3 +434,13 @@ def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
     cross = client.post("/api/labels", json={"lanes": [{"seq_len": 20, "truncate": 50}]})
     assert cross.status_code == 422 and "truncate" in cross.json()["message"]
     assert client.post("/api/labels", json={"lanes": [{}] * 5}).status_code == 422
+
+
+def test_the_work_cap_counts_what_a_timestep_costs_however_small(client):
+    # 4 lanes of one unit over 2020 timesteps and 20000 steps: ~17 minutes of CPU each, which the cap let through
+    # when it counted only the matrices' size (6e8 of 1e11); each timestep now counts 1e5 more per gate
+    tiny = {"cell": "lstm", "task": "copy", "seq_len": 2000, "hidden_size": 1, "batch_size": 1, "steps": 20000}
+    response = client.post("/api/runs", json={"lanes": [tiny] * 4})
+    assert response.status_code == 422 and response.json()["detail"][0]["type"] == "work_limit"
+    assert "work = L * steps * gates * (hidden_size^2 * batch_size + 1e5)" in response.json()["message"]
+    assert client.post("/api/labels", json={"lanes": [{**tiny, "steps": 100}]}).json()["run_limit"] is None

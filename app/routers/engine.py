@@ -46,7 +46,7 @@ BUSY = {429: {"model": ErrorResponse, "description": "Too many calls queued or c
 async def profile(body: ProfileRequest, request: Request):
     """One forward and backward pass of an untrained model, no update: ``record`` has the same shape
     as a ``step`` event's data (scalars plus per-timestep ``arrays``, -inf/NaN as null).
-    The size is capped: L * hidden_size^2 * batch_size * gates <= ``profile_max_work`` (L: timesteps unrolled),
+    The size is capped: L * gates * (hidden_size^2 * batch_size + 1e5) <= ``profile_max_work`` (L: timesteps unrolled),
     and so is the number of profiles queued or computing (``profile_max_pending``; beyond: 429). A profile
     still queued when its client goes away (the page aborts outdated previews) is dropped."""
     import rnncore

@@ -7,7 +7,7 @@ from fastapi.exceptions import RequestValidationError
 from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
-from app.runs import TIMESTEPS
+from app.runs import TIMESTEPS, work_formula
 from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
 from app.validation import check_run_limits, to_config
 from rnncore import GRADCHECK_CAPS
@@ -34,8 +34,8 @@ def options(request: Request) -> dict:
             "state_values_formula": f"sum over lanes of L * batch_size * hidden_size * gates ({TIMESTEPS})",
             "profile_max_work": s.profile_max_work,
             "profile_max_pending": s.profile_max_pending,
-            "work_formula": "sum over lanes of L * hidden_size^2 * batch_size * steps * gates "
-                            "(gates: rnn 1, lstm 4, gru 3; L as in state_values_formula)",
+            "work_formula": f"sum over lanes of {work_formula()} (gates: rnn 1, lstm 4, gru 3; L as in "
+                            "state_values_formula; 1e5: what a timestep costs however small)",
             "max_concurrent_runs": s.max_concurrent_runs,
             "max_arrays_per_lane": s.max_arrays_per_lane,
             "cancel_grace_seconds": s.cancel_grace_seconds,
