@@ -17,7 +17,7 @@ class Settings(BaseSettings):
 
     # Runs service (app/runs.py); the README's "Settings" table documents each one.
     max_concurrent_runs: int = Field(4, ge=1)  # runs training at once; beyond: 429 + Retry-After
-    max_work: float = Field(2e11, gt=0)  # cap on the lanes' summed app.runs.work (~20 s of one core)
+    max_work: float = Field(5e11, gt=0)  # cap on the lanes' summed app.runs.work (~50 s of one core)
     max_state_values: float = Field(4e7, gt=0)  # cap on sum(L * batch_size * hidden_size * gates): memory
     profile_max_work: float = Field(1e9, gt=0)  # cap on app.runs.work of one step
     max_arrays_per_lane: int = Field(200, ge=1)  # a lane sends per-timestep arrays on ~this many steps

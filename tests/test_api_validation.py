@@ -83,8 +83,8 @@ def test_total_work_cap_names_the_fields_to_reduce(client):
 
 
 def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
-    # The default lane is 2.3e7 work per step against a 2e11 cap: 20000 steps is over it, 7000 is not.
-    over = {"steps": 20000}
+    # The default lane at batch 64 is 3.6e7 work per step against a 5e11 cap: 20000 steps is over it, 8000 is not.
+    over = {"steps": 20000, "batch_size": 64}
     response = client.post("/api/runs", json={"lanes": [over]})
     body = response.json()
     assert response.status_code == 422 and body["detail"][0]["type"] == "work_limit"
@@ -96,9 +96,10 @@ def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
     # /api/labels (which the page calls on every change) says the same before Run, without a 422
     labels = client.post("/api/labels", json={"lanes": [over]})
     assert labels.status_code == 200 and labels.json()["run_limit"] == body["detail"][0]["msg"]
-    assert client.post("/api/labels", json={"lanes": [{"steps": 7000}]}).json()["run_limit"] is None
-    two = client.post("/api/labels", json={"lanes": [{"steps": 7000}, {"steps": 7000}]}).json()["run_limit"]
-    assert two.startswith("too much work: ") and "> limit 2e+11" in two and two.endswith("or the number of lanes")
+    within = {"steps": 8000, "batch_size": 64}
+    assert client.post("/api/labels", json={"lanes": [within]}).json()["run_limit"] is None
+    two = client.post("/api/labels", json={"lanes": [within, within]}).json()["run_limit"]
+    assert two.startswith("too much work: ") and "> limit 5e+11" in two and two.endswith("or the number of lanes")
     memory = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}
     assert client.post("/api/labels", json={"lanes": [memory, memory]}).json()["run_limit"].startswith(
         "too much memory")

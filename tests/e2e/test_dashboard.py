@@ -721,13 +721,14 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
 
 def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log):
     page = dashboard()
-    set_field(page, 0, "steps", "20000")  # the default lane is ~2.3e7 work a step: 20000 steps is over the cap
+    set_field(page, 0, "batch_size", "64")
+    set_field(page, 0, "steps", "20000")  # the default lane at batch 64 is ~3.6e7 work a step: 20000 steps is over
     box = page.locator("#run-error")
     page.wait_for_function("() => document.getElementById('run-error').textContent.includes('Run would be refused')",
                            timeout=20_000)
     before = box.text_content()
     # the whole sentence (it contains "; " itself): the per-lane figures and what to reduce
-    assert re.search(r"too much work: [0-9.e+]+ > limit 2e\+11 \(work = .*lane A: .*lane B: .*\); reduce seq_len, "
+    assert re.search(r"too much work: [0-9.e+]+ > limit 5e\+11 \(work = .*lane A: .*lane B: .*\); reduce seq_len, "
                      r"hidden_size, batch_size, steps or the number of lanes", before), before
     page.click("#run")  # the 422 (then the preview again) says the same, whole
     page.wait_for_function("() => { const box = document.getElementById('run-error');"
