@@ -4,12 +4,16 @@
 
 import { LANE_COLORS, LANE_NAMES } from "./controls.js";
 import {
-  divergedBeforeAnyStep, finiteAdvice, laneLegendName, laneTitle, lineCount, overflowText, quantityName, textPx, wrapText,
+  divergedBeforeAnyStep, finiteAdvice, fittedLaneTitle, laneLegendName, lineCount, overflowText, quantityName, textPx,
+  wrapText, zeroGradientCause,
 } from "./labels.js";
 import { spreadApart, unrolledFigure as buildUnrolled } from "./unrolled.js";
 
 const Plotly = window.Plotly;
 const COLORBAR_PX = 78; // the flow chart's colorbar: bar, tick labels and title, inside the plot area
+// The modebar's two buttons, stacked at the chart's top right, reach 62 px down: 32 px into the flow chart's plot
+// (30 px top margin), over the top of the colour bar's column; the bar starts below them.
+const MODEBAR_CLEAR_PX = 36;
 // The flow chart's tick labels: ~7 px a digit at 12 px, at least 8 px apart.
 const TICK_DIGIT_PX = 7;
 const TICK_GAP_PX = 8;
@@ -125,6 +129,36 @@ function timestepAxis(T, panelPx, domain, anchor) {
   };
 }
 
+// Chart 1's key to its white cells, under the colour bar (which it shortens to make room), in the colour bar's
+// column: a gradient that is exactly 0 (log10 = -inf, sent as null) has no colour, so the heatmap leaves it white;
+// drawn only when some lane's rows have such cells (`lanes`) beside finite ones. `plotHeight`: the plot's px.
+const KEY_SIZE = 10;
+function zeroKey(layout, lanes, plotHeight) {
+  const cause = zeroGradientCause(lanes.map((lane) => lane.config));
+  const text = wrapText(`□ white: exactly 0, no gradient reaches hₜ${cause ? ` (${cause})` : ""}`, COLORBAR_PX - 6, KEY_SIZE);
+  const keyPx = lineCount(text) * KEY_SIZE * NOTE_LINE + 14; // its lines, its padding and a gap above it
+  const bar = layout.coloraxis.colorbar;
+  bar.len = Math.min(bar.len, Math.max(0.35, (bar.y * plotHeight - keyPx) / plotHeight));
+  layout.annotations.push({
+    text, align: "left", xref: "paper", x: 1, xanchor: "right", yref: "paper", y: bar.y - bar.len, yanchor: "top",
+    yshift: -8, showarrow: false, font: { size: KEY_SIZE, color: "#374151" },
+    hovertext: `white cells: ‖∂L/∂h_t‖ is exactly 0 (log10 = −∞): no gradient reaches h_t there${cause ? `<br>${cause}` : ""}`,
+  });
+}
+
+// The saliency strip's note on a lane whose every log10 ||dL/dx_t|| is null while its h_t get finite gradients:
+// each input's gradient is exactly 0 (its panel was empty, without a word). Wrapped to the panel (`panelPx`), the
+// likely cause dropped where the note would not fit the strip's height `plotHeight`.
+function zeroSaliencyNote(lane, xaxis, panelPx, plotHeight) {
+  const cause = zeroGradientCause([lane.config]);
+  const words = `${lane.name}: ‖∂L/∂xₜ‖ = 0 at every t, no gradient reaches the inputs`;
+  const fit = (line) => wrapText(line, Math.max(40, panelPx - 8), KEY_SIZE);
+  let text = fit(cause ? `${words} (${cause})` : words);
+  if (lineCount(text) * KEY_SIZE * NOTE_LINE + 4 > plotHeight) text = fit(words);
+  return { text, xref: `${xaxis} domain`, x: 0.5, yref: "paper", y: 0.5, showarrow: false,
+    font: { size: KEY_SIZE, color: "#374151" }, bgcolor: "rgba(255,255,255,0.85)" };
+}
+
 // Plotly's layout key of an axis id: "x" -> "xaxis", "x2" -> "xaxis2".
 function axisKey(id) {
   return id.replace(/^x/, "xaxis").replace(/axis1$/, "axis");
@@ -210,8 +244,11 @@ function hideAxes(layout) {
   return layout;
 }
 
-function emptyNote(text) {
-  return [{ text, xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, font: { size: 13, color: "#6b7280" } }];
+// Wrapped to the plotting area's width `plotPx` (as one line it ran past a phone's chart on both sides, over the
+// y axis' title).
+function emptyNote(text, plotPx) {
+  return [{ text: wrapText(text, Math.max(60, plotPx - 16), 13), xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+    showarrow: false, font: { size: 13, color: "#6b7280" } }];
 }
 
 // What a chart's line styles mean, said once in its legend: one neutral grey entry per style, after the
@@ -334,23 +371,76 @@ function axisPixels(div, domain) {
 
 const DIVERGED_COLOR = "#dc2626";
 
+// Names of horizontal lines (chance baselines, clipping thresholds) in the right margin, at the line's end, between
+// the plot and the modebar's column, moved apart where two would overlap: inside the plot, over the line's right
+// end, a name lay on the newest data (QA: "threshold τ = 1" over lane B's last 40 steps, "chance 26.5% (B)" on its
+// accuracy curve), and no place inside the plot is sure to be free of data. lineLabelRoom() is their width and the
+// right margin it takes (the modebar's column included); placeLineLabels() adds them, `labels` [{text, hovertext,
+// color, yref, y: in the axis' units (log10 on a log axis), px: estimated px from the plot's top}], `plotHeight`
+// the plot's px.
+const LINE_LABEL_SIZE = 10;
+const LINE_LABEL_GAP = 4;
+// The names' room: one line up to 80 px ("threshold τ = 1", "chance 0.167") where the chart is wide, 50 px on a
+// phone ("chance" over "0.167"); wider names are wrapped. It depends on the chart's width alone, not on the names:
+// a right margin that changed in the same redraw as the loss chart's second y axis appeared (the first draw with
+// the lanes' task info) made Plotly draw the step axis' line from that axis' unset offset ("M63,NaNH666").
+function lineLabelRoom(chartPx) {
+  const px = chartPx >= 560 ? 80 : 50;
+  return { px, margin: MODEBAR_PX + LINE_LABEL_GAP + px + 4 };
+}
+
+function placeLineLabels(labels, annotations, plotHeight) {
+  const heights = labels.map(({ text }) => lineCount(text) * LINE_LABEL_SIZE * NOTE_LINE + 2);
+  const order = labels.map((_, i) => i).sort((a, b) => labels[a].px - labels[b].px);
+  const want = order.map((i) => labels[i].px - heights[i] / 2); // px from the top, each centred on its line
+  const at = spreadApart(want, order.map((i) => heights[i]), -10, plotHeight + 10, 2) || want;
+  order.forEach((i, k) => {
+    const { text, hovertext, color, yref, y } = labels[i];
+    annotations.push({ text, hovertext, xref: "paper", x: 1, xanchor: "left", xshift: LINE_LABEL_GAP, align: "left",
+      yref, y, yanchor: "middle", yshift: want[k] - at[k], showarrow: false, font: { size: LINE_LABEL_SIZE, color } });
+  });
+}
+
+// The range Plotly's autorange gives a log axis over `values`, in log10 units (lines are padded by about 5% of
+// the span on each side), or null without a positive finite value: to estimate where a line is drawn.
+function logAutorange(values) {
+  const [low, high] = positiveRange(values);
+  if (!(high >= low)) return null;
+  const [lo, hi] = [Math.log10(low), Math.log10(high)];
+  const pad = hi > lo ? 0.055 * (hi - lo) : 1;
+  return [lo - pad, hi + pad];
+}
+
+// Px from the plot's top of `y` (axis units) on an axis over `range` and `domain` of a plot `plotHeight` px tall.
+function axisPx(y, range, domain, plotHeight) {
+  const f = range ? (y - range[0]) / (range[1] - range[0] || 1) : 0.5;
+  return plotHeight * (1 - (domain[0] + f * (domain[1] - domain[0])));
+}
+
 // Steps between two of a lane's heatmap rows (its arrays' cadence, doubled each time the rows are thinned).
 function heatSpacing(lane) {
   return lane.recordEvery * lane.heatStride;
 }
 
-// Running extremes of heatmap rows, absolute and relative to each row's last timestep, into `into`.
-function rowExtremes(rows, into = { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity }) {
+// Running extremes of heatmap rows, absolute and relative to each row's last timestep, into `into`; and
+// `zeros`, whether a row has a null beside finite values: a gradient that is exactly 0 there (log10 = -inf, sent
+// as null: dead ReLU units, truncated BPTT's cuts), which the heatmap leaves white. A row with nothing finite
+// (an overflowing forward pass) is no sign of zeros.
+function rowExtremes(rows, into = { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity, zeros: false }) {
   for (const drawn of rows) {
     const last = drawn[drawn.length - 1];
+    let blank = false;
+    let finite = false;
     for (const v of drawn) {
-      if (v === null) continue;
+      if (v === null) { blank = true; continue; }
+      finite = true;
       if (v < into.heatMin) into.heatMin = v;
       if (v > into.heatMax) into.heatMax = v;
       if (last === null) continue;
       if (v - last < into.relMin) into.relMin = v - last;
       if (v - last > into.relMax) into.relMax = v - last;
     }
+    if (blank && finite) into.zeros = true;
   }
   return into;
 }
@@ -411,22 +501,25 @@ const LOG10_TINY = { float32: Math.log10(1.1754943508222875e-38), float64: Math.
 // label is wrapped to the plotting area's width `plotPx` (at most UNDERFLOW_LABEL_PX a line): drawn as two fixed
 // lines (~270 px) it ran left past a 240 px phone plot, onto the y axis' tick labels ("−40").
 const UNDERFLOW_LABEL_PX = 280;
-function underflowLines(sources, layout, plotPx) {
+function underflowLines(sources, layout, plotPx, panels) {
   const below = new Map();
   for (const { lane, arrays } of sources) {
     const floor = LOG10_TINY[lane.config.dtype];
     if (!arrays || floor === undefined || !(arrays.dtype_underflow_steps > 0)) continue;
-    const count = `${lane.name}:\u00a0${arrays.dtype_underflow_steps}`; // "A: 42" kept on one line
+    // "A: 942 of 1000 timesteps", its number words kept together
+    const count = `${lane.name}:\u00a0${arrays.dtype_underflow_steps}\u00a0of\u00a0${arrays.log10_grad_norm_per_step.length} timesteps`;
     below.set(lane.config.dtype, [...(below.get(lane.config.dtype) || []), count]);
   }
   for (const [dtype, counts] of below) {
     const y = LOG10_TINY[dtype];
-    layout.shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y,
-      line: { color: "#6b7280", width: 1, dash: "dot" } });
+    for (const panel of panels.panels) { // across each panel (not the gaps between them)
+      layout.shapes.push({ type: "line", xref: `${panel.id} domain`, x0: 0, x1: 1, yref: "y", y0: y, y1: y,
+        line: { color: "#6b7280", width: 1, dash: "dot" } });
+    }
     // two short lines at the right, under the line (curves end near 0 at t = T-1, those below it lie on the
     // left), on a half-transparent background: a curve passing under it stays visible
-    const text = `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: a plain ${dtype} backward pass `
-      + `reads 0 below (timesteps ${counts.join(", ")})`;
+    const text = `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: below it a plain ${dtype} backward pass `
+      + `reads 0 (${counts.join(", ")})`;
     layout.annotations.push({ text: wrapText(text, Math.min(UNDERFLOW_LABEL_PX, plotPx - 8), 10),
       xref: "paper", x: 1, xanchor: "right", align: "right", yref: "y", y, yanchor: "top", showarrow: false,
       font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
@@ -475,6 +568,50 @@ function profileNotes(notes, plotPx, plotHeight) {
   });
 }
 
+// Chart 3's x axes, which the gate strip under it repeats so that a timestep is at one x in both: one "timestep t"
+// axis from 0 to the longest lane's L-1 (its arrays' length); or, where the longest lane is more than PANEL_RATIO
+// times the shortest (QA: T = 1000 beside sequences of 50 and 100, which were squeezed into the leftmost 5 and 10% of
+// one axis), side-by-side panels on the shared log10 ||dL/dh_t|| axis, one per distinct length, each from 0 to its
+// own L-1. t means the same everywhere (the timestep, 0 = the first input; nothing is rescaled or realigned): only
+// the pixels per timestep differ between panels, as their tick labels show, and each axis' title names its lanes.
+// Up to 10x (the sequence-length preset's 20 against 200) the lanes keep one axis, which shows how much further
+// back the longer one reaches. `plotPx`: the plotting area's width. Returns {panels: [{id, L, names, domain, px}],
+// axisOf: {lane name: x axis id}, split}.
+const PANEL_RATIO = 10;
+const PANEL_GAP_PX = 24; // between two panels: the tick labels at their ends overhang them by half a label
+function profilePanels(sources, plotPx) {
+  const lengths = sources.filter(({ arrays }) => arrays?.log10_grad_norm_per_step)
+    .map(({ lane, arrays }) => [lane.name, arrays.log10_grad_norm_per_step.length]);
+  if (!lengths.length) return { panels: [], axisOf: {}, split: false };
+  const all = lengths.map(([, L]) => L);
+  const longest = Math.max(...all);
+  const split = longest > PANEL_RATIO * Math.min(...all);
+  const groups = split ? [...new Set(all)] : [longest];
+  const gap = groups.length > 1 ? PANEL_GAP_PX / plotPx : 0;
+  const width = (1 - gap * (groups.length - 1)) / groups.length;
+  const panels = groups.map((L, k) => ({
+    id: k ? `x${k + 1}` : "x", L, domain: [k * (width + gap), k * (width + gap) + width], px: width * plotPx,
+    names: lengths.filter(([, length]) => !split || length === L).map(([name]) => name),
+  }));
+  const axisOf = Object.fromEntries(lengths.map(([name, L]) => [name, split ? panels.find((p) => p.L === L).id : "x"]));
+  return { panels, axisOf, split };
+}
+
+// A chart-3 (or gate strip) panel's x axis: 0 .. L-1 exactly (Plotly's autorange of the gate strip followed its
+// gated lanes only); split into panels, upright ticks that fit the panel and a title naming its lanes.
+function panelAxes(layout, { panels, split }, title = {}) {
+  for (const panel of panels) {
+    const axis = { ...AXIS, domain: panel.domain, anchor: "y", range: [0, Math.max(1, panel.L - 1)] };
+    if (split) {
+      const names = panel.names.join(", ");
+      const wide = `${names}: timestep t`;
+      Object.assign(axis, { tickmode: "array", tickvals: flowTicks(panel.L, panel.px), tickangle: 0 });
+      axis.title = { ...title, text: textPx(wide, FONT.size) <= panel.px ? wide : `${names}: t` };
+    } else axis.title = { ...title, text: "timestep t" };
+    layout[axisKey(panel.id)] = axis;
+  }
+}
+
 // The step axis spans the whole run from the start, so curves grow left to right as training goes.
 function stepRange(lanes) {
   const steps = Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
@@ -501,7 +638,7 @@ export function newLane(index, config, label) {
     clippedSteps: [], // steps where clipping fired (the norm chart's strip)
     sigmaMax: [], rhoSteps: [], rho: [], gamma: null, // W_h's sigma_max every step, its spectral radius when measured
     initial: null, // {sigmaMax, rho, gamma} of the instant preview, shown before a run
-    heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity,
+    heatY: [], heatZ: [], heatStride: 1, heatMin: Infinity, heatMax: -Infinity, zeros: false,
     heatTail: null, // the latest row when it is off the grid: {step, row, heatMin, heatMax, relMin, relMax}
     relMin: Infinity, relMax: -Infinity, // extremes of the rows relative to their last timestep
     latest: null, latestStep: null,
@@ -632,7 +769,7 @@ export class Charts {
       lane.heatZ = lane.heatZ.filter((_, i) => keep[i]);
       lane.heatStride *= 2;
       rows = lane.heatZ; // thinned: the range anew from the rows kept
-      Object.assign(lane, { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity });
+      Object.assign(lane, { heatMin: Infinity, heatMax: -Infinity, relMin: Infinity, relMax: -Infinity, zeros: false });
     }
     rowExtremes(rows, lane);
   }
@@ -801,6 +938,10 @@ export class Charts {
   flowFigure() {
     const lanes = this.shown;
     const { gap, plotWidth, width, x0: panelX, extent, ownAxis, firstShared } = this.flowGeometry(lanes);
+    // the colour bar starts below the modebar's buttons, which stand over the top of its column (on a phone they
+    // covered the bar's title and tick labels); its bottom stays at 28% of the plot's height
+    const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
+    const barTop = 1 - Math.min(0.3, MODEBAR_CLEAR_PX / plotHeight);
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 30, b: 48 },
       showlegend: false,
@@ -809,7 +950,7 @@ export class Charts {
         colorscale: "Viridis",
         colorbar: {
           // plain text (a Unicode subscript), not Plotly's <sub> markup: that is laid out anew on every redraw
-          title: { text: "log10 ‖∂L/∂hₜ‖", side: "right" }, thickness: 12, len: 0.72, y: 1, yanchor: "top",
+          title: { text: "log10 ‖∂L/∂hₜ‖", side: "right" }, thickness: 12, len: barTop - 0.28, y: barTop, yanchor: "top",
           x: 1, xanchor: "right", xpad: 0, outlinewidth: 0, tickfont: { size: 11 },
         },
       },
@@ -857,12 +998,12 @@ export class Charts {
       // Upright tick labels, as many as fit (4 lanes leave 40-110 px a panel: Plotly's automatic ticks turned
       // them 90 degrees there, into the axis title), and a lane title cut to its panel (full text on hover).
       layout[axisKey(heatX)] = timestepAxis(T, panelPx, [x0, x0 + width], heatY);
-      const title = laneTitle(lane, panelPx + plotWidth * gap / 2); // up to mid-gap
+      const title = fittedLaneTitle(lane, panelPx + plotWidth * gap / 2); // up to mid-gap
       layout.annotations.push({
         text: title.text,
         hovertext: title.hovertext,
         xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
-        yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
+        yanchor: "bottom", showarrow: false, font: { size: title.size, color: lane.color },
       });
       const span = Math.ceil(T / Math.max(50, Math.floor(plotWidth * width))); // timesteps per drawn column
       const rows = relative ? lane.heatZ.map((row) => relativeRow(row)) : lane.heatZ;
@@ -903,8 +1044,10 @@ export class Charts {
         });
       }
     });
+    const zeroLanes = lanes.filter((lane) => lane.zeros || lane.heatTail?.zeros);
+    if (zeroLanes.length) zeroKey(layout, zeroLanes, plotHeight);
     if (!lanes.length) {
-      layout.annotations = emptyNote("Press Run: each row will be one training step, each column one timestep.");
+      layout.annotations = emptyNote("Press Run: each row will be one training step, each column one timestep.", plotWidth);
       hideAxes(layout);
     }
     return { data, layout };
@@ -924,12 +1067,18 @@ export class Charts {
       margin: { l: 64, r: 16, t: 10, b: 40 },
       showlegend: false,
       yaxis: { ...AXIS, anchor: "x", title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
+      annotations: [],
     });
+    const plotHeight = Math.max(40, (this.divs.saliency?.clientHeight || 170) - 10 - 40);
     sources.forEach(({ lane, arrays, step }, i) => {
       const saliency = arrays && (arrays.input_saliency || arrays.log10_input_grad_per_step);
       const xaxis = `x${i + 1}`;
       layout[axisKey(xaxis)] = timestepAxis(sequenceLength(lanes[i]), plotWidth * width, [x0[i], x0[i] + width], "y");
       if (!saliency) return;
+      if (saliency.every((v) => v === null) && arrays.log10_grad_norm_per_step?.some((v) => v !== null)) {
+        // nothing to draw, and not for want of finite numbers: every input's gradient is exactly 0
+        layout.annotations.push(zeroSaliencyNote(lane, xaxis, plotWidth * width, plotHeight));
+      }
       const name = `${lane.name} · ${lane.label}`;
       data.push({
         type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency, xaxis, yaxis: "y",
@@ -937,7 +1086,7 @@ export class Charts {
         hovertemplate: `${name}${step === null ? "" : `, step ${step}`}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
       });
     });
-    layout.annotations = data.length ? [] : emptyNote(this.previewNote || "Loading the preview…");
+    if (!data.length) layout.annotations = emptyNote(this.previewNote || "Loading the preview…", plotWidth);
     if (!data.length) hideAxes(layout);
     return { data, layout };
   }
@@ -952,35 +1101,55 @@ export class Charts {
   // keep the cell's additive path open, which is why ||dL/dc_t|| decays slowly. Hidden for RNN-only runs.
   gatesFigure() {
     const data = [];
-    for (const { lane, arrays } of this.sources()) {
+    const sources = this.sources();
+    const panels = profilePanels(sources, this.plotWidth("gates"));
+    const gated = new Set();
+    for (const { lane, arrays } of sources) {
       if (!arrays || !arrays.gate_mean_per_step) continue;
+      gated.add(lane.name);
       const gate = lane.config.cell === "gru" ? "update gate z<sub>t</sub>" : "forget gate f<sub>t</sub>";
       // the lane's label cut to the plot's width, the gate kept: "A · LSTM, adding…: forget gate f_t" at 390 px
       const name = this.legendName("gates", lane, `: ${gate}`);
       data.push({
         type: "scatter", mode: "lines", name, x: timesteps(arrays.gate_mean_per_step.length), y: arrays.gate_mean_per_step,
-        line: { color: lane.color, width: 1.6 },
+        xaxis: panels.axisOf[lane.name] || "x", line: { color: lane.color, width: 1.6 },
         hovertemplate: `${lane.name} mean ${gate.replace(/<[^>]+>/g, "")}<br>t = %{x}<br>%{y:.3f}<extra></extra>`,
       });
     }
+    // chart 3's x axes, so the strip lines up with the curves above it; a panel without a gated lane says why it is empty
     const layout = baseLayout({
       margin: { l: 64, r: MODEBAR_PX, t: 28, b: 40 },
-      xaxis: { ...AXIS, title: { text: "timestep t", standoff: 4 } },
       yaxis: { ...AXIS, title: { text: "mean gate" }, range: [0, 1.02], nticks: 5 },
+      showlegend: true, // also for one gated lane: the legend says which gate the curve is
+      annotations: [],
     });
-    return { data, layout, visible: data.length > 0 };
+    panelAxes(layout, panels, { standoff: 4 });
+    if (panels.split && gated.size) {
+      layout.yaxis.anchor = "x";
+      for (const panel of panels.panels) {
+        if (panel.names.some((name) => gated.has(name))) continue;
+        // a point-less trace, so Plotly lays out the panel (it drops axes no trace uses), and a note in it
+        data.push({ type: "scatter", mode: "lines", x: [null], y: [null], xaxis: panel.id, showlegend: false, hoverinfo: "skip" });
+        layout.annotations.push({ text: wrapText(`${panel.names.join(", ")}: no gates (vanilla RNN)`, panel.px - 8, KEY_SIZE),
+          xref: `${panel.id} domain`, x: 0.5, yref: "paper", y: 0.5, showarrow: false, font: { size: KEY_SIZE, color: "#6b7280" } });
+      }
+    }
+    return { data, layout, visible: gated.size > 0 };
   }
 
   profileFigure() {
     const sources = this.sources();
     const data = [];
+    const plotPx = this.plotWidth("profile");
+    const panels = profilePanels(sources, plotPx);
     for (const { lane, arrays } of sources) {
       if (!arrays) continue;
       const T = arrays.log10_grad_norm_per_step.length;
       const x = timesteps(T);
+      const xaxis = panels.axisOf[lane.name] || "x";
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scatter", mode: "lines", name: this.legendName("profile", lane), legendgroup: lane.name, x,
+        type: "scatter", mode: "lines", name: this.legendName("profile", lane), legendgroup: lane.name, x, xaxis,
         y: arrays.log10_grad_norm_per_step,
         line: { color: lane.color, width: 2.2 },
         hovertemplate: `${name}<br>t = %{x}<br>log10 ‖∂L/∂h_t‖ = %{y:.2f}<extra></extra>`,
@@ -988,7 +1157,7 @@ export class Charts {
       if (arrays.log10_bound_per_step) {
         data.push({
           type: "scatter", mode: "lines", name: `${lane.name} bound (γσ<sub>max</sub>)<sup>k−t</sup>`, legendgroup: lane.name,
-          showlegend: false,
+          showlegend: false, xaxis,
           x, y: arrays.log10_bound_per_step, line: { color: lane.color, width: 1.4, dash: "dash" }, opacity: 0.8,
           hovertemplate: `${lane.name} Pascanu bound<br>t = %{x}<br>log10 = %{y:.2f}<extra></extra>`,
         });
@@ -996,7 +1165,7 @@ export class Charts {
       if (arrays.log10_cell_grad_norm_per_step) {
         data.push({
           type: "scatter", mode: "lines", name: `${lane.name} · ‖∂L/∂c<sub>t</sub>‖ (cell state)`, legendgroup: lane.name,
-          showlegend: false, x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
+          showlegend: false, xaxis, x, y: arrays.log10_cell_grad_norm_per_step, line: { color: lane.color, width: 1.4, dash: "dot" },
           hovertemplate: `${lane.name} cell state<br>t = %{x}<br>log10 ‖∂L/∂c_t‖ = %{y:.2f}<extra></extra>`,
         });
       }
@@ -1008,7 +1177,6 @@ export class Charts {
       ...(drawsDash("dot") ? [{ name: "‖∂L/∂c<sub>t</sub>‖ (LSTM cell state)", dash: "dot" }] : []),
     ]));
     const preview = sources.length && sources[0].preview;
-    const plotPx = this.plotWidth("profile");
     const layout = baseLayout({
       xaxis: { ...AXIS, title: { text: "timestep t" } },
       yaxis: { ...AXIS, title: { text: "log10 ‖∂L/∂h<sub>t</sub>‖" } },
@@ -1016,10 +1184,11 @@ export class Charts {
         text: snapshotCaption(sources, preview, plotPx),
         xref: "paper", yref: "paper", x: 1, y: 1, xanchor: "right", yanchor: "bottom", showarrow: false,
         font: { size: 11, color: "#6b7280" },
-      }] : emptyNote(this.previewNote || "Loading the preview…"),
+      }] : emptyNote(this.previewNote || "Loading the preview…", plotPx),
       shapes: [],
     });
-    underflowLines(sources, layout, plotPx);
+    panelAxes(layout, panels);
+    underflowLines(sources, layout, plotPx, panels);
     // a float32 forward pass that overflows (e.g. identity init, radius 5, linear) leaves nothing finite
     const overflowed = sources.filter(({ arrays }) => arrays && arrays.log10_grad_norm_per_step.every((v) => v === null));
     // and a lane that diverged before its first finite step has no curve at all after the run
@@ -1057,12 +1226,28 @@ export class Charts {
     const metricFormat = metricIsAccuracy ? ".1~%" : ".4g";
     const chanceText = (value, axis) => (axis === "y2" && metricIsAccuracy
       ? `${Number((100 * value).toPrecision(3))}%` : Number(value).toPrecision(3));
+    // chance baselines: one line per distinct value (lanes on the same task share it); where lanes have
+    // different ones (recall with target last vs every), their names say which lanes'
+    const baselines = { y: new Map(), y2: new Map() };
+    for (const lane of this.shown) {
+      if (!lane.taskInfo) continue;
+      for (const [key, axis] of metricIsLoss ? [["chance_loss", "y"]] : [["chance_loss", "y"], ["chance_metric", "y2"]]) {
+        const value = lane.taskInfo[key];
+        if (value === null || value === undefined) continue;
+        baselines[axis].set(value, [...(baselines[axis].get(value) || []), lane.name]);
+      }
+    }
+    const chanceLabels = Object.entries(baselines).flatMap(([axis, values]) => [...values].map(([value, names]) => ({
+      axis, value, text: `chance ${chanceText(value, axis)}${values.size > 1 ? ` (${names.join(", ")})` : ""}` })));
+    const room = lineLabelRoom(this.divs.loss?.clientWidth || 1200);
+    const marginR = room.margin; // also before the task info is there (see lineLabelRoom)
+    for (const label of chanceLabels) label.text = wrapText(label.text, room.px, LINE_LABEL_SIZE);
     const buckets = this.lineBuckets("loss");
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
       data.push({
-        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("loss", lane),
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("loss", lane, "", marginR),
         legendgroup: lane.name, x: lossX, y: lossY,
         line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
         hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra></extra>`,
@@ -1075,33 +1260,19 @@ export class Charts {
         hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra></extra>`,
       });
     }
-    // chance baselines: one line per distinct value (lanes on the same task share it); where lanes have
-    // different ones (recall with target last vs every), labels side by side naming their lanes
-    const baselines = { y: new Map(), y2: new Map() };
-    for (const lane of this.shown) {
-      if (!lane.taskInfo) continue;
-      for (const [key, axis] of metricIsLoss ? [["chance_loss", "y"]] : [["chance_loss", "y"], ["chance_metric", "y2"]]) {
-        const value = lane.taskInfo[key];
-        if (value === null || value === undefined) continue;
-        baselines[axis].set(value, [...(baselines[axis].get(value) || []), lane.name]);
-      }
-    }
-    for (const [axis, values] of Object.entries(baselines)) {
-      const logAxis = axis === "y" || !metricIsAccuracy; // annotations on a log axis take log10 positions
-      [...values].forEach(([value, names], k) => {
-        shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
-          line: { color: "#6b7280", width: 1.2, dash: "dash" } });
-        const which = values.size > 1 ? ` (${names.join(", ")})` : "";
-        annotations.push({ text: `chance ${chanceText(value, axis)}${which}`, xref: "x domain", x: 1, xanchor: "right",
-          xshift: -120 * k, yref: axis, y: logAxis ? Math.log10(value) : value, yanchor: "bottom", showarrow: false,
-          font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
-      });
+    for (const { axis, value } of chanceLabels) {
+      shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
+        line: { color: "#6b7280", width: 1.2, dash: "dash" } });
     }
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
     const lossDomain = metricIsLoss ? [0, 1] : [0.45, 1];
     const lossTraces = data.filter((t) => t.yaxis === "y");
     const focus = focusedLogRange(lossTraces, this.shown, [...baselines.y.keys()]);
+    // before a run only the chance lines are there to range on: a decade around them, the note above them (Plotly
+    // put a lone line at the axis' top, with no tick label)
+    const idle = !this.lanes.length && baselines.y.size
+      ? [Math.log10(Math.min(...baselines.y.keys())) - 1, Math.log10(Math.max(...baselines.y.keys())) + 1] : null;
     (focus ? focus.offTop : []).forEach(({ name, step, value }, k) => {
       annotations.push({ text: `${name}: loss ${Number(value).toPrecision(2)} at step ${step}, above the chart ↑`,
         ...besideStep(step, range, 4), yref: "y domain", y: 1,
@@ -1113,11 +1284,12 @@ export class Charts {
       yaxis: { ...AXIS, domain: lossDomain, type: "log",
         title: { text: metricIsLoss ? lossText.replace("loss", "loss = metric") : lossText },
         // the chance lines are part of the range drawn (Plotly's, or the focused one)
-        ...(focus ? { range: focus.range, autorange: false } : {}),
-        ...logTicks(focus ? focus.values : [...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()],
+        ...(focus ? { range: focus.range, autorange: false } : idle ? { range: idle, autorange: false } : {}),
+        ...logTicks(focus ? focus.values : idle ? idle.map((v) => 10 ** v) : [...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()],
           axisPixels(this.divs.loss, lossDomain)) },
       shapes, annotations,
     });
+    layout.margin.r = marginR;
     if (!metricIsLoss) {
       const metricTraces = data.filter((t) => t.yaxis === "y2");
       const metricFocus = metricIsAccuracy ? null : focusedLogRange(metricTraces, this.shown, [...baselines.y2.keys()]);
@@ -1127,11 +1299,26 @@ export class Charts {
         ...(metricIsAccuracy ? { tickformat: ".0%", tickvals: [0, 0.5, 1] } : logTicks(metricFocus ? metricFocus.values
           : [...metricTraces.flatMap((t) => t.y), ...baselines.y2.keys()], axisPixels(this.divs.loss, [0, 0.36]))) };
     }
+    // the chance lines' names, at their lines' ends in the right margin
+    const plotHeight = Math.max(60, (this.divs.loss?.clientHeight || 340) - layout.margin.t - layout.margin.b);
+    const ranges = {
+      y: layout.yaxis.range || logAutorange([...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()]),
+      y2: layout.yaxis2 && (layout.yaxis2.range || (layout.yaxis2.type === "log"
+        ? logAutorange([...data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y), ...baselines.y2.keys()]) : null)),
+    };
+    placeLineLabels(chanceLabels.map(({ axis, value, text }) => {
+      const log = (axis === "y" ? layout.yaxis : layout.yaxis2).type === "log"; // log axes take log10 positions
+      const y = log ? Math.log10(value) : value;
+      return { text, color: "#6b7280", yref: axis, y,
+        px: axisPx(y, ranges[axis], axis === "y" ? lossDomain : layout.yaxis2.domain, plotHeight) };
+    }), layout.annotations, plotHeight);
     if (!this.lanes.length) {
-      layout.annotations.push(...emptyNote("Loss and task metric per step appear here when you press Run."));
+      const note = emptyNote("Loss and task metric per step appear here when you press Run.", this.plotWidth("loss", marginR));
+      if (idle) Object.assign(note[0], { yref: "y", y: idle[1] - 0.45 });
+      layout.annotations.push(...note);
     }
     if (!this.shown.length) {
-      layout.annotations = emptyNote("Loss and task metric per step appear here when you press Run.");
+      layout.annotations = emptyNote("Loss and task metric per step appear here when you press Run.", this.plotWidth("loss", marginR));
       hideAxes(layout);
     }
     return { data, layout };
@@ -1144,12 +1331,17 @@ export class Charts {
     const buckets = this.lineBuckets("norm");
     const before = this.shown.map((lane) => envelope(lane.steps, lane.gradNorm, buckets));
     const beforeValues = before.flatMap(([, y]) => y);
+    // each norm-clipping threshold's dashed line, named in the right margin at its end
+    const taus = [...new Set(this.shown.filter((lane) => lane.config.clip === "norm").map((lane) => lane.config.clip_threshold))];
+    const room = lineLabelRoom(this.divs.norm?.clientWidth || 1200);
+    const tauTexts = taus.map((tau) => wrapText(`threshold τ = ${tau}`, room.px, LINE_LABEL_SIZE));
+    const marginR = taus.length || !this.shown.length ? room.margin : MODEBAR_PX;
     this.shown.forEach((lane, index) => {
       const name = `${lane.name} · ${lane.label}`;
       const clips = lane.config.clip !== "none";
       const [normX, normY] = before[index];
       data.push({
-        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("norm", lane), legendgroup: lane.name,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("norm", lane, "", marginR), legendgroup: lane.name,
         x: normX, y: normY, line: { color: lane.color, width: 1.6 },
         hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>before clipping</extra>`,
       });
@@ -1161,17 +1353,11 @@ export class Charts {
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
       }
-      if (clips && lane.config.clip === "norm") {
-        const tau = lane.config.clip_threshold;
-        if (!shapes.some((s) => s.tau === tau)) {
-          shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau, tau,
-            line: { color: "#111827", width: 1.2, dash: "dash" } });
-          annotations.push({ text: `threshold τ = ${tau}`, xref: "paper", x: 1, xanchor: "right", yref: "y", y: Math.log10(tau),
-            yanchor: "bottom", showarrow: false, bgcolor: "rgba(255,255,255,0.85)", font: { size: 10, color: "#111827" } });
-        }
-      }
     });
-    for (const shape of shapes) delete shape.tau;
+    for (const tau of taus) {
+      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau,
+        line: { color: "#111827", width: 1.2, dash: "dash" } });
+    }
     if (data.some((t) => t.line.dash === "dot")) {
       data.push(...styleKey([{ name: "‖g‖ before clipping" }, { name: "after clipping", dash: "dot" }]));
     }
@@ -1185,6 +1371,7 @@ export class Charts {
       shapes, annotations,
     });
     layout.xaxis.range = range;
+    layout.margin.r = marginR;
     const clipping = this.lanes.filter((lane) => lane.config.clip !== "none");
     const rates = clipping.length ? clipRates(clipping, layout.xaxis.range[1] + 1) : null;
     // The strip comes with its first cell to shade, not before: until the clipping lanes' first step (a run's
@@ -1216,28 +1403,41 @@ export class Charts {
       });
       // the bar's title, on its left (clear of its "0%") and level with it: a title above the bar left its tick
       // labels no room in the gap, and Plotly's title on the right of a horizontal bar gave the bar no length
-      annotations.push({ text: "share of steps clipped:", xref: "paper", x: 1 - 14 / plotPx, xanchor: "right",
+      // in shorter words where the plot (narrower beside the τ lines' names on a phone) leaves less room on its left
+      const room = plotPx - 14 - CLIP_SCALE_PX - 14 - 4;
+      const scaleTitle = ["share of steps clipped:", "share clipped:", "clipped:"].find((t) => textPx(t, 10) <= room) || "clipped:";
+      annotations.push({ text: scaleTitle, hovertext: "share of steps clipped", xref: "paper", x: 1 - 14 / plotPx, xanchor: "right",
         xshift: -CLIP_SCALE_PX - 14, yref: "paper", y: stripHeight + 0.1, yanchor: "top", yshift: -1, showarrow: false,
         font: { size: 10, color: "#374151" } });
     }
     if (!this.lanes.length) {
       // Idle: with only the τ lines to range on, a log axis centres the first τ, exactly where a centred
       // note would sit; put the note most of a decade above the highest τ instead.
-      const note = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");
-      const logTaus = shapes.filter((s) => s.yref === "y").map((s) => Math.log10(s.y0));
+      const note = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.",
+        this.plotWidth("norm", marginR));
+      const logTaus = taus.map((tau) => Math.log10(tau));
       if (logTaus.length) {
         const low = Math.min(...logTaus);
         const high = Math.max(...logTaus);
         layout.yaxis.range = [low - 1, high + 1.6];
+        // ticks over that range: from the τ values alone they were 1-2-5 tenths around τ = 1, "1" under "1.1"
+        for (const key of ["tickmode", "tickvals", "ticktext", "dtick", "exponentformat"]) delete layout.yaxis[key];
+        Object.assign(layout.yaxis, logTicks(layout.yaxis.range.map((v) => 10 ** v), axisPixels(this.divs.norm, [0.2, 1])));
         Object.assign(note[0], { yref: "y", y: high + 0.8 }); // a log axis takes log10 positions
       }
       layout.annotations.push(...note);
     }
+    layout.margin = { ...layout.margin, t: 58 };
+    const plotHeight = Math.max(60, (this.divs.norm?.clientHeight || 470) - layout.margin.t - layout.margin.b);
+    const normRange = layout.yaxis.range || logAutorange([...data.filter((t) => t.type === "scatter" && t.yaxis !== "y2")
+      .flatMap((t) => t.y), ...taus]);
+    placeLineLabels(taus.map((tau, k) => ({ text: tauTexts[k], color: "#111827", yref: "y", y: Math.log10(tau),
+      px: axisPx(Math.log10(tau), normRange, layout.yaxis.domain || [0, 1], plotHeight) })), layout.annotations, plotHeight);
     if (!this.shown.length) {
-      layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.");
+      layout.annotations = emptyNote("Gradient norms per step, before and after clipping, appear here when you press Run.",
+        this.plotWidth("norm", marginR));
       hideAxes(layout);
     }
-    layout.margin = { ...layout.margin, t: 58 };
     layout.legend = { ...layout.legend, y: 1.08 };
     return { data, layout };
   }
@@ -1305,7 +1505,7 @@ export class Charts {
       shapes, annotations,
     });
     if (!this.shown.length) {
-      layout.annotations = emptyNote(this.previewNote || "Loading the preview…");
+      layout.annotations = emptyNote(this.previewNote || "Loading the preview…", this.plotWidth("spectral", marginR));
       hideAxes(layout);
     }
     layout.margin = { ...layout.margin, ...margin };
@@ -1344,7 +1544,7 @@ export class Charts {
       annotations: data.length ? [{
         text: preview ? "at initialisation (preview)" : "latest snapshot", xref: "paper", yref: "paper", x: 1, y: 1,
         xanchor: "right", yanchor: "bottom", showarrow: false, font: { size: 11, color: "#6b7280" },
-      }] : emptyNote(this.previewNote || "Loading the preview…"),
+      }] : emptyNote(this.previewNote || "Loading the preview…", this.plotWidth("weight")),
     });
     if (!data.length) hideAxes(layout);
     layout.margin = { ...layout.margin, t: 58 };

@@ -12,6 +12,18 @@ export function laneTitle(lane, px, tail = "") {
   return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}${tail}`, hovertext: `${lane.name} · ${lane.label}` };
 }
 
+// A heatmap panel's title, "<b>A</b> · label", in `px` pixels as drawn (measured, not estimated per character): the
+// whole title at 12 px, else at 11 or 10 px, else the label cut to whole parts at 10 px as laneTitle's (whole on
+// hover). With 6.5 px a character estimated, a phone's 60 px panels dropped every label ("A", "B"), although
+// "A · no clip" is 52 px at 10 px. Returns {text, hovertext, size}.
+export function fittedLaneTitle(lane, px, sizes = [12, 11, 10]) {
+  const whole = `<b>${lane.name}</b> · ${lane.label}`;
+  for (const size of sizes) if (textPx(whole, size) <= px) return { text: whole, size };
+  const size = sizes[sizes.length - 1];
+  const kept = keptParts(lane.label, (next) => textPx(`${lane.name} · ${next}…`, size) <= px);
+  return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}`, hovertext: `${lane.name} · ${lane.label}`, size };
+}
+
 // The most leading ", "-separated parts of `label` for which fits(kept) holds, joined again ("" if not even one).
 function keptParts(label, fits) {
   let kept = "";
@@ -101,4 +113,14 @@ export function laneLegendName(lane, px, tail = "", size = 11) {
   const kept = keptParts(lane.label, (next) => textPx(`${lane.name} · ${next}…${tail}`, size) <= px);
   if (kept) return `${lane.name} · ${kept}…${tail}`;
   return textPx(`${lane.name} · …${tail}`, size) <= px ? `${lane.name} · …${tail}` : `${lane.name}${tail}`;
+}
+
+// What can make a lane's gradient exactly 0 (log10 = -inf, sent as null), from the lanes' configs: "e.g. dead ReLU
+// units" (a ReLU that is off passes no gradient back; once every unit is, nothing reaches the earlier steps) and
+// truncated BPTT's cuts; "" when neither applies.
+export function zeroGradientCause(configs) {
+  const causes = [];
+  if (configs.some((c) => (c.cell ?? "rnn") === "rnn" && c.activation === "relu")) causes.push("dead ReLU units");
+  if (configs.some((c) => c.truncate)) causes.push("truncated BPTT's cuts");
+  return causes.length ? `e.g. ${causes.join(", ")}` : "";
 }

@@ -120,7 +120,7 @@ def test_a_422_from_gradcheck_is_shown_on_the_field(dashboard, page_log):
 def test_idle_norm_chart_note_stays_off_the_threshold_label(dashboard, page_log):
     page = dashboard("lanes=1")  # clip norm, τ = 1
     chart = page.locator("#chart-norm")
-    note = chart.locator("g.annotation", has_text="press Run")
+    note = chart.locator("g.annotation", has_text="appear here")  # wrapped to the plot: "press<br>Run"
     label = chart.locator("g.annotation", has_text="threshold τ = 1")
     note.wait_for(timeout=20_000)
     note_box, label_box = note.bounding_box(), label.bounding_box()
