@@ -15,6 +15,7 @@ import re
 
 import pytest
 
+from tests.e2e.chart_boxes import SMALL, geometry, inside, overlap, within_x
 from tests.e2e.conftest import snap
 from tests.e2e.test_dashboard import run_and_wait
 
@@ -28,13 +29,7 @@ SIZE_IDS = ["phone", "desktop"]
 # Screen boxes of a chart's parts: the chart, each subplot's plotting area, annotations (with their text), legend
 # entries, axis titles, tick labels, the colour bars' parts, the modebar's buttons, and every point the line traces
 # pass through (their SVG paths sampled every 2 px, tagged with the trace's name).
-GEOMETRY = """(id) => {
-    const div = document.getElementById(id);
-    const box = (e) => { const r = e.getBoundingClientRect();
-        return {text: (e.textContent || '').replaceAll('\\u200b', '').trim(),
-                left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
-    const all = (selector) => [...div.querySelectorAll(selector)].map(box)
-        .filter((b) => b.right > b.left && b.bottom > b.top);
+GEOMETRY = geometry("""
     const points = [];
     const traces = [...div.querySelectorAll('.scatterlayer .trace')];
     traces.forEach((trace) => {
@@ -52,22 +47,7 @@ GEOMETRY = """(id) => {
             legend: all('.legend .traces'), titles: all('.g-xtitle, .g-ytitle, [class^="g-x"][class$="title"]'),
             xticks: all('.xtick text'), yticks: all('.ytick text'),
             colorbar: all('.colorbar .cbfills, .colorbar .cbaxis text, .colorbar .cbtitle'),
-            buttons: all('.modebar-btn'), points};
-}"""
-
-
-def _overlap(a: dict, b: dict, slack: float = 0.5) -> bool:
-    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > slack and \
-        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > slack
-
-
-def _within_x(inner: dict, outer: dict, slack: float = 1.0) -> bool:
-    return inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
-
-
-def _inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
-    return _within_x(inner, outer, slack) and inner["top"] >= outer["top"] - slack \
-        and inner["bottom"] <= outer["bottom"] + slack
+            buttons: all('.modebar-btn'), points};""")
 
 
 def _points_in(drawn: dict, box: dict, pad: float = 1.0) -> list[dict]:
@@ -116,10 +96,10 @@ def test_exactly_zero_gradients_are_named_in_chart_1_and_the_saliency_strip(dash
         text = key["text"].replace(" ", "")  # wrapped: its lines run together
         assert "nogradientreacheshₜ" in text and "deadReLUunits" in text, key
         # inside the chart, under the colour bar: on no bar, tick label, axis title, lane title or modebar button
-        assert _inside(key, drawn["chart"]), (key, drawn["chart"])
+        assert inside(key, drawn["chart"]), (key, drawn["chart"])
         others = [a for a in drawn["annotations"] if a is not key]
         covered = [b for b in drawn["colorbar"] + drawn["xticks"] + drawn["yticks"] + drawn["titles"]
-                   + drawn["buttons"] + others if _overlap(b, key)]
+                   + drawn["buttons"] + others if overlap(b, key)]
         assert covered == [], (scale, key, covered)
         assert all(key["left"] >= plot["right"] - 80 for plot in drawn["plots"]), (key, drawn["plots"])
     snap(page, f"chart1-zero-key-{size['width']}", "#card-flow")
@@ -130,7 +110,7 @@ def test_exactly_zero_gradients_are_named_in_chart_1_and_the_saliency_strip(dash
     note = notes[0]
     assert note["text"].replace(" ", "").startswith("B:‖∂L/∂xₜ‖=0ateveryt"), note
     panel_b = sorted(drawn["plots"], key=lambda p: p["left"])[1]
-    assert _inside(note, panel_b), (note, panel_b)
+    assert inside(note, panel_b), (note, panel_b)
     assert page_log.problems() == []
 
 
@@ -144,7 +124,6 @@ def test_chart_1_has_no_zero_key_when_every_gradient_is_nonzero(dashboard, page,
 
 
 # --- 2. chart 3 with lanes of very different sequence lengths ---------------------------------------------
-SMALL = "&{n}.hidden_size=8&{n}.batch_size=4&{n}.steps=6"
 # QA's three lanes: a sigmoid RNN at T = 1000 (its gradient falls below float32's smallest normal number at most
 # timesteps), an LSTM on copy at T = 30 (sequences of 50) and a tanh RNN at T = 100
 LENGTHS = ("lanes=3&A.activation=sigmoid&A.seq_len=1000&B.cell=lstm&B.task=copy&B.seq_len=30"
@@ -159,7 +138,7 @@ def _extent(drawn: dict, lane: str) -> tuple[float, float]:
 
 
 def _collisions(boxes: list[dict]) -> list[tuple[str, str]]:
-    return [(a["text"], b["text"]) for i, a in enumerate(boxes) for b in boxes[:i] if _overlap(a, b)]
+    return [(a["text"], b["text"]) for i, a in enumerate(boxes) for b in boxes[:i] if overlap(a, b)]
 
 
 @pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
@@ -180,7 +159,7 @@ def test_chart_3_gives_lanes_of_very_different_lengths_room_and_the_gate_strip_l
     # the underflow label says what it counts, in words
     label = next(a for a in drawn["annotations"] if a["text"].startswith("smallest"))
     assert re.search(r"A:\d+of1000timesteps", re.sub(r"\s", "", label["text"])), label
-    assert [t for t in texts if _overlap(t, label)] == [], label
+    assert [t for t in texts if overlap(t, label)] == [], label
     snap(page, f"chart3-lengths-{size['width']}", "#card-profile")
     # the gate strip: B's forget gate over the same x as B's curve above it, and named in a legend
     gates = _measure(page, "chart-gates", "d.querySelectorAll('.scatterlayer .trace').length >= 1")
@@ -191,7 +170,7 @@ def test_chart_3_gives_lanes_of_very_different_lengths_room_and_the_gate_strip_l
     assert len(names) == 1 and names[0].startswith("B") and names[0].endswith("forget gate ft"), names
     strip_texts = gates["xticks"] + gates["yticks"] + gates["titles"] + gates["annotations"] + gates["legend"]
     assert _collisions(strip_texts) == [], _collisions(strip_texts)
-    assert all(_within_x(e, gates["chart"]) for e in strip_texts), strip_texts
+    assert all(within_x(e, gates["chart"]) for e in strip_texts), strip_texts
     assert page_log.problems() == []
 
 
@@ -218,16 +197,16 @@ def test_before_a_run_the_placeholders_and_ticks_fit(dashboard, page, page_log, 
         drawn = _measure(page, chart, "d.querySelectorAll('g.annotation, .scatterlayer .trace').length > 0")
         titles = drawn["titles"] + drawn["yticks"] + drawn["xticks"]
         for note in drawn["annotations"]:
-            if not _within_x(note, drawn["chart"]):
+            if not within_x(note, drawn["chart"]):
                 problems.append(("cut by the chart's edge", chart, note["text"], note, drawn["chart"]))
-            if [t for t in titles if _overlap(t, note)]:
+            if [t for t in titles if overlap(t, note)]:
                 problems.append(("on an axis title or tick label", chart, note["text"]))
         for ticks in (drawn["yticks"], drawn["xticks"]):
             problems += [("tick labels on each other", chart, pair) for pair in _collisions(ticks)]
         if chart in ("chart-loss", "chart-norm"):  # the placeholder: whole, over the plot
             notes = [a for a in drawn["annotations"] if "appear" in a["text"]]
             assert len(notes) == 1, (chart, drawn["annotations"])
-            if not _within_x(notes[0], drawn["plots"][0]):
+            if not within_x(notes[0], drawn["plots"][0]):
                 problems.append(("placeholder beyond the plot", chart, notes[0], drawn["plots"][0]))
     snap(page, f"placeholders-{size['width']}", "#card-norm")
     assert problems == [], "\n".join(map(str, problems))
@@ -250,10 +229,10 @@ def _line_label_problems(page, chart: str, word: str, count: int) -> list:
         on = _points_in(drawn, label)
         if on:
             problems.append(("label on data", chart, label["text"], on[:3]))
-        if not _inside(label, drawn["chart"]):
+        if not inside(label, drawn["chart"]):
             problems.append(("label cut by the chart's edge", chart, label))
         covered = [b for b in drawn["buttons"] + drawn["legend"] + drawn["yticks"] + drawn["xticks"] + drawn["titles"]
-                   if _overlap(b, label)]
+                   if overlap(b, label)]
         if covered:
             problems.append(("label on the modebar, legend or axes", chart, label["text"], covered))
         # at its line's right end, level with it (two lines a few px apart: their names one above the other)
@@ -264,7 +243,7 @@ def _line_label_problems(page, chart: str, word: str, count: int) -> list:
     problems += [("labels on each other", chart, pair) for pair in _collisions(labels)]
     # the narrower plot leaves the chart's other notes inside it, off the axes (the clipping strip's scale title)
     problems += [("note beyond the plot, on the axes", chart, note["text"]) for note in drawn["annotations"]
-                 if [t for t in drawn["yticks"] + drawn["titles"] if _overlap(t, note)]]
+                 if [t for t in drawn["yticks"] + drawn["titles"] if overlap(t, note)]]
     return problems
 
 
@@ -293,7 +272,7 @@ def test_on_a_phone_chart_1_keeps_the_modebar_off_its_colour_bar_and_names_each_
         drawn = _measure(page, "chart-flow", "d.querySelectorAll('.colorbar .cbfills').length > 0")
         assert drawn["buttons"] and drawn["colorbar"], drawn
         covered = [(part["text"], button) for part in drawn["colorbar"] + drawn["annotations"]
-                   for button in drawn["buttons"] if _overlap(part, button, slack=0)]
+                   for button in drawn["buttons"] if overlap(part, button, slack=0)]
         assert covered == [], (scale, covered)
     titles = [a for a in drawn["annotations"] if re.match(r"^[AB]\b", a["text"]) and "diverged" not in a["text"]]
     assert [re.sub(r"\s+", " ", t["text"]) for t in titles] == ["A · no clip", "B · clip 1.0"], titles

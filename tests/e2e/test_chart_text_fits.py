@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from tests.e2e.chart_boxes import SMALL, geometry, inside, overlap, within_x
 from tests.e2e.conftest import snap
 from tests.e2e.test_dashboard import run_and_wait
 
@@ -17,7 +18,6 @@ pytestmark = pytest.mark.browser
 
 SIZES = [(390, 844), (1440, 900)]
 SIZE_IDS = ["phone", "desktop"]
-SMALL = "&{n}.hidden_size=8&{n}.batch_size=4&{n}.steps=6"
 # lane A: ReLU, identity W_h at radius 5, no clipping: its forward pass overflows at step 0, so it has no curve and
 # chart 3 says why, in two sentences (QA's case at 50 steps; 6 are enough: it diverges before its first step).
 # B's long label ("tanh, clip 1.0, orthogonal init, radius 1") fills a phone's legend row.
@@ -30,32 +30,11 @@ MIXED = ("lanes=4&A.cell=lstm&A.task=adding&B.cell=gru&C.activation=sigmoid&D.ac
 
 # Screen boxes of what a chart shows: its plotting area, annotations, legend entries, axis titles, tick labels,
 # the modebar's buttons and the chart's own box.
-GEOMETRY = """(id) => {
-    const div = document.getElementById(id);
-    const box = (e) => { const r = e.getBoundingClientRect();
-        return {text: (e.textContent || '').replaceAll('\\u200b', '').trim(),
-                left: r.left, top: r.top, right: r.right, bottom: r.bottom}; };
-    const all = (selector) => [...div.querySelectorAll(selector)].map(box)
-        .filter((b) => b.right > b.left && b.bottom > b.top);
+GEOMETRY = geometry("""
     return {chart: box(div), plot: box(div.querySelector('.draglayer .nsewdrag')),
             annotations: all('g.annotation'), legend: all('.legend .traces'),
             titles: all('.g-xtitle, .g-ytitle'), ticks: all('.xtick text, .ytick text'),
-            buttons: all('.modebar-btn')};
-}"""
-
-
-def _overlap(a: dict, b: dict) -> bool:
-    return min(a["right"], b["right"]) - max(a["left"], b["left"]) > 0.5 and \
-        min(a["bottom"], b["bottom"]) - max(a["top"], b["top"]) > 0.5
-
-
-def _within_x(inner: dict, outer: dict, slack: float = 1.0) -> bool:
-    return inner["left"] >= outer["left"] - slack and inner["right"] <= outer["right"] + slack
-
-
-def _inside(inner: dict, outer: dict, slack: float = 1.0) -> bool:
-    return _within_x(inner, outer, slack) and inner["top"] >= outer["top"] - slack \
-        and inner["bottom"] <= outer["bottom"] + slack
+            buttons: all('.modebar-btn')};""")
 
 
 def _measure(page, chart: str, ready: str) -> dict:
@@ -72,9 +51,9 @@ def _legend_problems(drawn: dict, where: str) -> list:
     # draws the entry past the plot's right edge) and off the modebar's buttons
     problems = []
     for entry in drawn["legend"]:
-        if not _within_x(entry, drawn["plot"]):
+        if not within_x(entry, drawn["plot"]):
             problems.append(("legend entry beyond the plot's width", where, entry, drawn["plot"]))
-        if [b for b in drawn["buttons"] if _overlap(b, entry)]:
+        if [b for b in drawn["buttons"] if overlap(b, entry)]:
             problems.append(("legend entry under the modebar", where, entry))
     return problems
 
@@ -85,14 +64,14 @@ def _caption(drawn: dict) -> dict:
 
 def _caption_problems(drawn: dict, where: str) -> list:
     caption = _caption(drawn)
-    if _within_x(caption, drawn["plot"]):
+    if within_x(caption, drawn["plot"]):
         return []
     return [("caption beyond the plot's width", where, caption, drawn["plot"])]
 
 
 def _cut_problems(drawn: dict, where: str) -> list:
     return [("annotation cut by the chart's edge", where, a, drawn["chart"]) for a in drawn["annotations"]
-            if not _within_x(a, drawn["chart"])]
+            if not within_x(a, drawn["chart"])]
 
 
 def _run_and_measure_chart_3(dashboard, page, size, query: str, ready: str):
@@ -118,8 +97,8 @@ def test_chart_3_note_on_a_lane_without_a_curve_fits_its_plot(dashboard, page, p
     assert "keepsitfinite" in words, note  # and what would help
     snap(page, f"chart3-diverged-note-{width}", "#card-profile")
     # whole, inside the plotting area: on no axis title, tick label or modebar button
-    problems = [] if _inside(note, drawn["plot"]) else [("note beyond the plot", width, note, drawn["plot"])]
-    covered = [t for t in drawn["titles"] + drawn["ticks"] + drawn["buttons"] if _overlap(t, note)]
+    problems = [] if inside(note, drawn["plot"]) else [("note beyond the plot", width, note, drawn["plot"])]
+    covered = [t for t in drawn["titles"] + drawn["ticks"] + drawn["buttons"] if overlap(t, note)]
     if covered:
         problems.append(("note on the axis' title, ticks or modebar", width, covered))
     problems += _cut_problems(drawn, width) + _caption_problems(drawn, width)
@@ -140,9 +119,9 @@ def test_chart_3_caption_labels_and_legends_fit_beside_the_modebar(dashboard, pa
     label = next(a for a in drawn["annotations"] if a["text"].startswith("smallest float32"))
     # what it counts, in words (it read "(timesteps C: 41)"); its lines: no space between
     assert re.search(r"reads0\(C:\d+of100timesteps\)", re.sub(r"\s", "", label["text"])), label
-    if not _within_x(label, drawn["plot"]):
+    if not within_x(label, drawn["plot"]):
         problems.append(("underflow label beyond the plot", width, label, drawn["plot"]))
-    covered = [t for t in drawn["ticks"] + drawn["titles"] if _overlap(t, label)]
+    covered = [t for t in drawn["ticks"] + drawn["titles"] if overlap(t, label)]
     if covered:
         problems.append(("underflow label on tick labels or axis titles", width, covered))
     problems += _legend_problems(drawn, width)
@@ -168,8 +147,8 @@ def test_chart_3_caption_labels_and_legends_fit_beside_the_modebar(dashboard, pa
                 text: d.querySelector('.colorbar .cbtitle').textContent}; }""")
     title = cliff["title"]
     assert cliff["text"] == "log10 E (bright = high loss)", cliff
-    assert _inside(title, cliff["chart"]), cliff
+    assert inside(title, cliff["chart"]), cliff
     assert cliff["bar"]["top"] - 1 <= title["top"] and title["bottom"] <= cliff["bar"]["bottom"] + 1, cliff
-    assert [b for b in cliff["buttons"] if _overlap(b, title)] == [], cliff
+    assert [b for b in cliff["buttons"] if overlap(b, title)] == [], cliff
     assert problems == [], "\n".join(map(str, problems))
     assert page_log.problems() == []
