@@ -229,11 +229,6 @@ class Run:
         with self._cond:
             return self.frames[start:], self.status != "running"
 
-    def history(self) -> list[list[dict]]:
-        """Per lane, every `step` event's data, parsed back from the bytes that were streamed (all in memory at
-        once: the exports go through :meth:`step_frames` instead, one step at a time)."""
-        return [[parse_frame(frame)[1] for frame in lane] for lane in self.step_frames()]
-
     def step_frames(self) -> list[list[bytes]]:
         """Per lane, its `step` events as stored (the bytes streamed), as far as they are logged now: lists of
         references to the log's frames, not copies."""
@@ -356,7 +351,8 @@ class Run:
                             "lanes": list(self.lane_status)})
 
     # --- views ---------------------------------------------------------------------------------------
-    def summary(self, include_history: bool = True) -> dict:
+    def summary(self) -> dict:
+        """The run's RunSummary without ``history`` (the routes stream that from :meth:`step_frames`)."""
         with self._cond:
             out = {
                 "id": self.id, "status": self.status, "paused": self.status == "running" and self.clients == 0,
@@ -366,8 +362,6 @@ class Run:
                 "cancel_reason": self.cancel_reason,
             }
         out["lane_done"] = self.lane_done()
-        if include_history:
-            out["history"] = self.history()
         return out
 
 

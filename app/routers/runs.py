@@ -135,7 +135,7 @@ async def run_events(request: Request, run_id: str,
 def list_runs(request: Request) -> list[dict]:
     """Every run still in the store (training, or finished and not yet evicted), without histories: its
     id, status, lanes, labels and steps done. GET /api/runs/{id} has the history."""
-    return [run.summary(include_history=False) for run in _manager(request).list()]
+    return [run.summary() for run in _manager(request).list()]
 
 
 @router.get("/{run_id}", response_model=RunSummary, summary="Status, configs and the recorded history",
@@ -144,7 +144,7 @@ def get_run(request: Request, run_id: str,
             history: bool = Query(True, description="Include every step event's data per lane")):
     run = _run(request, run_id)
     if not history:
-        return run.summary(include_history=False)
+        return run.summary()
     return StreamingResponse(summary_json(run), media_type="application/json", headers={"Cache-Control": NO_STORE})
 
 
@@ -152,7 +152,7 @@ def summary_json(run: Run) -> Iterator[bytes]:
     """The run's RunSummary as JSON bytes, in chunks: ``history`` spliced from the stored `step` events' data,
     byte for byte as streamed, never parsed or held whole (a valid run can log 77 MB of events; parsed, that
     was ~0.5 GB of Python objects per request)."""
-    head = RunSummary.model_validate(run.summary(include_history=False)).model_dump_json(exclude={"history"})
+    head = RunSummary.model_validate(run.summary()).model_dump_json(exclude={"history"})
     history = run.step_frames()
 
     def pieces() -> Iterator[bytes]:
