@@ -124,10 +124,14 @@ class _Schemas:
         return None, False, None
 
 
-def forbid_unknown_query(request: Request) -> None:
+async def forbid_unknown_query(request: Request) -> None:
     """A router dependency: 422 for a query parameter the operation does not declare (its OpenAPI
     ``parameters``, which /docs shows), e.g. ``?histroy=false``, which would otherwise be ignored silently and
-    return the whole history. A HEAD twin is checked against its GET."""
+    return the whole history. A HEAD twin is checked against its GET.
+
+    ``async`` so that it runs on the event loop, as the error handlers do: FastAPI builds the OpenAPI schema on
+    its first use and is not thread-safe doing so (as a plain ``def`` in the thread pool, the page's first
+    concurrent requests built it twice at once and one failed with a KeyError, logged)."""
     operation = _Schemas(request).operation
     if operation is None:
         return

@@ -66,3 +66,33 @@ def test_declared_parameters_still_work(client, run_id):
 def test_the_page_and_the_health_probe_accept_any_parameters(client):
     assert client.get("/?preset=activations&utm_source=course").status_code == 200
     assert client.get("/api/health?_=1733580000").status_code == 200
+
+
+def test_the_schema_is_built_on_the_event_loop_only(monkeypatch):
+    """FastAPI builds its OpenAPI schema on first use and is not thread-safe doing so: the check runs on the
+    event loop (as the error handlers do), never in the thread pool, where the page's first concurrent requests
+    built it twice at once and one failed (a KeyError, logged, and that request went unchecked)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+
+    from tests.conftest import start_live_server, stop_live_server
+
+    live = start_live_server(Settings())
+    threads = set()
+    build = live.app.openapi
+
+    def recording():
+        threads.add(threading.current_thread().name)
+        return build()
+
+    monkeypatch.setattr(live.app, "openapi", recording)
+    try:
+        paths = ["/api/options", "/api/presets", "/api/runs", "/api/loss-surface?resolution=9", "/api/runs?x=1"]
+        with ThreadPoolExecutor(8) as pool:
+            codes = list(pool.map(lambda i: httpx.get(live.url + paths[i % len(paths)]).status_code, range(20)))
+    finally:
+        stop_live_server(live)
+    assert sorted(set(codes)) == [200, 422]
+    assert len(threads) == 1, threads  # the event loop's thread
