@@ -4,6 +4,13 @@
 The "(allowed: ...)" part is read from the route's own OpenAPI schema, so it states the bounds declared on
 that very parameter or body field (``Field(ge=..., le=...)``, ``Query(...)``, a ``Literal``), the same ones
 ``/docs`` shows. User input echoed back (unknown keys, a Content-Type) is cut to :data:`MAX_ECHO` characters.
+
+Each detail item's ``ctx`` carries the facts behind its sentence as JSON data, for a client to word them itself
+without parsing the text (finite numbers as numbers, anything non-finite as null): pydantic's own (``ge``,
+``le``, ...), what the schema allows where the sentence says "(allowed: ...)" (:func:`_facts`: ``minimum``,
+``maximum``, ``exclusive_minimum``, ``exclusive_maximum``, ``integer``, ``allowed``, ``nullable``,
+``min_items``, ``max_items``), and a hand-raised error's own (rnncore's cross-field rules: the ConfigError's
+``data``, e.g. ``maximum_from``; the caps' ``work``/``values``, ``limit``, ``reduce``).
 """
 from __future__ import annotations
 
@@ -142,6 +149,44 @@ async def forbid_unknown_query(request: Request) -> None:
                                        "not permitted", "input": request.query_params[name]} for name in unknown])
 
 
+# error types whose sentence says what is allowed itself (our own, the caps): no "(allowed: ...)", no schema ctx
+OWN_WORDS = {"value_error", "work_limit", "memory_limit"}
+# and those about no value of the schema (a key it does not declare, a body that is not JSON)
+NO_BOUNDS = {"extra_forbidden", "json_invalid"}
+
+_BOUND_KEYS = (("minimum", "minimum"), ("exclusiveMinimum", "exclusive_minimum"), ("maximum", "maximum"),
+               ("exclusiveMaximum", "exclusive_maximum"))
+
+
+def _facts(schema: dict | None, nullable: bool) -> dict[str, Any]:
+    """What :func:`_describe` says, as ctx data: {"integer": true, "minimum": 1, "maximum": 500, "nullable":
+    false}; {"integer": false, "exclusive_minimum": 0.0, "maximum": 100.0, ...}; {"allowed": ["a", "b"], ...};
+    {"min_items": 1, "max_items": 4, ...}; {} where the schema states no bounds."""
+    if not _describe(schema, nullable):
+        return {}
+    kind = schema.get("type")
+    if "enum" in schema:
+        facts: dict[str, Any] = {"allowed": list(schema["enum"])}
+    elif "const" in schema:
+        facts = {"allowed": [schema["const"]]}
+    elif kind in ("integer", "number"):
+        integer = kind == "integer"
+        facts = {"integer": integer}
+        for key, name in _BOUND_KEYS:
+            if key in schema:
+                value = schema[key]
+                whole = integer and isinstance(value, float) and value.is_integer()
+                facts[name] = int(value) if whole else value
+    elif kind == "array":
+        facts = {"min_items": schema.get("minItems", 0)}
+        if "maxItems" in schema:
+            facts["max_items"] = schema["maxItems"]
+    else:  # boolean
+        facts = {"allowed": [True, False]}
+    facts["nullable"] = nullable
+    return facts
+
+
 def _describe(schema: dict | None, nullable: bool) -> str:
     """The allowed values of a schema: "integer in [1, 500]", "number in (0.0, 100.0]", "one of a, b"."""
     if not schema:
@@ -223,9 +268,9 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
         msg = str(error.get("msg", "invalid value"))
         if msg.startswith("Value error, "):
             msg = msg[len("Value error, "):]
-    allowed = _describe(schema, nullable) if kind not in ("extra_forbidden", "json_invalid") else ""
+    allowed = _describe(schema, nullable) if kind not in NO_BOUNDS else ""
     # our own messages say it already; a limit on the total work is not about the lanes list's length
-    if allowed and allowed not in msg and kind not in ("value_error", "work_limit", "memory_limit"):
+    if allowed and allowed not in msg and kind not in OWN_WORDS:
         msg += f" (allowed: {allowed})"
     return f"{where}: {msg}"
 
@@ -235,14 +280,23 @@ def _echo(value: Any) -> Any:
 
 
 def _ctx_value(value: Any) -> Any:
-    """A ctx value JSON can carry as it is (a finite number, a list of names), else its text, clipped."""
+    """A ctx value as JSON carries it: a number as a number (null if not finite), a string clipped, a list
+    item by item; anything else (an exception) as its text, clipped."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
     if isinstance(value, (int, str, bool)) or value is None:
         return _echo(value)
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
-        return [clip(v) for v in value]
+    if isinstance(value, (list, tuple)):
+        return [_ctx_value(v) for v in value]
     return clip(str(value))
+
+
+def _schema_ctx(error: dict, schemas: _Schemas) -> dict[str, Any]:
+    """The facts of the schema at the error's ``loc``, where its sentence says "(allowed: ...)"."""
+    if error.get("type", "") in OWN_WORDS | NO_BOUNDS:
+        return {}
+    schema, nullable, _ = schemas.lookup(tuple(error.get("loc", ())))
+    return _facts(schema, nullable)
 
 
 def _clean(errors: list[dict]) -> list[dict]:
@@ -266,8 +320,13 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
     message = messages[0] if len(messages) == 1 else "; ".join(messages[:5]) + (
         f"; and {len(messages) - 5} more" if len(messages) > 5 else "")
     detail = _clean(errors)
-    for item, text in zip(detail, messages, strict=True):  # each error's own sentence, e.g. for a form's field
-        item["message"] = text
+    for item, error, text in zip(detail, errors, messages, strict=True):
+        facts = _schema_ctx(error, schemas)
+        if facts:  # beside pydantic's own ctx (ge, le, ...), which it keeps
+            ctx = item.setdefault("ctx", {})
+            for key, value in facts.items():
+                ctx.setdefault(key, _ctx_value(value))
+        item["message"] = text  # each error's own sentence, e.g. for a form's field
     return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": detail}))
 
 

@@ -153,8 +153,9 @@ class RunCreated(BaseModel):
 
 class ErrorResponse(BaseModel):
     message: str = Field(description="What went wrong, for a person.")
-    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type, message}, "
-                                          "message being that error's part of the top-level message).")
+    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type, message, "
+                                          "ctx}, message being that error's part of the top-level message, ctx its "
+                                          "facts as data: bounds, allowed values, the other field involved).")
 
 
 UNREADABLE_BODY = {400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8 JSON)"}}

@@ -11,12 +11,15 @@ from rnncore.config import FIELDS
 
 
 def to_config(model: BaseModel, loc: tuple) -> Config:
-    """Build and cross-check a Config (e.g. truncate <= seq_len, target allowed for the task)."""
+    """Build and cross-check a Config (e.g. truncate <= seq_len, target allowed for the task). A 422's ``ctx``
+    is the ConfigError's ``data``: the bounds or allowed values and the other field involved, e.g. ``{"minimum":
+    1, "maximum": 100, "integer": true, "nullable": true, "maximum_from": "seq_len", "seq_len": 100}``."""
     cfg = Config(**model.model_dump())
     try:
         return cfg.validate()
     except ConfigError as exc:
-        raise validation_error((*loc, exc.field), exc.message, getattr(cfg, exc.field, None)) from None
+        raise validation_error((*loc, exc.field), exc.message, getattr(cfg, exc.field, None),
+                               ctx=exc.data) from None
 
 
 def ignored_settings(model: BaseModel, cfg: Config) -> list[str]:

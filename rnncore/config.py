@@ -5,7 +5,7 @@ controls from that endpoint. Nothing else repeats a bound or a choice list.
 
 >>> from rnncore import Config
 >>> cfg = Config(activation="sigmoid", seq_len=200)
->>> cfg.validate()            # raises ConfigError(field, message) on bad input
+>>> cfg.validate()            # raises ConfigError(field, message, data) on bad input
 >>> cfg.replace(clip="none")  # a modified copy
 """
 from __future__ import annotations
@@ -118,12 +118,37 @@ FIELD_BY_NAME = {spec.name: spec for spec in FIELDS}
 
 
 class ConfigError(ValueError):
-    """A config value is out of range; ``field`` names it, the message says what is allowed."""
+    """A config value is out of range; ``field`` names it, ``message`` says what is allowed and ``data`` states
+    the same facts as plain data (numbers, strings, lists, None), for a program to word them itself (the
+    service sends it as the ``ctx`` of its 422). Every key is optional; those that apply:
 
-    def __init__(self, field: str, message: str):
+    - ``minimum``, ``maximum``: the inclusive bounds of a number field; ``integer``: True for an int field
+      (whole numbers only), False for a float field;
+    - ``allowed``: the list of values a choice field takes;
+    - ``nullable``: whether None is allowed (what it means is the field's: full BPTT, the task's default);
+    - ``maximum_from`` / ``allowed_from``: in a cross-field rule, the other field whose value set ``maximum``
+      / ``allowed``; that field's value is then given under its own name too;
+    - ``known``: the field names there are (an unknown field).
+
+    E.g. ``Config(seq_len=100, truncate=500).validate()`` raises ``ConfigError("truncate", "must be in [1,
+    seq_len=100] or null (full BPTT)", data)`` with data ``{"minimum": 1, "maximum": 100, "integer": True,
+    "nullable": True, "maximum_from": "seq_len", "seq_len": 100}``; ``Config(task="copy", target="last")``
+    one for ``target`` with ``{"allowed": ["every"], "allowed_from": "task", "task": "copy", "nullable": True}``.
+    """
+
+    def __init__(self, field: str, message: str, data: Mapping[str, Any] | None = None):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+        self.data: dict[str, Any] = dict(data or {})
+
+
+def _allowed(spec: FieldSpec) -> dict[str, Any]:
+    """What ``spec`` allows, as :class:`ConfigError` ``data``."""
+    if spec.kind == "choice":
+        return {"allowed": list(spec.choices), "nullable": spec.nullable}
+    return {"minimum": spec.minimum, "maximum": spec.maximum, "integer": spec.kind == "int",
+            "nullable": spec.nullable}
 
 
 def _plain(kind: str, value: Any) -> Any:
@@ -192,7 +217,8 @@ class Config:
     def from_dict(cls, data: dict) -> Config:
         unknown = set(data) - {f.name for f in fields(cls)}
         if unknown:
-            raise ConfigError(sorted(unknown)[0], f"unknown field; known: {', '.join(FIELD_BY_NAME)}")
+            raise ConfigError(sorted(unknown)[0], f"unknown field; known: {', '.join(FIELD_BY_NAME)}",
+                              {"known": list(FIELD_BY_NAME)})
         return cls(**data)
 
     def validate(self) -> Config:
@@ -201,26 +227,32 @@ class Config:
             value = getattr(self, spec.name)
             if value is None:
                 if not spec.nullable:
-                    raise ConfigError(spec.name, "must not be null")
+                    raise ConfigError(spec.name, "must not be null", _allowed(spec))
                 continue
             if spec.kind == "choice":
                 if value not in spec.choices:
-                    raise ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}")
+                    raise ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}", _allowed(spec))
                 continue
             if spec.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
                 hint = "; convert a whole-number float with int()" if isinstance(value, float) and \
                     value.is_integer() else ""
                 raise ConfigError(spec.name, f"must be an integer (int or NumPy integer), got {_described(value)}"
-                                             + hint)
+                                             + hint, _allowed(spec))
             if spec.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(spec.name, f"must be a number (int, float or NumPy number), got {_described(value)}")
+                raise ConfigError(spec.name, f"must be a number (int, float or NumPy number), got {_described(value)}",
+                                  _allowed(spec))
             if not (spec.minimum <= value <= spec.maximum):
-                raise ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}")
+                raise ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}",
+                                  _allowed(spec))
         allowed = TASK_TARGETS[self.task]
         if self.target is not None and self.target not in allowed:
-            raise ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}")
+            raise ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}",
+                              {"allowed": list(allowed), "allowed_from": "task", "task": self.task,
+                               "nullable": FIELD_BY_NAME["target"].nullable})
         if self.truncate is not None and self.truncate > self.seq_len:
-            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null (full BPTT)")
+            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null (full BPTT)",
+                              {**_allowed(FIELD_BY_NAME["truncate"]), "maximum": self.seq_len,
+                               "maximum_from": "seq_len", "seq_len": self.seq_len})
         return self
 
 
@@ -261,7 +293,7 @@ def _config_doc() -> str:
         "Run configuration: a frozen (hashable) dataclass; every field has a default.",
         "",
         ">>> cfg = Config(activation=\"sigmoid\", seq_len=200)",
-        ">>> cfg.validate()              # raises ConfigError(field, message); train, profile, ... call it",
+        ">>> cfg.validate()              # raises ConfigError(field, message, data); train, profile, ... call it",
         ">>> cfg.replace(clip=\"none\")    # a modified copy",
         ">>> d = cfg.to_dict()               # a plain dict of every field",
         ">>> Config(**d) == Config.from_dict(d) == cfg   # from_dict names an unknown key",

@@ -61,7 +61,10 @@ function rangeText(spec) {
 // --- the API's 422s in the page's words ----------------------------------------------------------------
 // The API says what is allowed in its schema's terms ("must be >= 1 (allowed: integer in [1, 2000] or null)",
 // pydantic's "Input should be a valid integer, unable to parse string as an integer"); the page says it as its
-// fields read: "must be a whole number from 1 to 2000, or empty for full BPTT".
+// fields read: "must be a whole number from 1 to 2000, or empty for full BPTT". It reads the facts (bounds,
+// allowed values, the other field of a cross-field rule) from each 422 detail item's `ctx` (see the README's
+// API section) and from the lane settings' GET /api/options specs, never from the API's sentences: those may
+// be reworded.
 
 // A setting's name as its row shows it: "seq_len" -> "seq len".
 export const fieldLabel = (name) => String(name).replaceAll("_", " ");
@@ -73,38 +76,44 @@ export function orList(items) {
 
 // A bound as people write it: 2000 (not 2000.0), 0.000001, -20
 const bound = (value) => String(Number(value));
+const isNumber = (value) => typeof value === "number" && Number.isFinite(value);
+
+// What an empty box means for a nullable setting: "empty for full BPTT", else "empty".
+const emptyWords = (name) => (NULL_LABELS[name] ? `empty for ${NULL_LABELS[name]}` : "empty");
 
 // The values a lane setting takes, in words, from its GET /api/options entry.
 export function allowedWords(spec) {
-  const empty = NULL_LABELS[spec.name] ? `empty for ${NULL_LABELS[spec.name]}` : "empty";
   if (spec.kind === "choice") {
     return `one of ${orList(spec.choices)}${spec.nullable ? ` (or ${NULL_LABELS[spec.name] || "the default"})` : ""}`;
   }
   const what = spec.kind === "int" ? "a whole number" : "a number";
-  return `${what} from ${bound(spec.minimum)} to ${bound(spec.maximum)}${spec.nullable ? `, or ${empty}` : ""}`;
+  return `${what} from ${bound(spec.minimum)} to ${bound(spec.maximum)}${spec.nullable ? `, or ${emptyWords(spec.name)}` : ""}`;
 }
 
-// The API's "(allowed: ...)" text in words: "integer in [1, 500]" -> "a whole number from 1 to 500",
-// "number in (0.0, 100.0]" -> "a number above 0, up to 100"; null when it reads otherwise.
-export function allowedTextInWords(text) {
-  const nullable = / or null$/.test(text);
-  const core = text.replace(/ or null$/, "");
-  const orEmpty = nullable ? ", or empty" : "";
-  let match = core.match(/^(integer|number) in ([[(])([^,]+), ([^\])]+)([\])])$/);
-  if (match) {
-    const [, kind, open, low, high, close] = match;
-    const what = kind === "integer" ? "a whole number" : "a number";
-    const from = open === "[" ? `from ${bound(low)}` : `above ${bound(low)}`;
-    const to = close === "]" ? (open === "[" ? `to ${bound(high)}` : `up to ${bound(high)}`) : `below ${bound(high)}`;
-    return `${what} ${from}${open === "[" && close === "]" ? " " : ", "}${to}${orEmpty}`;
+// A 422 detail item's ctx, {} when it has none.
+const ctxOf = (item) => (item && item.ctx && typeof item.ctx === "object" ? item.ctx : {});
+
+// What a 422's ctx allows, in words: {integer: true, minimum: 1, maximum: 500} -> "a whole number from 1 to 500",
+// {integer: false, exclusive_minimum: 0, maximum: 100} -> "a number above 0, up to 100", {allowed: [...]} ->
+// "one of a, b or c"; null when it states no bounds.
+export function allowedInWords(ctx) {
+  if (Array.isArray(ctx.allowed) && ctx.allowed.length) {
+    return `one of ${orList(ctx.allowed.map(String))}${ctx.nullable ? " (or empty)" : ""}`;
   }
-  match = core.match(/^(integer|number) (>=|>|<=|<) (\S+)$/);
-  if (match) {
-    const words = { ">=": "of at least", ">": "above", "<=": "of at most", "<": "below" };
-    return `${match[1] === "integer" ? "a whole number" : "a number"} ${words[match[2]]} ${bound(match[3])}${orEmpty}`;
+  if (typeof ctx.integer !== "boolean") return null;
+  const what = ctx.integer ? "a whole number" : "a number";
+  const orEmpty = ctx.nullable ? ", or empty" : "";
+  const lowOpen = !isNumber(ctx.minimum) && isNumber(ctx.exclusive_minimum);
+  const highOpen = !isNumber(ctx.maximum) && isNumber(ctx.exclusive_maximum);
+  const low = lowOpen ? ctx.exclusive_minimum : ctx.minimum;
+  const high = highOpen ? ctx.exclusive_maximum : ctx.maximum;
+  if (isNumber(low) && isNumber(high)) {
+    const from = lowOpen ? `above ${bound(low)}` : `from ${bound(low)}`;
+    const to = highOpen ? `below ${bound(high)}` : lowOpen ? `up to ${bound(high)}` : `to ${bound(high)}`;
+    return `${what} ${from}${!lowOpen && !highOpen ? " " : ", "}${to}${orEmpty}`;
   }
-  match = core.match(/^one of (.+)$/);
-  if (match) return `one of ${orList(match[1].split(", "))}${nullable ? " (or empty)" : ""}`;
+  if (isNumber(low)) return `${what} ${lowOpen ? "above" : "of at least"} ${bound(low)}${orEmpty}`;
+  if (isNumber(high)) return `${what} ${highOpen ? "below" : "of at most"} ${bound(high)}${orEmpty}`;
   return null;
 }
 
@@ -112,36 +121,50 @@ export function allowedTextInWords(text) {
 // parse string as an integer"): said as what is allowed instead
 const WRONG_TYPE = new Set(["int_type", "int_parsing", "int_from_float", "float_type", "float_parsing",
   "finite_number", "literal_error", "enum", "string_type", "bool_type", "bool_parsing", "whole_number"]);
-// and those that say it is out of range: the API's short "must be >= 1" is kept, its "(allowed: integer in
-// [1, 2000] or null)" said in words
-const OUT_OF_RANGE = new Set(["greater_than", "greater_than_equal", "less_than", "less_than_equal"]);
+// and those that say it is out of range: said as the comparison its ctx holds ("must be >= 1"), then what is
+// allowed in words
+const OUT_OF_RANGE = { greater_than: [">", "gt"], greater_than_equal: [">=", "ge"], less_than: ["<", "lt"],
+  less_than_equal: ["<=", "le"] };
 
-// "must be >= 1 (allowed: ...)" -> "must be >= 1", "must be <= 10.0" -> "must be <= 10"
-const comparison = (own) => own.replace(/ \(allowed: .*\)$/, "").replace(/^(must be [<>]=? )(\S+)$/, (_, head, value) =>
-  head + (Number.isFinite(Number(value)) ? bound(value) : value));
+// rnncore's cross-field rules, from their ctx: {minimum: 1, maximum: 100, maximum_from: "seq_len", seq_len: 100,
+// nullable: true} -> "must be a whole number from 1 to seq len (100), or empty for full BPTT"; {allowed:
+// ["every"], allowed_from: "task", task: "copy"} -> "the copy task allows only every"; null for other items.
+function crossFieldMessage(ctx, spec) {
+  const other = ctx.maximum_from ?? ctx.allowed_from;
+  if (typeof other !== "string") return null;
+  const value = ctx[other];
+  if (ctx.maximum_from && isNumber(ctx.maximum)) {
+    const what = (ctx.integer ?? spec.kind === "int") ? "a whole number" : "a number";
+    const low = isNumber(ctx.minimum) ? `from ${bound(ctx.minimum)} ` : "";
+    return `must be ${what} ${low}to ${fieldLabel(other)} (${bound(isNumber(value) ? value : ctx.maximum)})`
+      + `${ctx.nullable ? `, or ${emptyWords(spec.name)}` : ""}`;
+  }
+  if (ctx.allowed_from && Array.isArray(ctx.allowed) && value !== undefined) {
+    const allowed = orList(ctx.allowed.map(String));
+    return other === "task" ? `the ${fieldLabel(value)} task allows only ${allowed}`
+      : `with ${fieldLabel(other)} ${value}, must be ${allowed}`;
+  }
+  return null;
+}
 
 // One 422 detail item about lane setting `spec` -> the sentence under its field, e.g. "must be >= 1 (a whole
-// number from 1 to 2000, or empty for full BPTT)", "must be a whole number from 2 to 2000".
+// number from 1 to 2000, or empty for full BPTT)", "must be a whole number from 2 to 2000". `own`: the item's
+// sentence, shown as it is when neither its type nor its ctx says more.
 export function plainFieldMessage(item, spec, own) {
+  const ctx = ctxOf(item);
   if (WRONG_TYPE.has(item.type)) return `must be ${allowedWords(spec)}`;
-  if (OUT_OF_RANGE.has(item.type)) return `${comparison(own)} (${allowedWords(spec)})`;
-  // rnncore's cross-field rules: "must be in [1, seq_len=100] or null (full BPTT)", "task copy allows target in {every}"
-  let match = own.match(/^must be in \[([^,\]]+), (\w+)=([^\]]+)\] or null \((.+)\)$/);
-  if (match) {
-    const [, low, other, value, empty] = match;
-    return `must be a whole number from ${bound(low)} to ${fieldLabel(other)} (${value}), or empty for ${empty}`;
+  if (Object.hasOwn(OUT_OF_RANGE, item.type)) {
+    const [op, key] = OUT_OF_RANGE[item.type];
+    return isNumber(ctx[key]) ? `must be ${op} ${bound(ctx[key])} (${allowedWords(spec)})` : `must be ${allowedWords(spec)}`;
   }
-  match = own.match(/^task (\w+) allows target in \{(.+)\}$/);
-  if (match) return `the ${fieldLabel(match[1])} task allows only ${orList(match[2].split(", "))}`;
-  return own;
+  return crossFieldMessage(ctx, spec) ?? own;
 }
 
 // One 422 detail item about a query parameter (the cliff panel's) -> its sentence without the location: a
-// value of the wrong type said as what is allowed ("must be a whole number from 1 to 500"); the API's own
+// value of the wrong type said as what its ctx allows ("must be a whole number from 1 to 500"); the API's own
 // sentences ("must be > 0.0 (allowed: number in (0.0, 100.0])") as they are.
 export function plainQueryMessage(item, own) {
-  const allowed = own.match(/\(allowed: (.+)\)$/);
-  const words = allowed && allowedTextInWords(allowed[1]);
+  const words = allowedInWords(ctxOf(item));
   if (words && WRONG_TYPE.has(item.type)) return `must be ${words}`;
   return own;
 }
