@@ -17,9 +17,9 @@ const MODEBAR_CLEAR_PX = 36;
 // The flow chart's tick labels: ~7 px a digit at 12 px, at least 8 px apart.
 const TICK_DIGIT_PX = 7;
 const TICK_GAP_PX = 8;
-const WIDE_PANEL_PX = 80; // narrower flow-chart panels title their x axis "t" ("timestep t" is ~70 px)
 const MAX_HEAT_ROWS = 64; // heatmap rows kept per lane: rows are thinned 2:1 when it fills up (4 px a row)
 const FONT = { family: "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif", size: 12, color: "#1f2937" };
+const AXIS_TITLE_SIZE = Math.round(FONT.size * 1.2); // Plotly's axis titles: 14 px ("timestep t" is 72 px wide)
 const GRID = "#e5e7eb";
 const AXIS = { gridcolor: GRID, zerolinecolor: "#d1d5db", linecolor: "#9ca3af", ticks: "outside", tickcolor: "#9ca3af",
   // fixed margins and no tick-label overflow checks: both measure text (getBBox) on every redraw
@@ -120,12 +120,13 @@ function flowTicks(T, panelPx) {
 }
 
 // A flow-chart panel's timestep axis (the saliency strip's panels under it use the same): 0 .. T-1 over
-// `domain`, upright ticks from flowTicks().
+// `domain`, upright ticks from flowTicks(), titled "timestep t" where that fits the panel (measured), else "t".
 function timestepAxis(T, panelPx, domain, anchor) {
+  const wide = "timestep t";
   return {
     ...AXIS, domain, anchor, range: [-0.5, T - 0.5], tickangle: 0,
     tickmode: "array", tickvals: flowTicks(T, panelPx),
-    title: { text: panelPx >= WIDE_PANEL_PX ? "timestep t" : "t", standoff: 4 },
+    title: { text: textPx(wide, AXIS_TITLE_SIZE) <= panelPx ? wide : "t", standoff: 4 },
   };
 }
 
@@ -606,7 +607,7 @@ function panelAxes(layout, { panels, split }, title = {}) {
       const names = panel.names.join(", ");
       const wide = `${names}: timestep t`;
       Object.assign(axis, { tickmode: "array", tickvals: flowTicks(panel.L, panel.px), tickangle: 0 });
-      axis.title = { ...title, text: textPx(wide, FONT.size) <= panel.px ? wide : `${names}: t` };
+      axis.title = { ...title, text: textPx(wide, AXIS_TITLE_SIZE) <= panel.px ? wide : `${names}: t` };
     } else axis.title = { ...title, text: "timestep t" };
     layout[axisKey(panel.id)] = axis;
   }

@@ -1,38 +1,59 @@
 // Lane titles fitted to the room a chart gives them (the heatmap's panels, the unrolled chart's bands), and
 // the sentences the charts share about a lane with nothing finite to draw.
 
-const TITLE_CHAR_PX = 6.5; // average width of a 12 px lane-title character
-
-// "<b>A</b> · label" + tail in `px` pixels: the label cut to whole ", "-separated parts and an ellipsis
-// where it does not fit ("tanh, 2000…" would read as 2000 steps), with the whole title for the hover.
-export function laneTitle(lane, px, tail = "") {
-  const room = Math.floor(px / TITLE_CHAR_PX) - lane.name.length - 3 - tail.length; // after "A · ", "…" included
-  if (lane.label.length <= room) return { text: `<b>${lane.name}</b> · ${lane.label}${tail}` };
-  const kept = keptParts(lane.label, (next) => next.length + 1 <= room);
-  return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}${tail}`, hovertext: `${lane.name} · ${lane.label}` };
+// A lane's title, "<b>A</b> · label" + tail, in `px` pixels as drawn (measured, not estimated per character, as
+// every line fitted here): the whole title at the first of `sizes` it fits, else at the last size the label cut to
+// whole ", "-separated parts and an ellipsis ("tanh, 2000…" would read as 2000 steps), then "A · …", then the label
+// left out; the lane's letter and the tail (" · step 299": a number) stay. `tail`: a string, or its wordings from
+// the wordiest, shortened along with the label. With 6.5 px a character estimated, a phone's 60 px heatmap panels
+// dropped every label ("A", "B"), although "A · no clip" is 52 px at 10 px. Returns {text, hovertext, size}
+// (hovertext, the whole title, only where it was cut).
+export function fittedLaneTitle(lane, px, { tail = "", sizes = [12, 11, 10], bold = true } = {}) {
+  const pieces = lane.label.split(", ");
+  const cuts = pieces.slice(1).map((_, i) => `${pieces.slice(0, pieces.length - 1 - i).join(", ")}…`);
+  const tails = Array.isArray(tail) ? tail : [tail];
+  return fittedLine([
+    { forms: [bold ? `<b>${lane.name}</b>` : lane.name] },
+    { forms: [lane.label, ...cuts, "…"], drop: 0 },
+    ...(tails[0] ? [{ forms: tails, sep: "" }] : []),
+  ], px, { sizes, more: "" });
 }
 
-// A heatmap panel's title, "<b>A</b> · label", in `px` pixels as drawn (measured, not estimated per character): the
-// whole title at 12 px, else at 11 or 10 px, else the label cut to whole parts at 10 px as laneTitle's (whole on
-// hover). With 6.5 px a character estimated, a phone's 60 px panels dropped every label ("A", "B"), although
-// "A · no clip" is 52 px at 10 px. Returns {text, hovertext, size}.
-export function fittedLaneTitle(lane, px, sizes = [12, 11, 10]) {
-  const whole = `<b>${lane.name}</b> · ${lane.label}`;
+// One line of chart text in `px` pixels as drawn: `parts`, each {forms: [its wordiest text, ..., its tersest],
+// sep: what goes before it (" · " unless given), drop: the rank in which it may be left out (none: it stays)},
+// joined. The whole line at the first of `sizes` it fits; else, at the last size, shorter wordings before fewer
+// parts: every part's words shortened together, one wording (index into each part's forms) after the other, and
+// only where even the tersest does not fit are parts left out (the lowest `drop` first, `more` marking it), each
+// time from the wordiest again; last, the kept parts alone, cut from the end with an ellipsis. Text is measured
+// with textPx (a canvas): microseconds a wording. Returns {text, size, hovertext} (hovertext: the whole line,
+// where it was shortened).
+export function fittedLine(parts, px, { sizes = [12], more = " …" } = {}) {
+  const whole = lineText(parts, 0);
   for (const size of sizes) if (textPx(whole, size) <= px) return { text: whole, size };
   const size = sizes[sizes.length - 1];
-  const kept = keptParts(lane.label, (next) => textPx(`${lane.name} · ${next}…`, size) <= px);
-  return { text: `<b>${lane.name}</b>${kept ? ` · ${kept}…` : ""}`, hovertext: `${lane.name} · ${lane.label}`, size };
+  const fits = (text) => textPx(text, size) <= px;
+  const cut = (text) => ({ text, hovertext: whole, size });
+  const droppable = parts.filter((part) => part.drop !== undefined).sort((a, b) => a.drop - b.drop);
+  for (let k = 0; k <= droppable.length; k += 1) {
+    const shown = parts.filter((part) => !droppable.slice(0, k).includes(part));
+    const wordings = Math.max(1, ...shown.map((part) => part.forms.length));
+    for (let level = 0; level < wordings; level += 1) {
+      const text = lineText(shown, level) + (k && shown.length ? more : "");
+      if (shown.length && fits(text)) return cut(text);
+    }
+  }
+  const kept = parts.filter((part) => part.drop === undefined);
+  for (let n = kept.length - 1; n >= 1; n -= 1) {
+    const text = `${lineText(kept.slice(0, n), Infinity)}…`;
+    if (fits(text)) return cut(text);
+  }
+  return cut(lineText(kept.length ? kept.slice(0, 1) : parts, Infinity)); // wider than `px`: nothing shorter says it
 }
 
-// The most leading ", "-separated parts of `label` for which fits(kept) holds, joined again ("" if not even one).
-function keptParts(label, fits) {
-  let kept = "";
-  for (const part of label.split(", ")) {
-    const next = kept ? `${kept}, ${part}` : part;
-    if (!fits(next)) break;
-    kept = next;
-  }
-  return kept;
+// `parts` joined, each in its wording `level` (or its tersest).
+function lineText(parts, level) {
+  return parts.map((part, i) => `${i ? part.sep ?? " · " : ""}${part.forms[Math.min(level, part.forms.length - 1)]}`)
+    .join("");
 }
 
 // A lane that diverged before its first finite step: after the run it has no arrays at all.
@@ -73,13 +94,25 @@ export function quantityName(name) {
 // Sub- and superscripts are counted at full size: a little wide, never narrow.
 const CHART_FONT = "Inter, system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 let measureContext;
+let measureFont = "";
 export function textPx(markup, size = 12) {
-  const text = String(markup).replace(/<br\s*\/?>/gi, " ").replace(/<[^>]+>/g, "")
-    .replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
-  if (measureContext === undefined) measureContext = document.createElement("canvas").getContext("2d") || null;
-  if (!measureContext) return text.length * size * 0.62; // DejaVu Sans' average, a little over
-  measureContext.font = `${size}px ${CHART_FONT}`;
-  return measureContext.measureText(text).width;
+  if (measureContext === undefined) {
+    measureContext = globalThis.document?.createElement("canvas").getContext("2d") || null;
+  }
+  let width = 0;
+  // <b>...</b> (a lane's letter in its title) measured bold: ~1 px wider a letter
+  String(markup).replace(/<br\s*\/?>/gi, " ").split(/(<b>.*?<\/b>)/i).forEach((piece, i) => {
+    const text = piece.replace(/<[^>]+>/g, "").replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&amp;/g, "&");
+    if (!text) return;
+    if (!measureContext) { // DejaVu Sans' average, a little over
+      width += text.length * size * 0.62;
+      return;
+    }
+    const font = `${i % 2 ? "bold " : ""}${size}px ${CHART_FONT}`;
+    if (font !== measureFont) measureContext.font = measureFont = font;
+    width += measureContext.measureText(text).width;
+  });
+  return width;
 }
 
 // `markup` broken into lines of at most `px` (at `size` px) between words, joined by <br>; its own <br>s
@@ -105,14 +138,10 @@ export function lineCount(markup) {
   return String(markup).split(/<br\s*\/?>/i).length;
 }
 
-// A lane's legend entry, "A · label" + tail, in at most `px` of text at `size` px: the label cut to whole
-// ", "-separated parts and an ellipsis, as laneTitle's (the hover keeps the whole label).
+// A lane's legend entry, "A · label" + tail, in at most `px` of text at `size` px: fitted as a lane's title
+// (fittedLaneTitle), the letter not bold; the hover keeps the whole label.
 export function laneLegendName(lane, px, tail = "", size = 11) {
-  const whole = `${lane.name} · ${lane.label}${tail}`;
-  if (textPx(whole, size) <= px) return whole;
-  const kept = keptParts(lane.label, (next) => textPx(`${lane.name} · ${next}…${tail}`, size) <= px);
-  if (kept) return `${lane.name} · ${kept}…${tail}`;
-  return textPx(`${lane.name} · …${tail}`, size) <= px ? `${lane.name} · …${tail}` : `${lane.name}${tail}`;
+  return fittedLaneTitle(lane, px, { tail, sizes: [size], bold: false }).text;
 }
 
 // What can make a lane's gradient exactly 0 (log10 = -inf, sent as null), from the lanes' configs: "e.g. dead ReLU

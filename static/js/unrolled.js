@@ -7,7 +7,7 @@
 //
 // Pure functions of the data: charts.js calls unrolledFigure() and draws the result like its other charts.
 
-import { divergedBeforeAnyStep, laneTitle, overflowText } from "./labels.js";
+import { divergedBeforeAnyStep, fittedLaneTitle, fittedLine, overflowText, textPx } from "./labels.js";
 
 export const NODE_PX = 24; // least width per drawn timestep
 export const ROW_PX = 34; // height of one row (loss, h, c, x) in pixels
@@ -22,19 +22,12 @@ const EMPTY = "#d1d5db";
 // pushed the margin out by 2-15 px with its tick labels' width ("−1.24", "−1000"), so the plot was narrower
 // than the px arithmetic here (node spacing, where names go) assumed
 const MARGIN = { l: 44, r: 80, t: 12, b: 8 };
-const CHAR_PX = 5.8; // average width of an 11 px character (to fit the lane's text lines to the chart)
-
-// The parts of a text line (joined by " · ") that fit in `px`, and the whole line for the hover if cut.
-function fitted(parts, px) {
-  const plain = (text) => text.replace(/<[^>]+>/g, "");
-  const kept = [];
-  for (const part of parts) {
-    if (plain([...kept, part].join(" · ")).length * CHAR_PX > px && kept.length) break;
-    kept.push(part);
-  }
-  const whole = parts.join(" · ");
-  return kept.length < parts.length ? { text: `${kept.join(" · ")} …`, hovertext: whole } : { text: whole };
-}
+// A lane's header lines (its title, then what reaches the start) begin at x = -0.5 and may run this far past the
+// plot's right edge, net of the annotation's padding (its text starts ~1.5 px right of x): the colour bar's fill
+// starts ~17 px past it, less with wider tick labels ("−1000"). Where they do not fit, their words are shortened
+// before a number goes (labels.fittedLine), all measured: estimated at 5.8 px an 11 px character, a phone's
+// header dropped the factor a step ("×0.86 a step") behind "…" even where a shorter wording kept it.
+const HEADER_PAST_PLOT_PX = 4;
 
 // Where the cuts of truncated BPTT fall: no gradient flows from h_t into h_{t-1} at t = L-k, L-2k, ... > 0
 // (rnncore.cells.base.cuts_gradient, counted from the end of the sequence).
@@ -55,15 +48,6 @@ export function spreadApart(want, sizes, lo, hi, gap) {
     at[i] = Math.min(at[i], hi - sizes[i], i < at.length - 1 ? at[i + 1] - gap - sizes[i] : Infinity);
   }
   return at.length && at[0] < lo - 0.5 ? null : at;
-}
-
-// The width of `text` in px at `size` px in the chart's font (measured on a canvas; an estimate without one).
-let measure = null;
-export function textWidth(text, size, family) {
-  if (measure === null) measure = globalThis.document?.createElement("canvas").getContext("2d") || false;
-  if (!measure) return text.length * size * 0.56;
-  measure.font = `${size}px ${family}`;
-  return measure.measureText(text).width;
 }
 
 // The timesteps drawn: all of them when they fit, else `maxNodes` spread evenly plus the ones that must
@@ -121,7 +105,7 @@ const KINDS = {
   factors: { mode: "text", textfont: { size: 9.5, color: "#4b5563" } },
   // the last timestep's label may reach past the last node's column: not clipped at the plot's edge
   ticks: { mode: "text", hoverinfo: "skip", cliponaxis: false, textfont: { size: 10, color: "#6b7280" } },
-  // names are placed from an estimate of their width: one a little wider may run past the last node
+  // names are placed from their measured width, which counts no padding: a name may end a pixel past the last node
   "span names": { mode: "text", hoverinfo: "skip", textposition: "middle right", cliponaxis: false,
     textfont: { size: 10, color: "#92400e" } },
   "answer names": { mode: "text", hoverinfo: "skip", textposition: "middle right", cliponaxis: false,
@@ -193,10 +177,10 @@ class Marks {
 // the drawn x axis, the axis' first value (the plot's left edge) and the plot's width in px.
 const NAME_PX = 10; // the span names' font size
 const NAME_GAP = 8;
-function spanNames(boxes, axis, family) {
+function spanNames(boxes, axis) {
   const px = (x) => (x - axis.left) * axis.px;
   for (let kept = boxes; kept.length; kept = kept.slice(0, -1)) {
-    const sizes = kept.map((box) => textWidth(box.what, NAME_PX, family));
+    const sizes = kept.map((box) => textPx(box.what, NAME_PX));
     const want = kept.map((box, k) => px((box.i0 + box.i1) / 2) - sizes[k] / 2);
     const at = spreadApart(want, sizes, 0, axis.width, NAME_GAP);
     const overBox = (box, k) => {
@@ -211,7 +195,7 @@ function spanNames(boxes, axis, family) {
 
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), marks in data coordinates where
 // x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `laneIndex` the lane's place among the sources.
-function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks, { axis, family }) {
+function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks, axis) {
   const { lane, arrays } = source;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
@@ -259,15 +243,15 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
   // below (spanNames: beside each other where there is room, else the inputs' hover names it); the loss
   // terms that score the task's answer (copy: the recall steps) named above them, centred
   // a span's drawn nodes [i0, i1] (null if none is drawn), and where the answer's name starts, centred under
-  // them and kept inside the chart: px from the plot's left edge (x = -0.5) and the name's estimated width
+  // them and kept inside the chart: px from the plot's left edge (x = -0.5) and the name's width
   const drawnNodes = (span) => {
     const inside = ts.map((t, i) => (t >= span.start && t < span.stop ? i : null)).filter((i) => i !== null);
     return inside.length ? [inside[0], inside[inside.length - 1]] : null;
   };
   const namePlace = (what, [i0, i1]) => {
-    const textPx = what.length * 5.3;
-    const left = ((i0 + i1) / 2 + 0.5) * unitPx - textPx / 2;
-    return { left: Math.max(0, Math.min(left, ts.length * unitPx - textPx)), textPx };
+    const width = textPx(what, NAME_PX);
+    const left = ((i0 + i1) / 2 + 0.5) * unitPx - width / 2;
+    return { left: Math.max(0, Math.min(left, ts.length * unitPx - width)), width };
   };
   const boxes = []; // the shaded spans, left to right: {what, i0, i1}
   for (const span of spans) {
@@ -280,7 +264,7 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
     });
     boxes.push({ what: span.what, i0, i1 });
   }
-  for (const { what, x } of spanNames(boxes.sort((a, b) => a.i0 - b.i0), axis, family)) {
+  for (const { what, x } of spanNames(boxes.sort((a, b) => a.i0 - b.i0), axis)) {
     marks.point("span names", laneIndex, x, rows.x - 0.95, { text: what });
   }
   const answerNodes = answer && drawnNodes(answer);
@@ -341,32 +325,46 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
   }
   for (const i of tickIdx) marks.point("ticks", laneIndex, i, rows.x - 0.62, { text: String(ts[i]) });
 
-  // the lane's title, and how much of the gradient at the end survives to the start
+  // the lane's title, and how much of the gradient at the end survives to the start: the factor a step is the
+  // line's one part that stays; the others shorten their words first (the ratio as "h₉₉→h₀ ×10⁻⁸·¹", "×0.86/step"),
+  // then go, the truncation's (its red bars show the cuts) before the ratio, the ratio before the cell state's
   const first = hNorms.findIndex(finite);
   const lastT = L - 1;
   let summary = [];
   if (first >= 0 && first < lastT && finite(hNorms[lastT])) {
     const d = hNorms[first] - hNorms[lastT];
-    // two parts, so that a narrow chart drops the per-step factor (the hover has the whole line)
-    summary.push(`‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${factorText(d).replace("×", "")}`,
-      `${factorText(d / (lastT - first))} a step`);
+    const ratio = factorText(d);
+    const perStep = factorText(d / (lastT - first));
+    summary.push(
+      { forms: [`‖∂L/∂h<sub>${first}</sub>‖ / ‖∂L/∂h<sub>${lastT}</sub>‖ = ${ratio.replace("×", "")}`,
+        `h<sub>${lastT}</sub>→h<sub>${first}</sub> ${ratio}`], drop: 1 },
+      { forms: [`${perStep} a step`, `${perStep} a step`, `${perStep}/step`] },
+    );
     if (cNorms && finite(cNorms[first]) && finite(cNorms[lastT])) {
-      const dc = cNorms[first] - cNorms[lastT];
-      summary.push(`cell state ${factorText(dc / (lastT - first))} a step`);
+      const cellStep = factorText((cNorms[first] - cNorms[lastT]) / (lastT - first));
+      summary.push({ forms: [`cell state ${cellStep} a step`, `cell state ${cellStep} a step`, `cell ${cellStep}/step`],
+        drop: 2 });
     }
   }
   if (cuts.length) {
     const truncate = lane.config.truncate;
-    summary.push(`<span style="color:${CUT}">✂ truncated BPTT, k = ${truncate}: ${cuts.length} cut${cuts.length > 1 ? "s" : ""}</span>`);
+    const count = `${cuts.length} cut${cuts.length > 1 ? "s" : ""}`;
+    const red = (text) => `<span style="color:${CUT}">${text}</span>`;
+    const words = red(`✂ truncated BPTT, k = ${truncate}: ${count}`);
+    summary.push({ forms: [words, words, red(`✂ k = ${truncate}: ${count}`)], drop: summary.length ? 0 : undefined });
   }
-  if (first < 0) summary = [overflowText(lane)];
+  if (first < 0) {
+    const dtype = lane.config.dtype;
+    summary = [{ forms: [overflowText(lane), `nothing finite: the ${dtype} forward pass overflows`,
+      `nothing finite: ${dtype} overflows`] }];
+  }
   const step = source.preview ? "at initialisation" : source.step === null ? "" : `step ${source.step}`;
-  const title = laneTitle(lane, linePx, step ? ` · ${step}` : "");
+  const title = fittedLaneTitle(lane, linePx, { tail: step ? ` · ${step}` : "", sizes: [12] });
   annotations.push({
     text: title.text, hovertext: title.hovertext, x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
   });
   if (summary.length) {
-    const line = fitted(summary, linePx);
+    const line = fittedLine(summary, linePx, { sizes: [11] });
     annotations.push({
       text: line.text, hovertext: line.hovertext, x: -0.5, y: top + 0.45, xanchor: "left", yanchor: "bottom",
       showarrow: false, font: { size: 11, color: "#374151" },
@@ -391,7 +389,6 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
 // {data, layout, height}: every lane with arrays as a band, top to bottom. `widthPx`: the chart's width.
 export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plotPx = Math.max(120, widthPx - MARGIN.l - MARGIN.r);
-  const family = baseLayout().font?.family || "sans-serif"; // the names' font, to measure them
   const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
   const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
   const plans = drawn.map((source) => lanePlan(source, maxNodes));
@@ -399,6 +396,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const unitPx = plotPx / widest;
   const xRange = [-0.7, widest - 0.3];
   const axis = { px: plotPx / (xRange[1] - xRange[0]), left: xRange[0], width: plotPx }; // the x axis as drawn
+  const headerPx = (xRange[1] + 0.5) * axis.px + HEADER_PAST_PLOT_PX; // from x = -0.5 to the colour bar
   const marks = new Marks();
   const scale = Math.min(1, unitPx / 26); // narrow charts: smaller nodes that do not overlap
   Object.assign(marks.sizes, { ht: Math.max(6, 17 * scale), ct: Math.max(5, 14 * scale), xt: Math.max(5, 12 * scale),
@@ -413,8 +411,7 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   for (const [laneIndex, source] of sources.entries()) {
     const k = drawn.indexOf(source);
     if (k >= 0) {
-      // text lines stop at the colour bar
-      const band = laneBand(source, laneIndex, top, plans[k], unitPx, plotPx + 10, marks, { axis, family });
+      const band = laneBand(source, laneIndex, top, plans[k], unitPx, headerPx, marks, axis);
       annotations.push(...band.annotations);
       shapes.push(...band.shapes);
       low = Math.min(low, band.low);
@@ -422,8 +419,10 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
       top = band.bottom - 1.45; // room for the next lane's title and summary lines
     } else if (missing.includes(source)) {
       const { lane } = source;
+      const diverged = ` · diverged at step ${lane.divergedAt}`;
+      const title = fittedLaneTitle(lane, headerPx, { tail: [`${diverged}, before any finite step`, diverged], sizes: [12] });
       annotations.push({
-        text: `<b>${lane.name}</b> · ${lane.label} · diverged at step ${lane.divergedAt}, before any finite step`,
+        text: title.text, hovertext: title.hovertext,
         x: -0.5, y: top + 0.95, xanchor: "left", yanchor: "bottom", showarrow: false, font: { size: 12, color: lane.color },
       });
       top -= 0.8;
