@@ -14,6 +14,7 @@ from app.routers import docs, engine, health, options, pages, runs
 from app.runs import RunManager
 from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
+from app.streaming import StreamSlots
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings
         app.state.runs = RunManager(settings)  # training runs; cancelled and joined on shutdown
+        app.state.streams = StreamSlots(settings.max_streams)  # event streams and downloads open at once
         yield
         app.state.runs.shutdown()
 

@@ -7,9 +7,11 @@ spec version the server announces), never from a generator's ``finally`` that ma
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Iterable, Iterator
 
 import anyio
+from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse
 
 from app.runs import Run
@@ -38,9 +40,68 @@ def batches(frames: Iterable[bytes], limit: int | None = None) -> Iterator[bytes
         yield b"".join(batch)
 
 
+STREAMS_RETRY_SECONDS = 2
+"""Retry-After of a 429 for too many open streams: they end as their clients finish or leave."""
+
+
+class TooManyStreams(RuntimeError):
+    pass
+
+
+class StreamSlots:
+    """The responses that send a run's stored events (event streams, GET /api/runs/{id} with its history,
+    exports) open at once, at most ``limit`` (``RNNLAB_MAX_STREAMS``).
+
+    Each costs up to :data:`CHUNK_BYTES` while its client drains it, so without a limit the server's memory
+    grows with the number of clients (1000 stalled replays of a long run: ~1 GB). Thread-safe: the export
+    routes run in the thread pool."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.open = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> StreamSlot:
+        """A slot for one response, released when it ends (:meth:`StreamSlot.release`); TooManyStreams when all
+        are taken."""
+        with self._lock:
+            if self.open >= self.limit:
+                raise TooManyStreams(f"{self.open} event streams and downloads are open, the limit is {self.limit} "
+                                     f"(RNNLAB_MAX_STREAMS); retry in {STREAMS_RETRY_SECONDS} seconds")
+            self.open += 1
+        return StreamSlot(self)
+
+
+class StreamSlot:
+    def __init__(self, slots: StreamSlots):
+        self._slots: StreamSlots | None = slots
+
+    def release(self) -> None:
+        """Idempotent."""
+        slots, self._slots = self._slots, None
+        if slots is not None:
+            with slots._lock:
+                slots.open -= 1
+
+
+class SlottedStreamingResponse(StreamingResponse):
+    """A StreamingResponse that holds a :class:`StreamSlot` until it has been sent or its client has gone."""
+
+    def __init__(self, content, slot: StreamSlot, **kwargs):
+        self.slot = slot
+        super().__init__(content, **kwargs)
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.slot.release()
+
+
 class RunEventStream(EventSourceResponse):
-    def __init__(self, run: Run, start_id: int, ping_seconds: float):
+    def __init__(self, run: Run, start_id: int, ping_seconds: float, slot: StreamSlot):
         self.run = run
+        self.slot = slot
         self.start_id = start_id
         self.ping_seconds = ping_seconds
         self.wake = asyncio.Event()
@@ -81,4 +142,5 @@ class RunEventStream(EventSourceResponse):
             pass
         finally:
             self.run.detach(loop, self.wake)
+            self.slot.release()
             await self.body_iterator.aclose()

@@ -8,12 +8,18 @@ from collections.abc import Iterator
 from typing import Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from app.errors import MAX_ECHO, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, frame_payload, parse_frame, to_plain
 from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
-from app.streaming import RunEventStream, batches
+from app.streaming import (
+    STREAMS_RETRY_SECONDS,
+    RunEventStream,
+    SlottedStreamingResponse,
+    StreamSlot,
+    TooManyStreams,
+    batches,
+)
 from app.validation import check_run_limits, ignored_settings, to_config
 
 NO_STORE = "no-store"
@@ -30,6 +36,8 @@ EVENTS_PATH = "/api/runs/{run_id}/events"
 
 NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
+STREAMS_BUSY = {429: {"model": ErrorResponse, "description": "As many event streams and downloads are open as the "
+                                                           "server allows (RNNLAB_MAX_STREAMS); see Retry-After"}}
 
 
 # One Server-Sent Event (the schema of each event in the stream, not of the whole body)
@@ -62,6 +70,14 @@ SSE_EXAMPLE = (
 
 def _manager(request: Request) -> RunManager:
     return request.app.state.runs
+
+
+def _stream_slot(request: Request) -> StreamSlot:
+    """A slot among the server's open streams (app.streaming.StreamSlots), or a 429."""
+    try:
+        return request.app.state.streams.take()
+    except TooManyStreams as exc:
+        raise HTTPException(429, str(exc), headers={"Retry-After": str(STREAMS_RETRY_SECONDS)}) from None
 
 
 def _run(request: Request, run_id: str) -> Run:
@@ -103,7 +119,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
             responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT, "example": SSE_EXAMPLE}},
                              "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
                        204: {"description": "The run is finished and the client has every event"},
-                       **NOT_FOUND})
+                       **NOT_FOUND, **STREAMS_BUSY})
 async def run_events(request: Request, run_id: str,
                      last_event_id: str | None = Header(None, description="Resume after this event id"),
                      after: int | None = Query(None, ge=-1, description="Resume after this event id (for "
@@ -128,7 +144,7 @@ async def run_events(request: Request, run_id: str,
     frames, complete = run.frames_from(start)
     if complete and not frames:
         return Response(status_code=204)  # tells a browser EventSource to stop reconnecting
-    return RunEventStream(run, start, request.app.state.settings.sse_ping_seconds)
+    return RunEventStream(run, start, request.app.state.settings.sse_ping_seconds, _stream_slot(request))
 
 
 @router.get("", response_model=list[RunSummary], summary="The runs the server holds, oldest first")
@@ -139,13 +155,14 @@ def list_runs(request: Request) -> list[dict]:
 
 
 @router.get("/{run_id}", response_model=RunSummary, summary="Status, configs and the recorded history",
-            responses=NOT_FOUND)
+            responses={**NOT_FOUND, **STREAMS_BUSY})
 def get_run(request: Request, run_id: str,
             history: bool = Query(True, description="Include every step event's data per lane")):
     run = _run(request, run_id)
     if not history:
         return run.summary()
-    return StreamingResponse(summary_json(run), media_type="application/json", headers={"Cache-Control": NO_STORE})
+    return SlottedStreamingResponse(summary_json(run), _stream_slot(request), media_type="application/json",
+                                    headers={"Cache-Control": NO_STORE})
 
 
 def summary_json(run: Run) -> Iterator[bytes]:
@@ -238,11 +255,10 @@ def _csv_rows(run: Run, history: list[list[bytes]], lane_done: list[dict | None]
 
 
 @router.get("/{run_id}/export", summary="Download the whole run as JSON or tidy CSV", responses={
-    **NOT_FOUND, 200: {"description": "JSON: the run summary; CSV: a header row, then one row per lane, step and "
-                                      "timestep",
-                       "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunSummary"}},
-                                   "text/csv": {"schema": {"type": "string"},
-                                                "example": ",".join(CSV_COLUMNS) + "\n..."}}}})
+    **NOT_FOUND, **STREAMS_BUSY,
+    200: {"description": "JSON: the run summary; CSV: a header row, then one row per lane, step and timestep",
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RunSummary"}},
+                      "text/csv": {"schema": {"type": "string"}, "example": ",".join(CSV_COLUMNS) + "\n..."}}}})
 def export_run(request: Request, run_id: str,
                format: Literal["json", "csv"] = Query("json", description="json: the run summary with the whole "
                                                       "history and each lane's lane_done; csv: one row per "
@@ -260,5 +276,7 @@ def export_run(request: Request, run_id: str,
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": NO_STORE}
     if format == "csv":
         lane_done = run.lane_done()
-        return StreamingResponse(_csv_rows(run, run.step_frames(), lane_done), media_type="text/csv", headers=headers)
-    return StreamingResponse(summary_json(run), media_type="application/json", headers=headers)
+        return SlottedStreamingResponse(_csv_rows(run, run.step_frames(), lane_done), _stream_slot(request),
+                                        media_type="text/csv", headers=headers)
+    return SlottedStreamingResponse(summary_json(run), _stream_slot(request), media_type="application/json",
+                                    headers=headers)

@@ -21,6 +21,9 @@ const state = {
   presetId: null,
   runId: null,
   stream: null,
+  eventsUrl: null,
+  streamRetry: null, // timer of the next try after the server refused the stream (429)
+  streamRefusals: 0,
   running: false,
   stopTimer: null,
   runLanes: null, // JSON of the lane configs of the run the charts show
@@ -474,6 +477,8 @@ function resumeAfterBackForwardCache(event) {
 function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
+  state.eventsUrl = eventsUrl;
+  state.streamRefusals = 0;
   document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
   setExportLinks(id);
@@ -486,8 +491,8 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
     step: onStepEvent,
     lane_done: onLaneDone,
     done: onDone,
-    reconnecting: () => { $("footer-status").textContent = "Connection lost, reconnecting…"; },
-    open: () => { $("footer-status").textContent = ""; },
+    reconnecting: () => setStreamStatus("Connection lost, reconnecting…"),
+    open: () => setStreamStatus(""),
     lost: onStreamLost,
   });
 }
@@ -517,8 +522,17 @@ function onLaneDone(data) {
   scheduleProgress();
 }
 
+// Under the progress bar: the event stream's trouble while a run is followed ("" hides it).
+function setStreamStatus(text) {
+  const line = $("stream-status");
+  line.textContent = text;
+  line.hidden = !text;
+}
+
 function finishRun(status) {
   clearTimeout(state.stopTimer);
+  clearTimeout(state.streamRetry);
+  setStreamStatus("");
   if (state.stream) state.stream.close();
   state.stream = null;
   for (const lane of charts.lanes) {
@@ -538,8 +552,40 @@ function onDone(data) {
   finishRun(data.status);
 }
 
-function onStreamLost() {
+// How the server answers the run's event stream now, for a stream the browser gave up on (EventSource hides
+// the status): {status, retryAfter}, status 0 when it cannot be reached. A probe let in (200) is closed as soon
+// as its headers arrive.
+async function streamAnswer(url) {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(url, { headers: { Accept: "text/event-stream" }, signal: abort.signal });
+    return { status: response.status, retryAfter: Number(response.headers.get("Retry-After")) };
+  } catch {
+    return { status: 0, retryAfter: NaN };
+  } finally {
+    abort.abort();
+  }
+}
+
+const STREAM_REFUSALS_MAX = 150; // ~5 minutes of 2 s waits
+
+// The browser gave up on the stream. When the server refused it for the moment (429: as many event streams
+// and downloads open as it allows), the run is followed on once Retry-After has passed, from the last event
+// seen; otherwise (the run removed, the server gone) the run's charts stop here.
+async function onStreamLost() {
   if (!state.running) return;
+  const stream = state.stream;
+  const answer = await streamAnswer(`${state.eventsUrl}?after=${stream.lastId}`);
+  if (!state.running || state.stream !== stream) return; // finished, stopped or replaced meanwhile
+  if ((answer.status === 429 || answer.status === 200) && ++state.streamRefusals <= STREAM_REFUSALS_MAX) {
+    const seconds = Math.min(10, Math.max(1, answer.retryAfter || 2));
+    setStreamStatus(answer.status === 429
+      ? `The server is sending as many event streams as it allows; following the run again in ${seconds} s…`
+      : "Connection lost, reconnecting…");
+    clearTimeout(state.streamRetry);
+    state.streamRetry = setTimeout(() => { if (state.running && state.stream === stream) stream.resume(); }, seconds * 1000);
+    return;
+  }
   showRunError("The event stream closed before the run finished (the run may have been removed from the server).");
   finishRun("lost");
 }

@@ -1,0 +1,55 @@
+"""When the server refuses a run's event stream for the moment (429: RNNLAB_MAX_STREAMS streams open), the page
+says so under the progress bar and follows the run again once Retry-After has passed, from the last event it
+saw; the run then finishes on the page as it would have. Only a stream that is gone for good (the run removed:
+404) ends the page's run as "lost". Before, any refusal ended it at once with "the run may have been removed",
+and the page's stream status was written in the footer, 5000 px below on a desktop."""
+from __future__ import annotations
+
+from app.settings import Settings
+from tests.conftest import start_live_server, stop_live_server
+from tests.e2e.conftest import snap
+
+SMALL = "lanes=1&A.steps=6&A.hidden_size=4&A.seq_len=10"
+
+
+def _run_status(page) -> str | None:
+    return page.evaluate("() => document.body.dataset.runStatus || null")
+
+
+def test_a_refused_stream_is_waited_out_and_a_removed_run_is_lost(page, page_log):
+    live = start_live_server(Settings(max_streams=1, cancel_grace_seconds=60))
+    slots = live.app.state.streams
+    try:
+        page.goto(f"{live.url}/?{SMALL}")
+        page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+        slots.open = 1  # as if another user's stream held the only slot
+        page.click("#run")
+        status = page.locator("#stream-status")
+        page.wait_for_function("() => !document.getElementById('stream-status').hidden", timeout=20_000)
+        assert status.text_content() == ("The server is sending as many event streams as it allows; following the "
+                                         "run again in 2 s…")
+        assert status.is_visible() and status.bounding_box()["y"] < 960  # beside the Run button, on screen
+        snap(page, "stream-refused", "#run-panel")
+        page.wait_for_timeout(2500)  # one more try is refused too: the page keeps waiting
+        assert _run_status(page) is None and status.is_visible()
+        slots.open = 0  # the other stream ended
+        page.wait_for_function("() => document.body.dataset.runStatus === 'done'", timeout=20_000)
+        assert status.is_hidden()
+        assert page.locator("#progress-steps").text_content() == "6 / 6 steps"
+        assert page.locator("#run-error").text_content() == ""
+
+        slots.open = 1
+        page.click("#run")
+        page.wait_for_function("() => !document.getElementById('stream-status').hidden", timeout=20_000)
+        run_id = page.evaluate("() => document.body.dataset.runId")
+        manager = live.app.state.runs
+        with manager._lock:  # evicted while the page waits: its next try is a 404
+            removed = manager._runs.pop(run_id)
+        removed.cancel()
+        page.wait_for_function("() => document.body.dataset.runStatus === 'lost'", timeout=20_000)
+        assert "The event stream closed before the run finished" in page.locator("#run-error").text_content()
+        assert status.is_hidden()
+    finally:
+        slots.open = 0
+        stop_live_server(live)
+    assert [p for p in page_log.problems() if "429" not in p and "404" not in p] == []
