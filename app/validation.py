@@ -1,12 +1,13 @@
 """Turn request models into validated engine configs; every failure is a 422 that names the field."""
 from __future__ import annotations
 
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from app.errors import validation_error
 from app.runs import TIMESTEPS, state_values, work, work_formula
 from app.schemas import LANE_NAMES
-from rnncore import Config, ConfigError
+from rnncore import Config
 from rnncore.config import FIELDS
 
 
@@ -14,12 +15,18 @@ def to_config(model: BaseModel, loc: tuple) -> Config:
     """Build and cross-check a Config (e.g. truncate <= seq_len, target allowed for the task). A 422's ``ctx``
     is the ConfigError's ``data``: the bounds or allowed values and the other field involved, e.g. ``{"minimum":
     1, "maximum": 100, "integer": true, "nullable": true, "maximum_from": "seq_len", "seq_len": 100}``."""
-    cfg = Config(**model.model_dump())
-    try:
-        return cfg.validate()
-    except ConfigError as exc:
-        raise validation_error((*loc, exc.field), exc.message, getattr(cfg, exc.field, None),
-                               ctx=exc.data) from None
+    return to_configs([model], lambda _: loc)[0]
+
+
+def to_configs(models: list[BaseModel], loc_of) -> list[Config]:
+    """:func:`to_config` for each of ``models`` (``loc_of(i)``: where the i-th is in the request), with one 422
+    that names every problem of every lane at once, as pydantic names its own (it used to stop at the first)."""
+    configs = [Config(**model.model_dump()) for model in models]
+    problems = [(loc_of(i), cfg, problem) for i, cfg in enumerate(configs) for problem in cfg.problems()]
+    if problems:
+        raise RequestValidationError([error for loc, cfg, problem in problems for error in validation_error(
+            (*loc, problem.field), problem.message, getattr(cfg, problem.field, None), ctx=problem.data).errors()])
+    return configs
 
 
 def ignored_settings(model: BaseModel, cfg: Config) -> list[str]:

@@ -71,8 +71,9 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("num_classes", "int", 4, "Number of token classes in the recall task (chance = 1/num_classes).",
               minimum=2, maximum=16, group="task", applies_to={"task": ["recall"]}),
     FieldSpec("target", "choice", None,
-              "Where the loss is: only at the last timestep, or at every timestep. null = the task's "
-              "default (adding: last, copy: every, temporal_order: last, recall: last).",
+              "Where the loss is: only at the last timestep, or at every timestep. Allowed per task, the "
+              "first being its default (null): "
+              + "; ".join(f"{task} {' or '.join(modes)}" for task, modes in TASK_TARGETS.items()) + ".",
               choices=("last", "every"), nullable=True, group="task"),
     FieldSpec("batch_size", "int", 32, "Sequences per training step.", minimum=1, maximum=256,
               group="training"),
@@ -95,7 +96,7 @@ FIELDS: tuple[FieldSpec, ...] = (
               "Truncated BPTT: the gradient is cut every k timesteps, counted from the end of the sequence "
               "(nothing flows from h_t into h_{t-1} across a cut), so the last step's loss reaches back k "
               "steps and a loss term inside a stretch only to that stretch's start (null = full BPTT "
-              "through all T).",
+              "through all T). At most seq_len.",
               minimum=1, maximum=2000, nullable=True, group="training"),
     FieldSpec("init", "choice", "orthogonal",
               "Initialisation of W_h: orthogonal scaled to spectral_radius; gaussian N(0, init_scale^2); "
@@ -222,38 +223,47 @@ class Config:
         return cls(**data)
 
     def validate(self) -> Config:
-        """Check every field against :data:`FIELDS` and the cross-field rules; return self."""
-        for spec in FIELDS:
-            value = getattr(self, spec.name)
-            if value is None:
-                if not spec.nullable:
-                    raise ConfigError(spec.name, "must not be null", _allowed(spec))
-                continue
-            if spec.kind == "choice":
-                if value not in spec.choices:
-                    raise ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}", _allowed(spec))
-                continue
-            if spec.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                hint = "; convert a whole-number float with int()" if isinstance(value, float) and \
-                    value.is_integer() else ""
-                raise ConfigError(spec.name, f"must be an integer (int or NumPy integer), got {_described(value)}"
-                                             + hint, _allowed(spec))
-            if spec.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(spec.name, f"must be a number (int, float or NumPy number), got {_described(value)}",
-                                  _allowed(spec))
-            if not (spec.minimum <= value <= spec.maximum):
-                raise ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}",
-                                  _allowed(spec))
-        allowed = TASK_TARGETS[self.task]
-        if self.target is not None and self.target not in allowed:
-            raise ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}",
-                              {"allowed": list(allowed), "allowed_from": "task", "task": self.task,
-                               "nullable": FIELD_BY_NAME["target"].nullable})
-        if self.truncate is not None and self.truncate > self.seq_len:
-            raise ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null (full BPTT)",
-                              {**_allowed(FIELD_BY_NAME["truncate"]), "maximum": self.seq_len,
-                               "maximum_from": "seq_len", "seq_len": self.seq_len})
+        """Check every field against :data:`FIELDS` and the cross-field rules; return self, or raise the first
+        of :meth:`problems` (a ConfigError)."""
+        problems = self.problems()
+        if problems:
+            raise problems[0]
         return self
+
+    def problems(self) -> list[ConfigError]:
+        """Every problem at once, as ConfigErrors in :data:`FIELDS` order, then the cross-field rules (a rule
+        whose fields have a problem of their own is not checked): [] for a valid config."""
+        found = [problem for spec in FIELDS if (problem := _field_problem(spec, getattr(self, spec.name)))]
+        bad = {problem.field for problem in found}
+        if not bad & {"task", "target"} and self.target is not None and self.target not in TASK_TARGETS[self.task]:
+            allowed = TASK_TARGETS[self.task]
+            found.append(ConfigError("target", f"task {self.task} allows target in {{{', '.join(allowed)}}}",
+                                     {"allowed": list(allowed), "allowed_from": "task", "task": self.task,
+                                      "nullable": FIELD_BY_NAME["target"].nullable}))
+        if not bad & {"truncate", "seq_len"} and self.truncate is not None and self.truncate > self.seq_len:
+            found.append(ConfigError("truncate", f"must be in [1, seq_len={self.seq_len}] or null (full BPTT)",
+                                     {**_allowed(FIELD_BY_NAME["truncate"]), "maximum": self.seq_len,
+                                      "maximum_from": "seq_len", "seq_len": self.seq_len}))
+        return found
+
+
+def _field_problem(spec: FieldSpec, value: Any) -> ConfigError | None:
+    """What is wrong with one field's value on its own (type, bounds, choices), or None."""
+    if value is None:
+        return None if spec.nullable else ConfigError(spec.name, "must not be null", _allowed(spec))
+    if spec.kind == "choice":
+        return None if value in spec.choices else \
+            ConfigError(spec.name, f"must be one of {', '.join(spec.choices)}", _allowed(spec))
+    if spec.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+        hint = "; convert a whole-number float with int()" if isinstance(value, float) and value.is_integer() else ""
+        return ConfigError(spec.name, f"must be an integer (int or NumPy integer), got {_described(value)}" + hint,
+                           _allowed(spec))
+    if spec.kind == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        return ConfigError(spec.name, f"must be a number (int, float or NumPy number), got {_described(value)}",
+                           _allowed(spec))
+    if not (spec.minimum <= value <= spec.maximum):
+        return ConfigError(spec.name, f"must be in [{spec.minimum}, {spec.maximum}], got {value}", _allowed(spec))
+    return None
 
 
 _KINDS = tuple((spec.name, spec.kind) for spec in FIELDS)

@@ -9,7 +9,7 @@ from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
 from app.runs import TIMESTEPS, work_formula
 from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
-from app.validation import check_run_limits, to_config
+from app.validation import check_run_limits, to_configs
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
 
@@ -59,7 +59,7 @@ def labels(body: LabelsRequest, request: Request) -> dict:
     other lane only those in which it differs from A (``[{}, {"cell": "lstm"}]`` -> ``["RNN", "LSTM"]``).
     The same labels a run's ``run`` event carries; validated like POST /api/runs, except that the total
     work and memory caps are not a 422 here but ``run_limit``: what POST /api/runs would answer."""
-    configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
+    configs = to_configs(body.lanes, lambda i: ("body", "lanes", i))
     run_limit = None
     try:
         check_run_limits(configs, request.app.state.settings, ("body", "lanes"))

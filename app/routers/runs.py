@@ -20,7 +20,7 @@ from app.streaming import (
     TooManyStreams,
     batches,
 )
-from app.validation import check_run_limits, ignored_settings, to_config
+from app.validation import check_run_limits, ignored_settings, to_configs
 
 NO_STORE = "no-store"
 """A run changes while it trains and is evicted later: no browser cache may answer for it (a page brought
@@ -100,7 +100,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
     import rnncore
 
     settings = request.app.state.settings
-    configs = [to_config(lane, ("body", "lanes", i)) for i, lane in enumerate(body.lanes)]
+    configs = to_configs(body.lanes, lambda i: ("body", "lanes", i))
     check_run_limits(configs, settings, ("body", "lanes"))
     task_infos = [to_plain(rnncore.task_info(cfg)) for cfg in configs]
     try:
