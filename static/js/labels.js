@@ -32,7 +32,7 @@ export function fittedLine(parts, px, { sizes = [12], more = " …" } = {}) {
   for (const size of sizes) if (textPx(whole, size) <= px) return { text: whole, size };
   const size = sizes[sizes.length - 1];
   const fits = (text) => textPx(text, size) <= px;
-  const cut = (text) => ({ text, hovertext: whole, size });
+  const cut = (text) => ({ text, hovertext: whole.replace(/<\/?b>/g, ""), size }); // the hover: plain weight
   const droppable = parts.filter((part) => part.drop !== undefined).sort((a, b) => a.drop - b.drop);
   for (let k = 0; k <= droppable.length; k += 1) {
     const shown = parts.filter((part) => !droppable.slice(0, k).includes(part));
