@@ -12,6 +12,7 @@ from app.paths import STATIC_DIR
 from app.routers import cliff as loss_surface
 from app.routers import docs, engine, health, options, pages, runs
 from app.runs import RunManager
+from app.schemas import whole_integer_bounds
 from app.security import SecurityHeadersMiddleware
 from app.settings import Settings, get_settings
 from app.streaming import StreamSlots
@@ -32,6 +33,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.",
                   # /docs and /redoc come from app.routers.docs, with their JS/CSS served locally (no CDN)
                   docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+    build_openapi = app.openapi
+
+    def openapi() -> dict:
+        """FastAPI's document (built once, then cached), its integer bounds as integers: FastAPI's OpenAPI
+        model keeps them as floats ("maximum": 512.0 for hidden_size)."""
+        if app.openapi_schema is None:
+            whole_integer_bounds(build_openapi())
+        return app.openapi_schema
+
+    app.openapi = openapi
     for module in (health, loss_surface, options, runs, engine, pages, docs):
         answer_head_like_get(module.router, except_paths={runs.EVENTS_PATH})
     strict_query = [Depends(errors.forbid_unknown_query)]  # the API's routes, not the page's (its URL state)

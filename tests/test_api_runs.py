@@ -429,18 +429,26 @@ def test_profile_and_gradcheck(server):
 
 
 def test_the_documented_event_stream_example_is_a_real_run(server):
-    """/docs shows SSE_EXAMPLE as the "spectral-radius" preset's stream: its step 0's numbers and the ids of
-    its last events are what that preset streams (it showed ids 1002/1004 and another run's step 0)."""
+    """/docs shows SSE_EXAMPLE as the "spectral-radius" preset's stream: its step 0's numbers, the beginnings of
+    the arrays it shows, its `nonfinite` list and the ids of its last events are what that preset streams (it
+    showed ids 1002/1004 and another run's step 0, then a step 0 without the `nonfinite` it has)."""
     import re
 
     from app.routers.runs import SSE_EXAMPLE
 
-    documented = {}
+    documented, shown_arrays, shown_nonfinite = {}, {}, {}
     for frame in SSE_EXAMPLE.split("\n\n"):
         fields = dict(line.split(": ", 1) for line in frame.splitlines() if ": " in line)
         if fields.get("event") in ("step", "lane_done", "done"):
-            scalars = dict(re.findall(r'"(\w+)":(-?[\d.e-]+|true|false|null|"\w*")(?=[,}])', fields["data"]))
-            documented[int(fields["id"])] = (fields["event"], scalars)
+            event_id, data = int(fields["id"]), fields["data"]
+            scalars = dict(re.findall(r'"(\w+)":(-?[\d.e-]+|true|false|null|"\w*")(?=[,}])', data))
+            documented[event_id] = (fields["event"], scalars)
+            shown_arrays[event_id] = {name: json.loads(f"[{values}]") for name, values
+                                      in re.findall(r'"(\w+)":\[([^\]]*?),\.\.\.\]', data)}
+            if fields["event"] == "step":  # the example names its nulls exactly as the real step does (or not)
+                found = re.search(r'"nonfinite":(\[[^\]]*\])', data)
+                shown_nonfinite[event_id] = json.loads(found.group(1)) if found else None
+    assert shown_arrays[1]["log10_weight_grad_per_step"][0] is None  # t = 0: h_{-1} = 0, log10 0 = -inf
     lanes = next(p for p in PRESETS if p["id"] == "spectral-radius")["lanes"]
     events = {event_id: (name, data) for event_id, name, data in read_all(server.url, start(server.url, lanes))}
     for event_id, (name, scalars) in documented.items():
@@ -452,4 +460,8 @@ def test_the_documented_event_stream_example_is_a_real_run(server):
                 assert value == pytest.approx(real[key], rel=1e-5), (event_id, key, text, real[key])
             else:
                 assert value == real[key], (event_id, key, text, real[key])
+        for name, values in shown_arrays[event_id].items():  # 3 decimals, to float32's rounding
+            assert real["arrays"][name][:len(values)] == pytest.approx(values, abs=2e-3), (event_id, name)
+        if event_id in shown_nonfinite:
+            assert shown_nonfinite[event_id] == real.get("nonfinite"), (event_id, real.get("nonfinite"))
     assert max(events) == max(documented)  # the last event, done, has the documented id

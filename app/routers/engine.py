@@ -7,12 +7,21 @@ from contextlib import contextmanager
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from app.runs import to_plain
-from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, GradcheckRequest, GradcheckResult, ProfileRequest
+from app.schemas import (
+    INVALID,
+    TOO_LARGE,
+    UNREADABLE_BODY,
+    GradcheckRequest,
+    GradcheckResult,
+    ProfileRequest,
+    ProfileResult,
+    too_many,
+)
 from app.validation import check_memory, check_work, to_config
 from app.worker import ClientGone, profile_payload
 from rnncore.fdcheck import GRADCHECK_TOLERANCE, gradcheck_report  # GRADCHECK_TOLERANCE: also /api/options
 
-router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY})
+router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY, **TOO_LARGE})
 
 GRADCHECK_EPS = 1e-5  # rnncore.gradcheck's default step
 GRADCHECK_METHOD = ("central finite differences in float64, one element at a time, vs analytic BPTT; an element "
@@ -39,10 +48,11 @@ def admitted(request: Request, kind: str, limit: int) -> Iterator[None]:
         setattr(state, counter, getattr(state, counter) - 1)
 
 
-BUSY = {429: {"model": ErrorResponse, "description": "Too many calls queued or computing; see Retry-After"}}
+BUSY = too_many("Too many calls queued or computing; see Retry-After")
 
 
-@router.post("/profile", summary="Forward/backward profile of one config at initialisation", responses=BUSY)
+@router.post("/profile", response_model=ProfileResult,
+             summary="Forward/backward profile of one config at initialisation", responses=BUSY)
 async def profile(body: ProfileRequest, request: Request):
     """One forward and backward pass of an untrained model, no update: ``record`` has the same shape
     as a ``step`` event's data (scalars plus per-timestep ``arrays``, -inf/NaN as null).

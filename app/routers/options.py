@@ -8,7 +8,18 @@ from app.labels import lane_labels
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
 from app.runs import TIMESTEPS, work_formula
-from app.schemas import INVALID, LANE_NAMES, MAX_LANES, UNREADABLE_BODY, Labels, LabelsRequest, Options, Preset
+from app.schemas import (
+    INVALID,
+    LANE_NAMES,
+    MAX_LANES,
+    TOO_LARGE,
+    UNKNOWN_QUERY,
+    UNREADABLE_BODY,
+    Labels,
+    LabelsRequest,
+    Options,
+    Preset,
+)
 from app.validation import check_run_limits, to_configs
 from rnncore import GRADCHECK_CAPS
 from rnncore.config import FIELDS, TASK_TARGETS
@@ -16,7 +27,8 @@ from rnncore.config import FIELDS, TASK_TARGETS
 router = APIRouter(prefix="/api", tags=["options"])
 
 
-@router.get("/options", response_model=Options, summary="Every config field with its default, choices or range")
+@router.get("/options", response_model=Options, summary="Every config field with its default, choices or range",
+            responses=UNKNOWN_QUERY)
 def options(request: Request) -> dict:
     """Each field of a lane config: kind, default, choices or [minimum, maximum], nullable, a one-line
     description, the control group, a log-scale hint and when it applies (``applies_to``). ``limits``
@@ -45,14 +57,15 @@ def options(request: Request) -> dict:
     }
 
 
-@router.get("/presets", response_model=list[Preset], summary="Curated comparisons, ready to run")
+@router.get("/presets", response_model=list[Preset], summary="Curated comparisons, ready to run",
+            responses=UNKNOWN_QUERY)
 def presets() -> list[dict]:
     """Each preset: an id, a title, a short explanation, 2-4 partial lane configs and their labels.
     Exactly one has ``default: true``. POST its ``lanes`` to /api/runs to run it."""
     return PRESETS
 
 
-@router.post("/labels", response_model=Labels, responses={**UNREADABLE_BODY, **INVALID},
+@router.post("/labels", response_model=Labels, responses={**UNREADABLE_BODY, **TOO_LARGE, **INVALID},
              summary="Short labels for a set of lanes")
 def labels(body: LabelsRequest, request: Request) -> dict:
     """What the charts' legends call each lane: lane A names every field in which the lanes differ, each

@@ -11,7 +11,18 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 
 from app.errors import MAX_ECHO, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, frame_payload, parse_frame, to_plain
-from app.schemas import INVALID, UNREADABLE_BODY, ErrorResponse, RunCreated, RunRequest, RunSummary
+from app.schemas import (
+    INVALID,
+    TOO_LARGE,
+    UNREADABLE_BODY,
+    ErrorResponse,
+    EventFrame,
+    RunCancelled,
+    RunCreated,
+    RunRequest,
+    RunSummary,
+    too_many,
+)
 from app.streaming import (
     STREAMS_RETRY_SECONDS,
     RunEventStream,
@@ -34,24 +45,32 @@ def _no_store(response: Response) -> None:
 router = APIRouter(prefix="/api/runs", tags=["runs"], responses=INVALID, dependencies=[Depends(_no_store)])
 EVENTS_PATH = "/api/runs/{run_id}/events"
 
-NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store",
-                   "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}}
-STREAMS_BUSY = {429: {"model": ErrorResponse, "description": "As many event streams and downloads are open as the "
-                                                           "server allows (RNNLAB_MAX_STREAMS); see Retry-After"}}
+ERROR_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}
+NOT_FOUND = {404: {"description": "Unknown run, or finished and evicted from the store", "content": ERROR_JSON}}
 
 
-# One Server-Sent Event (the schema of each event in the stream, not of the whole body)
+def _as_json(responses: dict) -> dict:
+    """Declarations with a ``model`` (ErrorResponse) given as explicit application/json content instead: FastAPI
+    puts a model under the route's media type, text/event-stream on the events route."""
+    return {status: {**{k: v for k, v in entry.items() if k != "model"}, "content": ERROR_JSON}
+            for status, entry in responses.items()}
+
+
+STREAMS_BUSY = too_many("As many event streams and downloads are open as the server allows (RNNLAB_MAX_STREAMS); "
+                        "see Retry-After")
+
+
+# One Server-Sent Event (the schema of each event in the stream, not of the whole body); its `oneOf` (from the
+# EventFrame models) gives each event type's frame and, as `data`'s contentSchema, the schema of its data.
 SSE_EVENT = {
     "type": "object", "required": ["id", "event", "data"],
     "properties": {
         "id": {"type": "string", "description": "0, 1, 2, ... per run; send it back as Last-Event-ID"},
         "event": {"type": "string", "enum": ["run", "step", "lane_done", "done"]},
         "data": {"type": "string", "contentMediaType": "application/json",
-                 "description": "JSON: run {id, lanes, labels, task_info, record_every}; step {lane, step, "
-                                "loss, metric, grad_norm, ..., arrays|null, nonfinite?}; lane_done {lane, "
-                                "status, step, reason, last_arrays: {step, arrays} of a diverged lane's last "
-                                "step before the divergence, else null}; done {status, lanes}. Non-finite "
-                                "numbers are null; gamma is null for LSTM/GRU (no Pascanu bound)."},
+                 "description": "One line of JSON, by event type: run: RunEvent; step: StepEvent; lane_done: "
+                                "LaneDone; done: DoneEvent. Non-finite numbers are null (a step names them in "
+                                "its `nonfinite` list); gamma is null for LSTM/GRU (no Pascanu bound)."},
     },
 }
 SSE_EXAMPLE = (
@@ -61,11 +80,21 @@ SSE_EXAMPLE = (
     'id: 1\nevent: step\ndata: {"lane":0,"step":0,"loss":1.2099401033483446,"metric":1.2099401033483446,'
     '"grad_norm":8.615377535761883,"grad_norm_clipped":0.9999999810350368,"sigma_max":0.9000000325149758,'
     '"spectral_radius":0.9000000051344113,"gamma":1.0,"clipped":true,'
-    '"arrays":{"log10_grad_norm_per_step":[-6.098,-6.044,-5.983,...],...}}\n\n'
+    '"arrays":{"log10_grad_norm_per_step":[-6.098,-6.044,-5.983,...],"log10_weight_grad_per_step":[null,-5.505,'
+    '-5.392,...],...},"nonfinite":["arrays.log10_weight_grad_per_step"]}\n\n'
     'id: 1001\nevent: lane_done\ndata: {"lane":0,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
     'id: 1002\nevent: lane_done\ndata: {"lane":1,"status":"done","step":499,"reason":null,"last_arrays":null}\n\n'
     'id: 1003\nevent: done\ndata: {"status":"done","lanes":["done","done"]}\n\n')
-"""The "spectral-radius" preset's stream (its first step, its last events): a test holds it to a real run."""
+"""The "spectral-radius" preset's stream (its first step, its last events): a test holds it to a real run. Every
+step with arrays names log10_weight_grad_per_step in ``nonfinite``: its t = 0 (h_{-1} = 0, log10 0 = -inf) is null."""
+
+
+class EventStreamDeclared(Response):
+    """The events route's response class, for its schema only (its 200 is text/event-stream): the route returns
+    its own responses (a RunEventStream, a 204), which FastAPI sends as they are. Not EventSourceResponse:
+    FastAPI would then run the route as an event generator."""
+
+    media_type = "text/event-stream"
 
 
 def _manager(request: Request) -> RunManager:
@@ -90,9 +119,12 @@ def _run(request: Request, run_id: str) -> Run:
 
 
 @router.post("", status_code=201, response_model=RunCreated, summary="Start a comparison of 1-4 lanes",
-             responses={**UNREADABLE_BODY,
+             responses={201: {"description": "The run is created; it trains while a client listens to events_url",
+                              "headers": {"Location": {"description": "The run's URL: /api/runs/{id}",
+                                                       "schema": {"type": "string"}}}},
+                        **UNREADABLE_BODY, **TOO_LARGE,
                         422: {"model": ErrorResponse, "description": "A field out of range, or too much work"},
-                        429: {"model": ErrorResponse, "description": "Too many runs training; see Retry-After"}})
+                        **too_many("Too many runs training; see Retry-After")})
 def create_run(body: RunRequest, request: Request, response: Response) -> dict:
     """Validates every lane (bounds, cross-field rules, the total-work cap) before anything starts, then
     answers at once. The lanes train in lockstep, one step each in turn, while a client listens to
@@ -115,17 +147,23 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
 
 
 @router.get(EVENTS_PATH.removeprefix(router.prefix), summary="Live Server-Sent Events of a run (resumable)",
-            response_class=Response,  # not EventSourceResponse: FastAPI would expect a generator
-            responses={200: {"content": {"text/event-stream": {"schema": SSE_EVENT, "example": SSE_EXAMPLE}},
+            response_class=EventStreamDeclared,
+            responses={200: {"model": EventFrame,
+                             "content": {"text/event-stream": {"schema": SSE_EVENT, "example": SSE_EXAMPLE}},
                              "description": "`run`, then `step` per lane and step, `lane_done` per lane, `done`"},
                        204: {"description": "The run is finished and the client has every event"},
-                       **NOT_FOUND, **STREAMS_BUSY})
+                       **NOT_FOUND, **_as_json({**INVALID, **STREAMS_BUSY})})
 async def run_events(request: Request, run_id: str,
-                     last_event_id: str | None = Header(None, description="Resume after this event id"),
-                     after: int | None = Query(None, ge=-1, description="Resume after this event id (for "
-                                                                        "clients that cannot set headers)")):
-    """Event ids are 0, 1, 2, ... per run. Reconnecting with ``Last-Event-ID: n`` (or ``?after=n``)
-    replays exactly the events after n, then follows the run live. Keep-alive comments on idle streams."""
+                     last_event_id: str | None = Header(None, description="Resume after this event id (-1: "
+                                                                          "from the first). Wins over ?after when "
+                                                                          "both are sent (a blank one is ignored)."),
+                     after: int | None = Query(None, ge=-1, description="Resume after this event id, for clients "
+                                                                        "that cannot set headers (-1: from the "
+                                                                        "first). Ignored when a Last-Event-ID "
+                                                                        "header is sent too: the header wins.")):
+    """Event ids are 0, 1, 2, ... per run. Reconnecting with ``Last-Event-ID: n`` (or ``?after=n``; with both,
+    the header wins) replays exactly the events after n, then follows the run live. Keep-alive comments on
+    idle streams."""
     run = _run(request, run_id)
     last, where = after, ("query", "after")
     if last_event_id is not None and last_event_id.strip():
@@ -184,7 +222,7 @@ def summary_json(run: Run) -> Iterator[bytes]:
     return batches(pieces())
 
 
-@router.delete("/{run_id}", summary="Cancel a run", responses=NOT_FOUND)
+@router.delete("/{run_id}", response_model=RunCancelled, summary="Cancel a run", responses=NOT_FOUND)
 def cancel_run(request: Request, run_id: str) -> dict:
     """Stops the work within one training step; the stream ends with `lane_done` (cancelled) and `done`."""
     run = _run(request, run_id)
