@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from starlette.exceptions import HTTPException
+from app.errors import ApiError, error_body
 
 
 def too_large(limit: int, size: int | None = None) -> str:
@@ -29,7 +29,8 @@ class BodyLimitMiddleware:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             message = too_large(self.max_bytes, int(declared))
-            body = json.dumps({"message": message, "detail": message})  # as app.errors shapes a 413 raised later
+            body = json.dumps(error_body(message, message, "body_too_large",  # as app.errors shapes a 413 raised later
+                                         {"limit": self.max_bytes, "size": int(declared)}))
             await send({"type": "http.response.start", "status": 413,
                         "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
             await send({"type": "http.response.body", "body": body.encode()})
@@ -42,7 +43,7 @@ class BodyLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:  # FastAPI re-raises an HTTPException met while reading the body
-                    raise HTTPException(413, too_large(self.max_bytes))
+                    raise ApiError(413, too_large(self.max_bytes), "body_too_large", {"limit": self.max_bytes})
             return message
 
         await self.app(scope, counting_receive, send)

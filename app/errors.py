@@ -327,11 +327,35 @@ async def on_validation_error(request: Request, exc: RequestValidationError) -> 
             for key, value in facts.items():
                 ctx.setdefault(key, _ctx_value(value))
         item["message"] = text  # each error's own sentence, e.g. for a form's field
-    return JSONResponse(status_code=422, content=jsonable_encoder({"message": message, "detail": detail}))
+    return JSONResponse(status_code=422, content=jsonable_encoder(error_body(message, detail, "validation_error")))
 
 
 # FastAPI's own words when a body cannot even be decoded (e.g. bytes that are not UTF-8)
 UNREADABLE_BODY = "There was an error parsing the body"
+
+
+class ApiError(StarletteHTTPException):
+    """An HTTP error with a stable ``code`` (what kind of error, for a program: "run_evicted", "too_many_streams")
+    and its figures as ``ctx`` data (e.g. {"open": 64, "limit": 64}), sent beside the human ``message``."""
+
+    def __init__(self, status_code: int, message: str, code: str, ctx: dict | None = None,
+                 headers: dict | None = None):
+        super().__init__(status_code, message, headers=headers)
+        self.code = code
+        self.ctx = ctx
+
+
+# the code of an error raised without one (Starlette's own: an unknown path, a method a route does not take)
+STATUS_CODES = {400: "unreadable_body", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
+
+
+def error_body(message: str, detail: Any, code: str, ctx: dict | None = None) -> dict:
+    """Every error's JSON: {message, detail, code[, ctx]} (422s: detail is the list of items, code
+    "validation_error"; the others: detail repeats the message)."""
+    body = {"message": message, "detail": detail, "code": code}
+    if ctx:
+        body["ctx"] = {key: _ctx_value(value) for key, value in ctx.items()}
+    return body
 
 
 async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -344,14 +368,15 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
                            "nests them only a few levels deep)", kind="json_too_deep"))
         message = ("body: the request body could not be read; send UTF-8 JSON with "
                    "Content-Type: application/json")
-    return JSONResponse(status_code=exc.status_code, content={"message": message, "detail": detail},
-                        headers=getattr(exc, "headers", None))
+    code = getattr(exc, "code", None) or STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
+    body = error_body(message, detail, code, getattr(exc, "ctx", None))
+    return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
-    return JSONResponse(status_code=500, content={
-        "message": f"internal error ({type(exc).__name__}); this is a bug, please report it", "detail": None})
+    return JSONResponse(status_code=500, content=error_body(
+        f"internal error ({type(exc).__name__}); this is a bug, please report it", None, "internal_error"))
 
 
 def install(app: FastAPI) -> None:

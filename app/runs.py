@@ -366,11 +366,15 @@ class Run:
 
 
 class RunNotFound(LookupError):
-    pass
+    def __init__(self, message: str, evicted: bool = False):
+        super().__init__(message)
+        self.evicted = evicted  # finished and dropped from the store (start it again), else never known
 
 
 class TooManyRuns(RuntimeError):
-    pass
+    def __init__(self, message: str, running: int, limit: int):
+        super().__init__(message)
+        self.running, self.limit = running, limit
 
 
 class RunManager:
@@ -393,7 +397,7 @@ class RunManager:
             if running >= self.settings.max_concurrent_runs:
                 raise TooManyRuns(
                     f"{running} runs are training, the limit is {self.settings.max_concurrent_runs}; "
-                    "wait for one to finish (or DELETE one) and retry")
+                    "wait for one to finish (or DELETE one) and retry", running, self.settings.max_concurrent_runs)
             run = Run(run_id, configs, task_infos, self.settings, on_finish=self._on_finish)
             self._runs[run_id] = run
         run.start()
@@ -414,7 +418,7 @@ class RunManager:
                 raise RunNotFound(
                     f"run {run_id} finished and was evicted from the store (the server keeps the "
                     f"{self.settings.store_max_runs} most recently used finished runs, up to "
-                    f"{self.settings.store_max_bytes / 2**20:.3g} MiB); start it again")
+                    f"{self.settings.store_max_bytes / 2**20:.3g} MiB); start it again", evicted=True)
         raise RunNotFound(f"no run with id {run_id} (unknown, or evicted long ago)")
 
     def _on_finish(self, run: Run) -> None:

@@ -158,11 +158,25 @@ class RunCreated(BaseModel):
                     "activation, Adam's momentum, clip_threshold without clipping, ...): accepted, but unused.")
 
 
+ERROR_CODES = ("validation_error", "unreadable_body", "body_too_large", "not_found", "method_not_allowed",
+               "run_not_found", "run_evicted", "too_many_runs", "too_many_streams", "too_many_pending",
+               "internal_error")
+
+
 class ErrorResponse(BaseModel):
     message: str = Field(description="What went wrong, for a person.")
     detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type, message, "
                                           "ctx}, message being that error's part of the top-level message, ctx its "
-                                          "facts as data: bounds, allowed values, the other field involved).")
+                                          "facts as data: bounds, allowed values, the other field involved; "
+                                          "other statuses: the message again).")
+    code: str = Field(description="What kind of error, for a program: " + ", ".join(ERROR_CODES) + " (run_evicted: "
+                                  "the run finished and was dropped from the store, start it again; run_not_found: "
+                                  "never known). Another status would be http_<status>.",
+                      examples=["too_many_streams"])
+    ctx: dict[str, Any] | None = Field(None, description="The error's figures as data, where it has any: "
+                                                           "too_many_runs {running, limit}, too_many_streams {open, "
+                                                           "limit}, too_many_pending {kind, pending, limit}, "
+                                                           "body_too_large {limit, size (when declared)}.")
 
 
 UNREADABLE_BODY = {400: {"model": ErrorResponse, "description": "The body could not be read (not UTF-8 JSON)"}}

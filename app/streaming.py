@@ -45,7 +45,9 @@ STREAMS_RETRY_SECONDS = 2
 
 
 class TooManyStreams(RuntimeError):
-    pass
+    def __init__(self, message: str, open_streams: int, limit: int):
+        super().__init__(message)
+        self.open, self.limit = open_streams, limit
 
 
 class StreamSlots:
@@ -67,7 +69,8 @@ class StreamSlots:
         with self._lock:
             if self.open >= self.limit:
                 raise TooManyStreams(f"{self.open} event streams and downloads are open, the limit is {self.limit} "
-                                     f"(RNNLAB_MAX_STREAMS); retry in {STREAMS_RETRY_SECONDS} seconds")
+                                     f"(RNNLAB_MAX_STREAMS); retry in {STREAMS_RETRY_SECONDS} seconds", self.open,
+                                     self.limit)
             self.open += 1
         return StreamSlot(self)
 

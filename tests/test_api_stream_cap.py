@@ -57,6 +57,8 @@ def test_beyond_the_limit_every_streaming_route_is_a_429_until_a_stream_ends(cli
                     assert refused.read() and refused.json()["message"] == (
                         "2 event streams and downloads are open, the limit is 2 (RNNLAB_MAX_STREAMS); retry in 2 "
                         "seconds")
+                    assert refused.json()["code"] == "too_many_streams"
+                    assert refused.json()["ctx"] == {"open": 2, "limit": 2}
             # what sends no stored events takes no slot
             assert client.get(f"/api/runs/{finished}?history=false").status_code == 200
             assert client.get("/api/runs").status_code == 200

@@ -4,8 +4,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 
+from app.errors import ApiError
 from app.runs import to_plain
 from app.schemas import (
     INVALID,
@@ -39,8 +40,9 @@ def admitted(request: Request, kind: str, limit: int) -> Iterator[None]:
     state, counter = request.app.state, f"{kind}_pending"
     pending = getattr(state, counter, 0)
     if pending >= limit:
-        raise HTTPException(429, f"{pending} {kind} are queued or computing, the limit is {limit}; retry in a "
-                                 "second", headers={"Retry-After": "1"})
+        raise ApiError(429, f"{pending} {kind} are queued or computing, the limit is {limit}; retry in a second",
+                       "too_many_pending", {"kind": kind, "pending": pending, "limit": limit},
+                       headers={"Retry-After": "1"})
     setattr(state, counter, pending + 1)
     try:
         yield

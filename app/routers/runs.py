@@ -7,9 +7,9 @@ import math
 from collections.abc import Iterator
 from typing import Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
-from app.errors import MAX_ECHO, clip, validation_error
+from app.errors import MAX_ECHO, ApiError, clip, validation_error
 from app.runs import ARRAY_FIELDS, Run, RunManager, RunNotFound, TooManyRuns, frame_payload, parse_frame, to_plain
 from app.schemas import (
     INVALID,
@@ -106,16 +106,17 @@ def _stream_slot(request: Request) -> StreamSlot:
     try:
         return request.app.state.streams.take()
     except TooManyStreams as exc:
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(STREAMS_RETRY_SECONDS)}) from None
+        raise ApiError(429, str(exc), "too_many_streams", {"open": exc.open, "limit": exc.limit},
+                       headers={"Retry-After": str(STREAMS_RETRY_SECONDS)}) from None
 
 
 def _run(request: Request, run_id: str) -> Run:
     if len(run_id) > MAX_ECHO:  # ids are 12 characters: a longer one names no run, and is not echoed back whole
-        raise HTTPException(404, f"no run with id {clip(run_id)}")
+        raise ApiError(404, f"no run with id {clip(run_id)}", "run_not_found")
     try:
         return _manager(request).get(run_id)
     except RunNotFound as exc:
-        raise HTTPException(404, str(exc)) from None
+        raise ApiError(404, str(exc), "run_evicted" if exc.evicted else "run_not_found") from None
 
 
 @router.post("", status_code=201, response_model=RunCreated, summary="Start a comparison of 1-4 lanes",
@@ -139,7 +140,8 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
         run = _manager(request).create(configs, task_infos)
     except TooManyRuns as exc:
         retry = max(1, math.ceil(settings.cancel_grace_seconds))
-        raise HTTPException(429, str(exc), headers={"Retry-After": str(retry)}) from None
+        raise ApiError(429, str(exc), "too_many_runs", {"running": exc.running, "limit": exc.limit},
+                       headers={"Retry-After": str(retry)}) from None
     events_url = f"/api/runs/{run.id}/events"
     response.headers["Location"] = f"/api/runs/{run.id}"
     return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels,
