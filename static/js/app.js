@@ -690,11 +690,22 @@ async function copyLink() {
   setTimeout(() => { button.textContent = "Copy link"; }, 2000);
 }
 
+// A chart whose width changed (a window resized, a phone turned) is resized by Plotly at once and then drawn
+// again: what it shows depends on its width (the unrolled chart's timesteps, fitted titles, tick spacing), and
+// a resize alone kept the old layout squeezed (100 timesteps and a title running under the colour bar at 390 px).
 function watchResizes() {
   const pending = new Set();
+  const widths = new WeakMap(); // each chart div's last width: a redraw that changes only its height is no resize
   let frame = null;
   const observer = new ResizeObserver((entries) => {
-    for (const entry of entries) pending.add(entry.target);
+    for (const entry of entries) {
+      const width = Math.round(entry.contentRect.width);
+      const before = widths.get(entry.target);
+      widths.set(entry.target, width);
+      const name = entry.target.dataset.chart;
+      if (before !== undefined && before !== width && name && charts.divs[name] === entry.target) charts.markDirty(name);
+      pending.add(entry.target);
+    }
     if (frame === null) {
       frame = requestAnimationFrame(() => {
         frame = null;
