@@ -228,6 +228,15 @@ def _is_json(content_type: str | None) -> bool:
 NOT_AN_OBJECT = {"model_attributes_type", "model_type", "dict_type"}
 
 
+def _json_kind(value: Any) -> str:
+    """What a JSON value is, in JSON's words: "an array", "a number", "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return {list: "an array", str: "a string", dict: "an object"}.get(type(value), "another value")
+
+
 def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> str:
     ctx = error.get("ctx") or {}
     kind = error.get("type", "")
@@ -264,6 +273,10 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
         received = request.headers.get("content-type")
         return (f"body: send the request body as JSON with Content-Type: application/json (received "
                 f"{'Content-Type: ' + clip(received) if received else 'no Content-Type'})")
+    elif kind in NOT_AN_OBJECT:  # pydantic: "Input should be a valid dictionary or object to extract fields from"
+        msg = f"must be a JSON object {{...}}, got {_json_kind(error.get('input'))}"
+    elif kind == "list_type":
+        msg = f"must be a JSON array [...], got {_json_kind(error.get('input'))}"
     else:
         msg = str(error.get("msg", "invalid value"))
         if msg.startswith("Value error, "):

@@ -141,9 +141,16 @@ def test_json_sent_with_another_content_type_says_to_send_application_json(clien
         f"body: send the request body as JSON with Content-Type: application/json (received {received})")
 
 
-def test_a_json_body_that_is_not_an_object_keeps_pydantics_words(client):
-    message = client.post("/api/runs", json=[1]).json()["message"]
-    assert message.startswith("body: Input should be a valid dictionary"), message
+@pytest.mark.parametrize(("body", "message"), [
+    ([1], "body: must be a JSON object {...}, got an array"),
+    (7, "body: must be a JSON object {...}, got a number"),
+    (True, "body: must be a JSON object {...}, got true"),
+    ({"lanes": "ab"}, "lanes: must be a JSON array [...], got a string (allowed: a list of 1 to 4 items)"),
+    ({"lanes": [3]}, "lanes[0]: must be a JSON object {...}, got a number"),
+])
+def test_a_json_value_of_the_wrong_kind_is_named_in_json_s_words(client, body, message):
+    # it was pydantic's "Input should be a valid dictionary or object to extract fields from"
+    assert client.post("/api/runs", json=body).json()["message"] == message
 
 
 # deep enough for Python's JSON parser to give up, small enough for the body limit (RNNLAB_MAX_BODY_BYTES)
