@@ -313,7 +313,8 @@ def _schema_ctx(error: dict, schemas: _Schemas) -> dict[str, Any]:
 
 
 def _clean(errors: list[dict]) -> list[dict]:
-    """Drop values JSON cannot carry (exceptions in ctx, NaN inputs) but keep loc/msg/type; clip echoed keys."""
+    """Each error as {type, loc, msg[, ctx]}: its input left out, ctx values as JSON carries them (_ctx_value: an
+    exception as its clipped text, a non-finite number as null), echoed keys in loc clipped."""
     out = []
     for error in errors:
         item = {"type": error.get("type"), "loc": [_echo(part) for part in error.get("loc", ())],

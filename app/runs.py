@@ -186,6 +186,7 @@ class Run:
         self.steps_done = [0] * len(configs)
         self.status = "running"
         self.clients = 0
+        self._knocked_at = -math.inf  # when a client was last turned away for the moment (see knock)
         self.cancel_requested = False
         self.cancel_reason: str | None = None
         self._cond = threading.Condition()
@@ -259,6 +260,14 @@ class Run:
             self._subscribers.discard((loop, wake))
             self._cond.notify_all()
 
+    def knock(self) -> None:
+        """A client tried to listen and was turned away for the moment (429: the server's event streams are all
+        open); it tries again, so the grace period starts afresh: the run waits, paused, instead of being
+        cancelled for having had no listener (a page refused for 8 s lost its run at 5 s)."""
+        with self._cond:
+            self._knocked_at = time.monotonic()
+            self._cond.notify_all()
+
     def cancel(self, reason: str = "cancelled by DELETE") -> None:
         with self._cond:
             if not self.cancel_requested:
@@ -274,14 +283,18 @@ class Run:
             worker.terminate()
 
     def _wait_for_clients(self) -> bool:
-        """Block while nobody listens; cancel after the grace period. False once cancelled."""
+        """Block while nobody listens; cancel after the grace period, counted from the later of now and the
+        last :meth:`knock`. False once cancelled."""
         grace = self.settings.cancel_grace_seconds
         with self._cond:
-            if self.clients == 0 and not self.cancel_requested:
-                someone = self._cond.wait_for(lambda: self.clients > 0 or self.cancel_requested, timeout=grace)
-                if not someone:
+            start = time.monotonic()
+            while self.clients == 0 and not self.cancel_requested:
+                remaining = max(start, self._knocked_at) + grace - time.monotonic()
+                if remaining <= 0:
                     self.cancel_requested = True
                     self.cancel_reason = f"no client listened to the event stream for {grace:g} s"
+                    break
+                self._cond.wait(remaining)
             return not self.cancel_requested
 
     # --- the worker --------------------------------------------------------------------------------

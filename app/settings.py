@@ -26,8 +26,10 @@ class Settings(BaseSettings):
     store_max_bytes: int = Field(128 * 2**20, ge=1)  # approximate bytes of finished runs kept (LRU)
     sse_ping_seconds: float = Field(15.0, gt=0)  # keep-alive comment on idle event streams
     # responses that send a run's events at once (event streams, GET /api/runs/{id} with its history, exports),
-    # ~1 MiB of memory each at most (app.streaming.CHUNK_BYTES); beyond: 429 + Retry-After
+    # up to ~3 MB each while a client drains a long run's replay; beyond: 429 + Retry-After
     max_streams: int = Field(64, ge=1)
+    # a stream whose client reads nothing for this long is closed, so stalled clients cannot hold every slot
+    stream_stall_seconds: float = Field(30.0, gt=0)
     gradcheck_max_pending: int = Field(4, ge=1)  # /api/gradcheck calls queued or computing; beyond: 429
     profile_max_pending: int = Field(8, ge=1)  # /api/profile calls queued or computing; beyond: 429
     # processes computing /api/profile and /api/gradcheck calls at once (the page sends one per lane)

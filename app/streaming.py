@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import anyio
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse
+from starlette.requests import ClientDisconnect
 
 from app.runs import Run
 
@@ -54,9 +55,11 @@ class StreamSlots:
     """The responses that send a run's stored events (event streams, GET /api/runs/{id} with its history,
     exports) open at once, at most ``limit`` (``RNNLAB_MAX_STREAMS``).
 
-    Each costs up to :data:`CHUNK_BYTES` while its client drains it, so without a limit the server's memory
-    grows with the number of clients (1000 stalled replays of a long run: ~1 GB). Thread-safe: the export
-    routes run in the thread pool."""
+    Each costs ~3 MB while its client drains a long run's replay (a :data:`CHUNK_BYTES` write, the list of
+    stored events, socket buffers), so without a limit the server's memory grew with the number of clients: 500
+    stalled replays of a 78 MB run took it from 148 to 1318 MB. A client that reads nothing for
+    ``stream_stall_seconds`` loses its slot (:func:`bounded`). Thread-safe: the export routes run in the thread
+    pool."""
 
     def __init__(self, limit: int):
         self.limit = limit
@@ -75,6 +78,15 @@ class StreamSlots:
         return StreamSlot(self)
 
 
+def bounded(send, seconds: float):
+    """``send`` that raises TimeoutError (an OSError, as a gone client's socket raises) when one message waits
+    longer than ``seconds`` for the client to drain what was sent before: a client that stopped reading."""
+    async def send_within(message) -> None:
+        with anyio.fail_after(seconds):
+            await send(message)
+    return send_within
+
+
 class StreamSlot:
     def __init__(self, slots: StreamSlots):
         self._slots: StreamSlots | None = slots
@@ -90,21 +102,25 @@ class StreamSlot:
 class SlottedStreamingResponse(StreamingResponse):
     """A StreamingResponse that holds a :class:`StreamSlot` until it has been sent or its client has gone."""
 
-    def __init__(self, content, slot: StreamSlot, **kwargs):
+    def __init__(self, content, slot: StreamSlot, stall_seconds: float, **kwargs):
         self.slot = slot
+        self.stall_seconds = stall_seconds
         super().__init__(content, **kwargs)
 
     async def __call__(self, scope, receive, send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await super().__call__(scope, receive, bounded(send, self.stall_seconds))
+        except ClientDisconnect:  # gone, or stalled past stall_seconds: nobody to answer
+            pass
         finally:
             self.slot.release()
 
 
 class RunEventStream(EventSourceResponse):
-    def __init__(self, run: Run, start_id: int, ping_seconds: float, slot: StreamSlot):
+    def __init__(self, run: Run, start_id: int, ping_seconds: float, slot: StreamSlot, stall_seconds: float):
         self.run = run
         self.slot = slot
+        self.stall_seconds = stall_seconds
         self.start_id = start_id
         self.ping_seconds = ping_seconds
         self.wake = asyncio.Event()
@@ -134,14 +150,14 @@ class RunEventStream(EventSourceResponse):
         try:
             async with anyio.create_task_group() as group:
                 async def stream_then_stop() -> None:
-                    await self.stream_response(send)
+                    await self.stream_response(bounded(send, self.stall_seconds))
                     group.cancel_scope.cancel()
 
                 group.start_soon(stream_then_stop)
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 group.cancel_scope.cancel()
-        except OSError:  # the socket went away mid-send
+        except OSError:  # the socket went away mid-send, or the client stopped reading (bounded)
             pass
         finally:
             self.run.detach(loop, self.wake)

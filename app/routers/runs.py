@@ -101,13 +101,23 @@ def _manager(request: Request) -> RunManager:
     return request.app.state.runs
 
 
-def _stream_slot(request: Request) -> StreamSlot:
-    """A slot among the server's open streams (app.streaming.StreamSlots), or a 429."""
+def _stream_slot(request: Request, listening_to: Run | None = None) -> StreamSlot:
+    """A slot among the server's open streams (app.streaming.StreamSlots), or a 429. A training run whose event
+    stream (``listening_to``) is refused this way waits for the client's retry (Run.knock) rather than being
+    cancelled for having no listener."""
     try:
         return request.app.state.streams.take()
     except TooManyStreams as exc:
+        if listening_to is not None and not listening_to.finished:
+            listening_to.knock()
         raise ApiError(429, str(exc), "too_many_streams", {"open": exc.open, "limit": exc.limit},
                        headers={"Retry-After": str(STREAMS_RETRY_SECONDS)}) from None
+
+
+def _sent_in_chunks(request: Request, content, **kwargs) -> SlottedStreamingResponse:
+    """``content`` streamed in one of the server's stream slots (or a 429), closed if its client stalls."""
+    return SlottedStreamingResponse(content, _stream_slot(request), request.app.state.settings.stream_stall_seconds,
+                                    **kwargs)
 
 
 def _run(request: Request, run_id: str) -> Run:
@@ -184,7 +194,9 @@ async def run_events(request: Request, run_id: str,
     frames, complete = run.frames_from(start)
     if complete and not frames:
         return Response(status_code=204)  # tells a browser EventSource to stop reconnecting
-    return RunEventStream(run, start, request.app.state.settings.sse_ping_seconds, _stream_slot(request))
+    settings = request.app.state.settings
+    slot = _stream_slot(request, listening_to=run)
+    return RunEventStream(run, start, settings.sse_ping_seconds, slot, settings.stream_stall_seconds)
 
 
 @router.get("", response_model=list[RunSummary], summary="The runs the server holds, oldest first")
@@ -201,8 +213,8 @@ def get_run(request: Request, run_id: str,
     run = _run(request, run_id)
     if not history:
         return run.summary()
-    return SlottedStreamingResponse(summary_json(run), _stream_slot(request), media_type="application/json",
-                                    headers={"Cache-Control": NO_STORE})
+    return _sent_in_chunks(request, summary_json(run), media_type="application/json",
+                           headers={"Cache-Control": NO_STORE})
 
 
 def summary_json(run: Run) -> Iterator[bytes]:
@@ -316,7 +328,6 @@ def export_run(request: Request, run_id: str,
     headers = {"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": NO_STORE}
     if format == "csv":
         lane_done = run.lane_done()
-        return SlottedStreamingResponse(_csv_rows(run, run.step_frames(), lane_done), _stream_slot(request),
-                                        media_type="text/csv", headers=headers)
-    return SlottedStreamingResponse(summary_json(run), _stream_slot(request), media_type="application/json",
-                                    headers=headers)
+        return _sent_in_chunks(request, _csv_rows(run, run.step_frames(), lane_done), media_type="text/csv",
+                               headers=headers)
+    return _sent_in_chunks(request, summary_json(run), media_type="application/json", headers=headers)

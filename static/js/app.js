@@ -23,7 +23,7 @@ const state = {
   stream: null,
   eventsUrl: null,
   streamRetry: null, // timer of the next try after the server refused the stream (429)
-  streamRefusals: 0,
+  streamRetries: 0, // tries in a row since the stream last opened
   running: false,
   stopTimer: null,
   runLanes: null, // JSON of the lane configs of the run the charts show
@@ -468,6 +468,7 @@ function forgetRun(id) {
 function resumeAfterBackForwardCache(event) {
   if (!event.persisted || !state.running || !state.stream) return;
   state.rateSamples = []; // the frozen time is no training rate
+  clearTimeout(state.streamRetry); // a retry timer frozen with the page: this resume replaces it
   state.stream.resume();
 }
 
@@ -478,7 +479,7 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
   state.eventsUrl = eventsUrl;
-  state.streamRefusals = 0;
+  state.streamRetries = 0;
   document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
   setExportLinks(id);
@@ -492,7 +493,7 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
     lane_done: onLaneDone,
     done: onDone,
     reconnecting: () => setStreamStatus("Connection lost, reconnecting…"),
-    open: () => setStreamStatus(""),
+    open: () => { state.streamRetries = 0; setStreamStatus(""); },
     lost: onStreamLost,
   });
 }
@@ -567,7 +568,7 @@ async function streamAnswer(url) {
   }
 }
 
-const STREAM_REFUSALS_MAX = 150; // ~5 minutes of 2 s waits
+const STREAM_RETRIES_MAX = 150; // ~5 minutes of 2 s waits
 
 // The browser gave up on the stream. When the server refused it for the moment (429: as many event streams
 // and downloads open as it allows), the run is followed on once Retry-After has passed, from the last event
@@ -577,7 +578,7 @@ async function onStreamLost() {
   const stream = state.stream;
   const answer = await streamAnswer(`${state.eventsUrl}?after=${stream.lastId}`);
   if (!state.running || state.stream !== stream) return; // finished, stopped or replaced meanwhile
-  if ((answer.status === 429 || answer.status === 200) && ++state.streamRefusals <= STREAM_REFUSALS_MAX) {
+  if ((answer.status === 429 || answer.status === 200) && ++state.streamRetries <= STREAM_RETRIES_MAX) {
     const seconds = Math.min(10, Math.max(1, answer.retryAfter || 2));
     setStreamStatus(answer.status === 429
       ? `The server is sending as many event streams as it allows; following the run again in ${seconds} s…`
@@ -586,7 +587,9 @@ async function onStreamLost() {
     state.streamRetry = setTimeout(() => { if (state.running && state.stream === stream) stream.resume(); }, seconds * 1000);
     return;
   }
-  showRunError("The event stream closed before the run finished (the run may have been removed from the server).");
+  showRunError(answer.status === 429
+    ? "The server stayed at its limit of open event streams for 5 minutes; this page stopped following the run."
+    : "The event stream closed before the run finished (the run may have been removed from the server).");
   finishRun("lost");
 }
 
