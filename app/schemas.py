@@ -165,7 +165,7 @@ ERROR_CODES = ("validation_error", "unreadable_body", "body_too_large", "not_fou
 
 class ErrorResponse(BaseModel):
     message: str = Field(description="What went wrong, for a person.")
-    detail: Any = Field(None, description="Machine-readable details (for 422: a list of {loc, msg, type, message, "
+    detail: Any = Field(description="Machine-readable details (for 422: a list of {loc, msg, type, message, "
                                           "ctx}, message being that error's part of the top-level message, ctx its "
                                           "facts as data: bounds, allowed values, the other field involved; "
                                           "other statuses: the message again).")

@@ -78,3 +78,10 @@ def test_no_schema_facts_where_the_message_states_none(client):
     assert "ctx" not in item
     item = _item(client.post("/api/profile", json={"seq_len": 2000, "hidden_size": 512}))  # a cap: its own ctx only
     assert set(item["ctx"]) == {"work", "limit", "reduce"}
+
+
+def test_the_loss_surface_s_range_rule_carries_its_facts():
+    with TestClient(create_app(Settings())) as client:
+        item = client.get("/api/loss-surface", params={"w_min": 2, "w_max": 1}).json()["detail"][0]
+    assert item["loc"] == ["query", "w_max"]
+    assert item["ctx"] == {"exclusive_minimum": 2.0, "minimum_from": "w_min", "w_min": 2.0, "integer": False}

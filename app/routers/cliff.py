@@ -54,12 +54,15 @@ class SurfaceQuery(BaseModel):
     threshold: float = Field(D["threshold"], gt=0.0, le=1e6, description="Norm-clipping threshold tau.")
 
     def check_ranges(self) -> None:
-        """Cross-field rule, as a 422 shaped like pydantic's own errors so the loc names the field."""
+        """Cross-field rule, as a 422 shaped like pydantic's own errors so the loc names the field; its ctx as the
+        cross-field rules of the lanes': {"exclusive_minimum": w_min's value, "minimum_from": "w_min", "w_min": ...}."""
         for low, high in (("w_min", "w_max"), ("b_min", "b_max")):
             if not getattr(self, low) < getattr(self, high):
                 raise RequestValidationError([{
                     "type": "value_error", "loc": ("query", high), "input": getattr(self, high),
-                    "msg": f"must be greater than {low} ({getattr(self, low):g}), got {getattr(self, high):g}"}])
+                    "msg": f"must be greater than {low} ({getattr(self, low):g}), got {getattr(self, high):g}",
+                    "ctx": {"exclusive_minimum": getattr(self, low), "minimum_from": low, low: getattr(self, low),
+                            "integer": False}}])
 
 
 class TrajectoryOut(BaseModel):
