@@ -21,7 +21,6 @@ const state = {
   presetId: null,
   runId: null,
   stream: null,
-  eventsUrl: null,
   streamRetry: null, // timer of the next try after the server refused the stream (429)
   streamRetries: 0, // tries in a row since the stream last opened
   running: false,
@@ -478,7 +477,6 @@ function resumeAfterBackForwardCache(event) {
 function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
-  state.eventsUrl = eventsUrl;
   state.streamRetries = 0;
   document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
@@ -576,7 +574,7 @@ const STREAM_RETRIES_MAX = 150; // ~5 minutes of 2 s waits
 async function onStreamLost() {
   if (!state.running) return;
   const stream = state.stream;
-  const answer = await streamAnswer(`${state.eventsUrl}?after=${stream.lastId}`);
+  const answer = await streamAnswer(stream.resumeUrl); // what its resume would be answered
   if (!state.running || state.stream !== stream) return; // finished, stopped or replaced meanwhile
   if ((answer.status === 429 || answer.status === 200) && ++state.streamRetries <= STREAM_RETRIES_MAX) {
     const seconds = Math.min(10, Math.max(1, answer.retryAfter || 2));

@@ -44,6 +44,8 @@ export function openRunStream(url, handlers) {
   }
 
   connect(url);
+  // the connection resume() opens: on after the last event seen (?after=n, as Last-Event-ID would)
+  const resumeUrl = () => `${url}${url.includes("?") ? "&" : "?"}after=${lastId}`;
 
   return {
     close() {
@@ -55,7 +57,10 @@ export function openRunStream(url, handlers) {
     resume() {
       if (finished) return;
       source.close();
-      connect(`${url}${url.includes("?") ? "&" : "?"}after=${lastId}`);
+      connect(resumeUrl());
+    },
+    get resumeUrl() {
+      return resumeUrl();
     },
     get lastId() {
       return lastId;
