@@ -29,14 +29,19 @@ log = logging.getLogger("rnnlab")
 MAX_ECHO = 60  # characters of user input (a key, a header) echoed back in an error
 
 
-def validation_error(loc: tuple, msg: str, value: Any = None, kind: str = "value_error",
-                     ctx: dict | None = None) -> RequestValidationError:
-    """A 422 raised by hand (cross-field rules, limits), shaped like pydantic's own errors; ``ctx``: the
-    figures behind the message (numbers, lists of names), sent with it as pydantic sends its bounds."""
+def error_item(loc: tuple, msg: str, value: Any = None, kind: str = "value_error", ctx: dict | None = None) -> dict:
+    """One error raised by hand (cross-field rules, limits), shaped like pydantic's own; ``ctx``: the figures
+    behind the message (numbers, lists of names), sent with it as pydantic sends its bounds."""
     error = {"type": kind, "loc": loc, "msg": msg, "input": value}
     if ctx:
         error["ctx"] = ctx
-    return RequestValidationError([error])
+    return error
+
+
+def validation_error(loc: tuple, msg: str, value: Any = None, kind: str = "value_error",
+                     ctx: dict | None = None) -> RequestValidationError:
+    """A 422 of one :func:`error_item`."""
+    return RequestValidationError([error_item(loc, msg, value, kind, ctx)])
 
 
 def clip(text: str, limit: int = MAX_ECHO) -> str:

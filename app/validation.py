@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from app.errors import validation_error
+from app.errors import error_item, validation_error
 from app.runs import TIMESTEPS, state_values, work, work_formula
 from app.schemas import LANE_NAMES
 from rnncore import Config
@@ -24,8 +24,9 @@ def to_configs(models: list[BaseModel], loc_of) -> list[Config]:
     configs = [Config(**model.model_dump()) for model in models]
     problems = [(loc_of(i), cfg, problem) for i, cfg in enumerate(configs) for problem in cfg.problems()]
     if problems:
-        raise RequestValidationError([error for loc, cfg, problem in problems for error in validation_error(
-            (*loc, problem.field), problem.message, getattr(cfg, problem.field, None), ctx=problem.data).errors()])
+        raise RequestValidationError([error_item((*loc, problem.field), problem.message,
+                                                 getattr(cfg, problem.field, None), ctx=problem.data)
+                                      for loc, cfg, problem in problems])
     return configs
 
 

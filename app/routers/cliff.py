@@ -13,10 +13,10 @@ from typing import Annotated
 
 import numpy as np
 from fastapi import APIRouter, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from app.errors import validation_error
 from app.schemas import INVALID
 from rnncore import cliff
 
@@ -57,12 +57,10 @@ class SurfaceQuery(BaseModel):
         """Cross-field rule, as a 422 shaped like pydantic's own errors so the loc names the field; its ctx as the
         cross-field rules of the lanes': {"exclusive_minimum": w_min's value, "minimum_from": "w_min", "w_min": ...}."""
         for low, high in (("w_min", "w_max"), ("b_min", "b_max")):
-            if not getattr(self, low) < getattr(self, high):
-                raise RequestValidationError([{
-                    "type": "value_error", "loc": ("query", high), "input": getattr(self, high),
-                    "msg": f"must be greater than {low} ({getattr(self, low):g}), got {getattr(self, high):g}",
-                    "ctx": {"exclusive_minimum": getattr(self, low), "minimum_from": low, low: getattr(self, low),
-                            "integer": False}}])
+            lo, hi = getattr(self, low), getattr(self, high)
+            if not lo < hi:
+                raise validation_error(("query", high), f"must be greater than {low} ({lo:g}), got {hi:g}", hi,
+                                       ctx={"exclusive_minimum": lo, "minimum_from": low, low: lo, "integer": False})
 
 
 class TrajectoryOut(BaseModel):
