@@ -77,6 +77,10 @@ class StreamSlots:
             self.open += 1
         return StreamSlot(self)
 
+    def _give_back(self) -> None:
+        with self._lock:
+            self.open -= 1
+
 
 def bounded(send, seconds: float):
     """``send`` that raises TimeoutError (an OSError, as a gone client's socket raises) when one message waits
@@ -95,8 +99,7 @@ class StreamSlot:
         """Idempotent."""
         slots, self._slots = self._slots, None
         if slots is not None:
-            with slots._lock:
-                slots.open -= 1
+            slots._give_back()
 
 
 class SlottedStreamingResponse(StreamingResponse):
