@@ -55,3 +55,15 @@ def live_server() -> Iterator[LiveServer]:
     live = start_live_server()
     yield live
     stop_live_server(live)
+
+
+def module_live_server(settings: Settings):
+    """A module-scoped fixture: a live server with ``settings`` for one test module; its runs are cancelled and
+    joined, then it stops. In a module: ``server = module_live_server(Settings(...))``."""
+    @pytest.fixture(scope="module")
+    def server() -> Iterator[LiveServer]:
+        live = start_live_server(settings)
+        yield live
+        live.app.state.runs.shutdown()
+        stop_live_server(live)
+    return server

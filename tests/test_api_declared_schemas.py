@@ -14,7 +14,7 @@ import jsonschema_rs
 import pytest
 
 from app.settings import Settings
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import module_live_server
 
 SMALL = {"hidden_size": 4, "batch_size": 2, "steps": 6}
 LANES = [
@@ -28,12 +28,7 @@ LANES = [
 EVENTS = "/api/runs/{run_id}/events"
 
 
-@pytest.fixture(scope="module")
-def server():
-    live = start_live_server(Settings(cancel_grace_seconds=1.0, max_arrays_per_lane=10))
-    yield live
-    live.app.state.runs.shutdown()
-    stop_live_server(live)
+server = module_live_server(Settings(cancel_grace_seconds=1.0, max_arrays_per_lane=10))
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from schemathesis.specs.openapi.checks import (
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import module_live_server
 
 FUZZ_SETTINGS = Settings(cancel_grace_seconds=0, profile_max_work=2e6)  # gradcheck shrinks every lane itself
 SCHEMA = schemathesis.openapi.from_dict(create_app(FUZZ_SETTINGS).openapi())
@@ -37,12 +37,7 @@ MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 EXAMPLES = 20
 
 
-@pytest.fixture(scope="module")
-def server():
-    live = start_live_server(FUZZ_SETTINGS)
-    yield live
-    live.app.state.runs.shutdown()
-    stop_live_server(live)
+server = module_live_server(FUZZ_SETTINGS)
 
 
 @pytest.fixture(scope="module")

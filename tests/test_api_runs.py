@@ -15,7 +15,7 @@ from threadpoolctl import threadpool_limits
 from app.presets import PRESETS
 from app.settings import Settings
 from rnncore import Config, train
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import module_live_server, start_live_server, stop_live_server
 
 SMALL = {"seq_len": 12, "hidden_size": 8, "batch_size": 4, "steps": 30}
 ENDLESS = {"seq_len": 8, "hidden_size": 4, "batch_size": 2, "steps": 20000}  # runs until we stop it
@@ -83,12 +83,7 @@ def wait_for(predicate, timeout: float, interval: float = 0.05):
     raise AssertionError("condition not met in time")
 
 
-@pytest.fixture(scope="module")
-def server():
-    live = start_live_server(Settings(cancel_grace_seconds=1.0, max_arrays_per_lane=10))
-    yield live
-    live.app.state.runs.shutdown()
-    stop_live_server(live)
+server = module_live_server(Settings(cancel_grace_seconds=1.0, max_arrays_per_lane=10))
 
 
 def test_two_lanes_stream_in_order_end_with_done_and_export_matches(server):

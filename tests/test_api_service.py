@@ -27,7 +27,7 @@ from app.runs import record_every, step_to_json
 from app.settings import Settings
 from app.worker import EnginePool
 from rnncore import Config, StepRecord, TimestepArrays
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import module_live_server
 
 
 def blas_threads() -> list[int]:
@@ -41,12 +41,7 @@ def test_the_run_manager_sets_the_blas_thread_limit():
         assert blas_threads() and set(blas_threads()) == {1}
 
 
-@pytest.fixture(scope="module")
-def server():
-    live = start_live_server(Settings(cancel_grace_seconds=2.0))
-    yield live
-    live.app.state.runs.shutdown()
-    stop_live_server(live)
+server = module_live_server(Settings(cancel_grace_seconds=2.0))
 
 
 def _stream_bytes(url: str, run_id: str, out: dict) -> None:
