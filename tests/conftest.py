@@ -20,6 +20,7 @@ class LiveServer:
     url: str
     app: object
     server: uvicorn.Server
+    thread: threading.Thread
 
 
 def _free_port() -> int:
@@ -39,14 +40,16 @@ def start_live_server(settings: Settings | None = None) -> LiveServer:
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
-                return LiveServer(url=url, app=app, server=server)
+                return LiveServer(url=url, app=app, server=server, thread=thread)
         except httpx.HTTPError:
             time.sleep(0.05)
     raise RuntimeError("live server did not start")
 
 
 def stop_live_server(live: LiveServer) -> None:
+    """Stop and join: a server thread still shutting down after pytest closed its output logs to a closed file."""
     live.server.should_exit = True
+    live.thread.join(timeout=15)
 
 
 @pytest.fixture(scope="session")
