@@ -22,7 +22,9 @@ const state = {
   runId: null,
   stream: null,
   streamRetry: null, // timer of the next try after the server refused the stream (429)
+  exportRetry: null, // timer of a download's next try after the server refused it (429)
   streamRetries: 0, // tries in a row since the stream last opened
+  streamLostSince: null, // when the stream was lost, if it has not opened since (ms, Date.now())
   running: false,
   stopTimer: null,
   runLanes: null, // JSON of the lane configs of the run the charts show
@@ -356,6 +358,8 @@ function setRunning(running) {
 }
 
 function setExportLinks(id) {
+  clearTimeout(state.exportRetry); // a download still waiting was for the run before
+  setExportStatus("");
   for (const format of ["csv", "json"]) {
     const link = $(`export-${format}`);
     if (id) {
@@ -478,6 +482,7 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
   state.streamRetries = 0;
+  state.streamLostSince = null;
   document.body.dataset.runId = id;
   delete document.body.dataset.runStatus;
   setExportLinks(id);
@@ -491,7 +496,7 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
     lane_done: onLaneDone,
     done: onDone,
     reconnecting: () => setStreamStatus("Connection lost, reconnecting…"),
-    open: () => { state.streamRetries = 0; setStreamStatus(""); },
+    open: () => { state.streamRetries = 0; state.streamLostSince = null; setStreamStatus(""); },
     lost: onStreamLost,
   });
 }
@@ -568,12 +573,83 @@ async function streamAnswer(url) {
 
 const STREAM_RETRIES_MAX = 150; // ~5 minutes of 2 s waits
 
+function minutesSince(time) {
+  const minutes = Math.max(1, Math.round((Date.now() - time) / 60000));
+  return `${minutes} minute${minutes === 1 ? "" : "s"}`;
+}
+
+// --- exports ----------------------------------------------------------------------------------------------
+// A download shares the server's stream slots (RNNLAB_MAX_STREAMS) with event streams. A link followed
+// while they are all taken got a 429 the browser shows only as a failed download, and a removed run's link
+// a 404 nobody read. So a click asks first (a GET closed once its headers are in, like streamAnswer) and
+// follows the link only when the answer is 200; a 429 is waited out (Retry-After), anything else is said.
+const EXPORT_RETRIES_MAX = 30;
+
+function setExportStatus(text) {
+  const status = $("export-status");
+  status.textContent = text;
+  status.hidden = !text;
+}
+
+async function exportAnswer(url) {
+  const abort = new AbortController();
+  try {
+    const response = await fetch(url, { signal: abort.signal });
+    const answer = { status: response.status, retryAfter: Number(response.headers.get("Retry-After")), message: "" };
+    if (response.status !== 200) { // an error body is a small JSON object {message, code, ...}
+      try { answer.message = (await response.json()).message || ""; } catch { /* not JSON: say the status */ }
+    }
+    return answer;
+  } catch {
+    return { status: 0, retryAfter: NaN, message: "" };
+  } finally {
+    abort.abort();
+  }
+}
+
+async function onExportClick(event) {
+  const link = event.currentTarget;
+  if (link.dataset.asked === "true") { // the click below, after a 200: the browser downloads
+    delete link.dataset.asked;
+    return;
+  }
+  event.preventDefault();
+  if (link.classList.contains("disabled")) return;
+  clearTimeout(state.exportRetry);
+  const href = link.href;
+  const format = link.textContent.trim();
+  for (let tries = 1; ; tries++) {
+    const answer = await exportAnswer(href);
+    if (link.href !== href) return; // another run's link meanwhile
+    if (answer.status === 200) {
+      setExportStatus("");
+      link.dataset.asked = "true";
+      link.click();
+      return;
+    }
+    if (answer.status !== 429 || tries > EXPORT_RETRIES_MAX) {
+      setExportStatus(answer.status === 429
+        ? `The server stayed busy; the ${format} download did not start. Try it again later.`
+        : answer.status === 0
+          ? `The server cannot be reached; the ${format} download did not start.`
+          : `${format} download failed (HTTP ${answer.status}): ${answer.message || "no details"}`);
+      return;
+    }
+    const seconds = Math.min(10, Math.max(1, answer.retryAfter || 2));
+    setExportStatus(`The server is sending as many downloads and event streams as it allows; the ${format} ` +
+                    `download starts in ${seconds} s…`);
+    await new Promise((resolve) => { state.exportRetry = setTimeout(resolve, seconds * 1000); });
+    if (link.href !== href) return;
+  }
+}
+
 // The browser gave up on the stream. When the server refused it for the moment (429: as many event streams
 // and downloads open as it allows), the run is followed on once Retry-After has passed, from the last event
 // seen; otherwise (the run removed, the server gone) the run's charts stop here.
 async function onStreamLost() {
   if (!state.running) return;
   const stream = state.stream;
+  state.streamLostSince ??= Date.now();
   const answer = await streamAnswer(stream.resumeUrl); // what its resume would be answered
   if (!state.running || state.stream !== stream) return; // finished, stopped or replaced meanwhile
   if ((answer.status === 429 || answer.status === 200) && ++state.streamRetries <= STREAM_RETRIES_MAX) {
@@ -586,7 +662,8 @@ async function onStreamLost() {
     return;
   }
   showRunError(answer.status === 429
-    ? "The server stayed at its limit of open event streams for 5 minutes; this page stopped following the run."
+    ? `The server stayed at its limit of open event streams for ${minutesSince(state.streamLostSince)}; this page ` +
+      "stopped following the run."
     : "The event stream closed before the run finished (the run may have been removed from the server).");
   finishRun("lost");
 }
@@ -820,11 +897,7 @@ async function main() {
     state.view.colour = scale.value === scale.options[0].value ? undefined : scale.value; // the default stays out
     syncUrl();
   });
-  for (const format of ["csv", "json"]) {
-    $(`export-${format}`).addEventListener("click", (event) => {
-      if (event.currentTarget.classList.contains("disabled")) event.preventDefault();
-    });
-  }
+  for (const format of ["csv", "json"]) $(`export-${format}`).addEventListener("click", onExportClick);
   setRunning(false);
   afterSettingsChange();
   charts.markAll();

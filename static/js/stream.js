@@ -62,8 +62,5 @@ export function openRunStream(url, handlers) {
     get resumeUrl() {
       return resumeUrl();
     },
-    get lastId() {
-      return lastId;
-    },
   };
 }

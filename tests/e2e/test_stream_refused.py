@@ -55,3 +55,50 @@ def test_a_refused_stream_is_waited_out_and_a_removed_run_is_lost(page, page_log
         slots.open = 0
         stop_live_server(live)
     assert [p for p in page_log.problems() if "429" not in p and "404" not in p] == []
+
+
+def test_an_export_refused_for_the_moment_is_waited_out_and_a_removed_runs_export_says_why(page, page_log):
+    """A download shares the stream slots. A link followed while they were all taken got a 429 that the browser
+    showed only as a failed download, and a removed run's link a 404 nobody read. The page now asks first, waits
+    out a 429 (saying so beside the buttons) and then downloads; any other answer is said in words."""
+    live = start_live_server(Settings(max_streams=1))
+    slots = live.app.state.streams
+    try:
+        page.goto(f"{live.url}/?{SMALL}")
+        page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+        page.click("#run")
+        page.wait_for_function("() => document.body.dataset.runStatus === 'done'", timeout=20_000)
+        run_id = page.evaluate("() => document.body.dataset.runId")
+        status = page.locator("#export-status")
+        downloads = []
+        page.on("download", lambda download: downloads.append(download))
+
+        slots.open = 1  # another client's stream holds the only slot
+        page.click("#export-csv")
+        page.wait_for_function("() => !document.getElementById('export-status').hidden", timeout=10_000)
+        assert status.text_content() == ("The server is sending as many downloads and event streams as it allows; "
+                                         "the CSV download starts in 2 s…")
+        box = status.bounding_box()
+        assert box["y"] < 60 and box["x"] + box["width"] <= page.viewport_size["width"]  # in the top bar, on screen
+        snap(page, "export-refused", "header.topbar")
+        page.wait_for_timeout(2500)
+        assert downloads == [] and status.is_visible()  # refused again: still waiting, nothing failed
+        slots.open = 0
+        page.wait_for_function("() => document.getElementById('export-status').hidden", timeout=10_000)
+        page.wait_for_timeout(500)
+        assert [d.suggested_filename for d in downloads] == [f"rnn-gradient-lab-run-{run_id}.csv"]
+        assert downloads[0].failure() is None
+
+        manager = live.app.state.runs
+        with manager._lock:  # dropped from the store as the LRU does
+            manager._runs.pop(run_id)
+            manager._evicted[run_id] = None
+        page.click("#export-json")
+        page.wait_for_function("() => !document.getElementById('export-status').hidden", timeout=10_000)
+        text = status.text_content()
+        assert text.startswith("JSON download failed (HTTP 404): run ") and "was evicted from the store" in text
+        assert len(downloads) == 1
+    finally:
+        slots.open = 0
+        stop_live_server(live)
+    assert [p for p in page_log.problems() if "429" not in p and "404" not in p] == []
