@@ -78,6 +78,7 @@ class _Schemas:
     def __init__(self, request: Request):
         self.root: dict = {}
         self.operation: dict | None = None
+        self._found: dict[tuple, tuple[dict | None, bool, list[str] | None]] = {}  # each error's sentence and ctx
         route = request.scope.get("route")
         path = getattr(route, "path_format", None)
         if path is None:
@@ -110,6 +111,11 @@ class _Schemas:
 
     def lookup(self, loc: tuple) -> tuple[dict | None, bool, list[str] | None]:
         """(schema of the value at ``loc``, whether null is allowed, the names known beside it)."""
+        if loc not in self._found:
+            self._found[loc] = self._walk(loc)
+        return self._found[loc]
+
+    def _walk(self, loc: tuple) -> tuple[dict | None, bool, list[str] | None]:
         if self.operation is None or not loc:
             return None, False, None
         where, rest = loc[0], loc[1:]
