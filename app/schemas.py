@@ -160,7 +160,7 @@ class RunCreated(BaseModel):
 
 ERROR_CODES = ("validation_error", "unreadable_body", "body_too_large", "not_found", "method_not_allowed",
                "run_not_found", "run_evicted", "too_many_runs", "too_many_streams", "too_many_pending",
-               "internal_error")
+               "engine_crashed", "internal_error")
 
 
 class ErrorResponse(BaseModel):
@@ -218,8 +218,8 @@ class OptionField(BaseModel):
     default: Any
     description: str
     choices: list | None = None
-    minimum: float | None = None
-    maximum: float | None = None
+    minimum: int | float | None = None  # int first: an int field's bounds stay whole numbers
+    maximum: int | float | None = None
     nullable: bool = False
     group: str
     log_scale: bool = False

@@ -282,6 +282,8 @@ def test_options_follow_fields(client):
             assert field["choices"] == list(spec.choices)
         else:
             assert (field["minimum"], field["maximum"]) == (spec.minimum, spec.maximum)
+            if spec.kind == "int":  # as in /openapi.json: hidden_size [1, 512], not [1.0, 512.0]
+                assert type(field["minimum"]) is int and type(field["maximum"]) is int, field
     assert body["task_targets"] == {k: list(v) for k, v in TASK_TARGETS.items()}
     assert body["limits"]["max_lanes"] == 4 and body["limits"]["max_work"] == Settings().max_work
     # the letters the page names lanes with, as the API's own labels do ("lane B (relu)" for a duplicate)
