@@ -248,9 +248,14 @@ function afterSettingsChange({ push = false } = {}) {
 
 // After a run the charts keep showing it while the settings change (a preview would replace it at the
 // first keystroke): say so, until Run, or until the settings are back to the run's.
+// Settings that are not the charts' run: edited after it, or, while it still trains, another history entry's
+// (Back/Forward between presets during a run: the editor is locked, but the entry's settings are shown).
 function showRunOutdated() {
-  $("run-outdated").hidden = state.running || state.runLanes === null
-    || JSON.stringify(editor.getLanes()) === state.runLanes;
+  const note = $("run-outdated");
+  note.hidden = state.runLanes === null || JSON.stringify(editor.getLanes()) === state.runLanes;
+  note.textContent = state.running
+    ? "The charts show the run still training; these settings are another page's. Stop it, then press Run to train them."
+    : "The charts show the last run; the settings have changed since. Press Run to train the new ones.";
 }
 
 // --- shortcuts ------------------------------------------------------------------------------------

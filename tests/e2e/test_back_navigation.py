@@ -295,3 +295,33 @@ def test_chart_5_drawn_first_before_the_runs_first_step_has_no_nan_axis_lines(da
     assert then["heatmaps"] == 1  # the strip, with the first steps: its axis at the bottom of the plot
     offset, length = then["y2"]
     assert length > 10 and offset + length == pytest.approx(then["plotBottom"], abs=1)
+
+
+def test_back_between_presets_during_a_run_says_the_settings_are_not_the_runs(dashboard, page_log):
+    """QA: pick a preset, Run, press Back while it trains: the preset box and lane editor showed the earlier
+    entry's settings beside the charts of the run still training, and nothing said so (the "settings have
+    changed" note was kept hidden during a run). Now the note says it, and what to do."""
+    page = dashboard(SMALL)
+    choose_preset(page, "cells")  # a new history entry
+    page.click("#run")
+    wait_for_steps(page, 3)
+    rid = run_id(page)
+    note = page.locator("#run-outdated")
+    assert note.is_hidden()
+
+    page.go_back()  # the same document: popstate, the earlier entry's settings
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('preset')")
+    assert run_id(page) == rid and run_status(page) is None  # still this run, still training
+    assert note.is_visible()
+    assert note.text_content() == ("The charts show the run still training; these settings are another page's. "
+                                   "Stop it, then press Run to train them.")
+    assert page.locator("#lane0-hidden_size").is_disabled()  # the editor stays locked during the run
+    snap(page, "back-during-run", "#run-panel")
+
+    page.click("#stop")
+    wait_for_status(page, "cancelled")
+    assert note.text_content().startswith("The charts show the last run; the settings have changed since.")
+    page.go_forward()  # the run's own settings again
+    page.wait_for_function("() => new URLSearchParams(location.search).get('preset') === 'cells'")
+    assert note.is_hidden()
+    assert page_log.problems() == []
