@@ -727,7 +727,9 @@ function renderProgress() {
   let total = 0;
   for (const lane of lanes) {
     total += lane.totalSteps;
-    done += lane.status === "running" || lane.status === "waiting" ? lane.lastStep + 1 : lane.totalSteps;
+    // a diverged lane has nothing left to train; a cancelled one counts what it trained, so a stopped run's bar
+    // is not full
+    done += ["running", "waiting", "cancelled"].includes(lane.status) ? lane.lastStep + 1 : lane.totalSteps;
   }
   const stepsDone = lanes.reduce((sum, lane) => sum + lane.lastStep + 1, 0);
   const now = performance.now();

@@ -277,6 +277,8 @@ def test_stop_cancels_on_the_page_and_on_the_server(dashboard, page_log):
     shown = [int(re.search(r"cancelled after (\d+) of 20000 steps", text).group(1))
              for text in page.locator("#lane-status li").all_text_contents()]
     assert len(shown) == 2 and max(shown) == int(page.locator("#progress-steps").text_content().split(" / ")[0])
+    # the bar too: what was trained, not full (QA: a full bar beside "498 / 1000 steps")
+    assert page.locator(".progress-bar").get_attribute("aria-valuenow") == str(round(100 * sum(shown) / 40000))
     run_id = page.evaluate("() => document.body.dataset.runId")
     summary = page.request.get(f"/api/runs/{run_id}?history=false").json()
     assert summary["status"] == "cancelled"
