@@ -23,11 +23,14 @@ instead of ~500 ms for a fresh interpreter); ``warm_up()`` starts it when the se
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
+import logging
 import multiprocessing
 import multiprocessing.context
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import spawn
 from multiprocessing.connection import Connection
 
@@ -61,6 +64,7 @@ def _preparation_data(name: str) -> dict:
 spawn.get_preparation_data = _preparation_data
 _CONTEXT = _WorkerContext()
 _CONTEXT.set_forkserver_preload(["numpy", "rnncore", "app.runs", "app.blas"])  # what serve() imports
+log = logging.getLogger("rnnlab")
 
 
 class WorkerGone(RuntimeError):
@@ -193,6 +197,10 @@ class ClientGone(Exception):
     """The client of an engine call disconnected before its result."""
 
 
+class EngineCrashed(RuntimeError):
+    """A pool process died (OOM killer, a crash) computing the call, and again computing its one retry."""
+
+
 DISCONNECT_POLL_SECONDS = 0.2  # how often a waiting engine call looks whether its client is still there
 
 
@@ -201,15 +209,20 @@ class EnginePool:
 
     A call is handed to the pool only when a process is free: calls wait here, in order, where a call whose
     client has gone can still be dropped (the executor's own queue marks the calls it holds as running, and
-    those can no longer be cancelled)."""
+    those can no longer be cancelled).
+
+    A process that dies breaks the whole executor (every call in it fails, every later submit too): it is then
+    replaced by a fresh one and the calls it failed are retried once, on the new one."""
 
     def __init__(self, processes: int = 1, blas_threads: int = 1, nice: int = 10):
-        self._pool = ProcessPoolExecutor(max_workers=processes, mp_context=_CONTEXT,
-                                         initializer=_init_pool_process, initargs=(blas_threads, nice))
+        self._new_pool = functools.partial(ProcessPoolExecutor, max_workers=processes, mp_context=_CONTEXT,
+                                           initializer=_init_pool_process, initargs=(blas_threads, nice))
+        self._pool = self._new_pool()
         self._free = asyncio.Semaphore(processes)
         self.waiting = 0  # calls waiting for a free process
         self.computing = 0  # calls in a process
         self.dropped = 0  # calls whose client left while they waited
+        self.restarts = 0  # broken executors replaced
 
     async def call(self, fn, *args, request=None):
         """``fn(*args)`` in a pool process. With ``request`` (a Starlette Request), a call still waiting for a
@@ -231,10 +244,31 @@ class EnginePool:
             self.waiting -= 1
         self.computing += 1
         try:
-            return await asyncio.wrap_future(self._pool.submit(fn, *args))
+            try:
+                return await self._submit(fn, *args)
+            except BrokenProcessPool:  # maybe another call's process that died: an engine call is safe to repeat
+                if request is not None and await request.is_disconnected():
+                    raise ClientGone from None
+            try:
+                return await self._submit(fn, *args)  # only once: a call that kills its process each time must not loop
+            except BrokenProcessPool as exc:
+                raise EngineCrashed("a pool process exited computing the call and its retry") from exc
         finally:
             self.computing -= 1
             self._free.release()
+
+    async def _submit(self, fn, *args):
+        pool = self._pool
+        try:
+            return await asyncio.wrap_future(pool.submit(fn, *args))
+        except BrokenProcessPool:
+            if pool is self._pool:  # the first call to see it broken replaces it; the others just retry
+                self._pool = self._new_pool()
+                self.restarts += 1
+                log.warning("a process of the engine pool exited abruptly (killed, out of memory?); pool restarted")
+                # the executor has terminated its other processes already; joining them takes a few ms
+                await asyncio.to_thread(pool.shutdown)
+            raise
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)  # wait=False leaves a noisy atexit hook

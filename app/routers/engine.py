@@ -10,8 +10,10 @@ from app.errors import ApiError
 from app.runs import to_plain
 from app.schemas import (
     INVALID,
+    RETRY_AFTER,
     TOO_LARGE,
     UNREADABLE_BODY,
+    ErrorResponse,
     GradcheckRequest,
     GradcheckResult,
     ProfileRequest,
@@ -19,7 +21,7 @@ from app.schemas import (
     too_many,
 )
 from app.validation import check_memory, check_work, to_config
-from app.worker import ClientGone, profile_payload
+from app.worker import ClientGone, EngineCrashed, profile_payload
 from rnncore.fdcheck import GRADCHECK_TOLERANCE, gradcheck_report  # GRADCHECK_TOLERANCE: also /api/options
 
 router = APIRouter(prefix="/api", tags=["engine"], responses={**INVALID, **UNREADABLE_BODY, **TOO_LARGE})
@@ -50,11 +52,22 @@ def admitted(request: Request, kind: str, limit: int) -> Iterator[None]:
         setattr(state, counter, getattr(state, counter) - 1)
 
 
+def crashed(what: str) -> ApiError:
+    """The 503 of a call whose pool process died under it twice (the call and its one retry); the pool has been
+    restarted, so the next call computes (unless it kills its process too)."""
+    return ApiError(503, f"a process of the engine exited while computing this {what}, and again on its retry "
+                         "(killed, e.g. out of memory, or crashed); the engine was restarted, retry in a second",
+                    "engine_crashed", headers={"Retry-After": "1"})
+
+
 BUSY = too_many("Too many calls queued or computing; see Retry-After")
+CRASHED = {503: {"model": ErrorResponse, "headers": RETRY_AFTER, "description": "The engine's process exited "
+                 "computing the call and its one retry (killed, e.g. out of memory); see Retry-After"}}
 
 
 @router.post("/profile", response_model=ProfileResult,
-             summary="Forward/backward profile of one config at initialisation", responses=BUSY)
+             summary="Forward/backward profile of one config at initialisation",
+             responses={**BUSY, **CRASHED})
 async def profile(body: ProfileRequest, request: Request):
     """One forward and backward pass of an untrained model, no update: ``record`` has the same shape
     as a ``step`` event's data (scalars plus per-timestep ``arrays``, -inf/NaN as null).
@@ -72,12 +85,14 @@ async def profile(body: ProfileRequest, request: Request):
             record = await request.app.state.runs.engine.call(profile_payload, cfg.to_dict(), request=request)
     except ClientGone:
         return Response(status_code=CLIENT_GONE)
+    except EngineCrashed as exc:
+        raise crashed("profile") from exc
     return {"config": cfg.to_dict(), "task_info": to_plain(rnncore.task_info(cfg)), "record": record}
 
 
 @router.post("/gradcheck", response_model=GradcheckResult,
              summary="Finite-difference check of the engine's gradients on a small copy of a lane",
-             responses=BUSY)
+             responses={**BUSY, **CRASHED})
 async def gradcheck(body: GradcheckRequest, request: Request):
     """Compares the analytic BPTT gradient with float64 central differences, per parameter, and reports
     the max relative error and a verdict: ``passed``, ``failed`` (finite differences that agree with each
@@ -99,6 +114,8 @@ async def gradcheck(body: GradcheckRequest, request: Request):
                                                            request=request))
     except ClientGone:
         return Response(status_code=CLIENT_GONE)
+    except EngineCrashed as exc:
+        raise crashed("gradcheck") from exc
     details = report["params"]
     errors = {name: d["max_rel_error"] for name, d in details.items()}
     finite = [v for v in errors.values() if v is not None]

@@ -1,0 +1,130 @@
+"""A pool process of /api/profile and /api/gradcheck that dies (OOM killer, a crash) breaks the whole
+ProcessPoolExecutor. Before, every later call to both endpoints was a 500 (BrokenProcessPool) until the server
+restarted; now the pool is rebuilt, the call that hit it is retried once, and a call that crashes its worker
+each time is a 503 after that one retry, not a loop."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from app.schemas import ERROR_CODES
+from app.settings import Settings
+from app.worker import warm_up
+
+PATHS = ["/api/profile", "/api/gradcheck"]
+
+
+def _crash(*args):
+    """Stands in for an engine call that takes its process down (the OOM killer's SIGKILL)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _children(pid: int) -> set[int]:
+    """Live (not zombie) direct children of ``pid``, from /proc."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            out.add(int(entry))
+    return out
+
+
+def _descendants() -> set[int]:
+    """Our processes: the forkserver, its workers (grandchildren), the resource tracker."""
+    found, todo = set(), [os.getpid()]
+    while todo:
+        for child in _children(todo.pop()) - found:
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _before() -> set[int]:
+    """Our processes before a test, with the forkserver and resource tracker, which outlive an app."""
+    warm_up()
+    return _descendants()
+
+
+def _wait_until(condition, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def _no_leftovers(engine, before: set[int]) -> bool:
+    """Every process started since ``before`` is one of the current pool's."""
+    return _descendants() - before <= set(engine._pool._processes or ())
+
+
+def _pending_zero(app) -> bool:
+    engine = app.state.runs.engine
+    return (getattr(app.state, "profiles_pending", 0) == getattr(app.state, "gradchecks_pending", 0) == 0
+            and engine.waiting == engine.computing == 0)
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_killed_pool_process_is_replaced_and_the_call_that_hit_it_retried(path):
+    before = _before()
+    with TestClient(create_app(Settings(engine_processes=1)), raise_server_exceptions=False) as client:
+        engine = client.app.state.runs.engine
+        assert client.post(path, json={}).status_code == 200  # starts a pool process
+        pids = list(engine._pool._processes)
+        assert pids
+        for pid in pids:
+            os.kill(pid, signal.SIGKILL)
+        assert _wait_until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids))
+        response = client.post(path, json={})
+        assert response.status_code == 200, response.text  # retried once on a fresh pool
+        assert engine.restarts == 1
+        for other in PATHS:  # and the pool serves both endpoints again, as before
+            assert client.post(other, json={}).status_code == 200
+        assert engine.restarts == 1
+        assert _pending_zero(client.app)
+        assert _wait_until(lambda: _no_leftovers(engine, before))
+    assert _wait_until(lambda: _descendants() - before == set())
+
+
+@pytest.mark.parametrize(("path", "name"), [("/api/profile", "profile_payload"),
+                                            ("/api/gradcheck", "gradcheck_report")])
+def test_a_call_that_crashes_its_worker_every_time_is_a_503_after_one_retry(path, name, monkeypatch):
+    before = _before()
+    with TestClient(create_app(Settings(engine_processes=2)), raise_server_exceptions=False) as client:
+        engine = client.app.state.runs.engine
+        monkeypatch.setattr(f"app.routers.engine.{name}", _crash)
+        response = client.post(path, json={})
+        assert response.status_code == 503, response.text
+        body = response.json()
+        assert body["code"] == "engine_crashed" and body["code"] in ERROR_CODES
+        assert response.headers["retry-after"] == "1"
+        assert "retry" in body["message"]
+        assert engine.restarts == 2  # the call and its one retry: no loop
+        assert _pending_zero(client.app)
+        monkeypatch.undo()
+        assert client.post(path, json={}).status_code == 200  # the pool was rebuilt after the second crash too
+        assert engine.restarts == 2
+        assert _wait_until(lambda: _no_leftovers(engine, before))
+    assert _wait_until(lambda: _descendants() - before == set())
+
+
+def test_the_503_is_in_the_openapi_schema():
+    with TestClient(create_app(Settings())) as client:
+        paths = client.get("/openapi.json").json()["paths"]
+        for path in PATHS:
+            declared = paths[path]["post"]["responses"]["503"]
+            assert "Retry-After" in declared["headers"]
+            assert declared["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
