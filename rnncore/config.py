@@ -72,7 +72,7 @@ FIELDS: tuple[FieldSpec, ...] = (
               minimum=2, maximum=16, group="task", applies_to={"task": ["recall"]}),
     FieldSpec("target", "choice", None,
               "Where the loss is: only at the last timestep, or at every timestep. Allowed per task, the "
-              "first being its default (null): "
+              "first being its default (left empty: null): "
               + "; ".join(f"{task} {' or '.join(modes)}" for task, modes in TASK_TARGETS.items()) + ".",
               choices=("last", "every"), nullable=True, group="task"),
     FieldSpec("batch_size", "int", 32, "Sequences per training step.", minimum=1, maximum=256,
@@ -95,15 +95,17 @@ FIELDS: tuple[FieldSpec, ...] = (
     FieldSpec("truncate", "int", None,
               "Truncated BPTT: the gradient is cut every k timesteps, counted from the end of the sequence "
               "(nothing flows from h_t into h_{t-1} across a cut), so the last step's loss reaches back k "
-              "steps and a loss term inside a stretch only to that stretch's start (null = full BPTT "
-              "through all T). At most seq_len.",
+              "steps and a loss term inside a stretch only to that stretch's start (left empty, null: full "
+              "BPTT through all T). At most seq_len.",
               minimum=1, maximum=2000, nullable=True, group="training"),
     FieldSpec("init", "choice", "orthogonal",
               "Initialisation of W_h: orthogonal scaled to spectral_radius; gaussian N(0, init_scale^2); "
               "identity scaled to spectral_radius (IRNN).",
               choices=("orthogonal", "gaussian", "identity"), group="init"),
     FieldSpec("spectral_radius", "float", 1.0,
-              "Spectral radius of W_h for orthogonal and identity init (> 1 tends to explode, < 1 to vanish).",
+              "Spectral radius of W_h for orthogonal and identity init. Each step back multiplies the gradient by "
+              "diag(f') W_h^T, so it tends to explode when radius * max|f'| > 1 and to vanish below: the edge is "
+              "radius 1 for tanh, relu and linear, 4 for sigmoid (max f' = 1/4).",
               minimum=0.0, maximum=5.0, group="init", applies_to={"init": ["orthogonal", "identity"]}),
     FieldSpec("init_scale", "float", 0.1, "Standard deviation of the gaussian init of W_h.", minimum=0.0,
               maximum=2.0, group="init", applies_to={"init": ["gaussian"]}),
