@@ -10,7 +10,10 @@ different settings keep short labels:
 ['RNN, tanh, clip 1.0', 'LSTM', 'relu, no clip']
 
 These are the only lane labels: the page takes them from the API (``POST /api/labels``, the run's
-``run`` event).
+``run`` event), with :func:`shared_settings`, what the labels leave out because every lane has it:
+
+>>> shared_settings([{"activation": "sigmoid"}, {"activation": "relu"}])  # doctest: +ELLIPSIS
+'RNN, adding, T=100, target last, full BPTT, orthogonal init, radius 1, H=64, norm clip 1.0, Adam, ...'
 """
 from __future__ import annotations
 
@@ -107,3 +110,27 @@ def lane_labels(lanes: list[dict]) -> list[str]:
     if not differing or len(set(labels)) < len(labels):
         labels = [f"lane {LANE_NAMES[i]}" + (f" ({label})" if label else "") for i, label in enumerate(labels)]
     return labels
+
+
+SHARED_ORDER = ("cell", "activation", "task", "num_classes", "seq_len", "target", "truncate", "init", "spectral_radius",
+                "init_scale", "forget_bias", "hidden_size", "clip", "optimizer", "momentum", "learning_rate",
+                "batch_size", "steps", "dtype")
+"""The settings :func:`shared_settings` names, in the order that matters for the gradient's flow (the seed
+left out: lanes differ in it only to repeat a run)."""
+
+
+def shared_settings(lanes: list[dict]) -> str:
+    """The settings every lane has, in :data:`SHARED_ORDER`: what the lane labels leave out (norm clipping,
+    on by default, among them). A field counts when it has an effect on every lane and one value in all."""
+    configs = [Config(**lane) for lane in lanes]
+    specs = {spec.name: spec for spec in FIELDS}
+    out = []
+    for name in SHARED_ORDER:
+        if not all(specs[name].applies(cfg) for cfg in configs):
+            continue
+        if name == "clip":  # with its threshold, and its kind named: "norm clip 1.0", "no clip"
+            if len({(cfg.clip, cfg.clip_threshold if cfg.clip != "none" else None) for cfg in configs}) == 1:
+                out.append(_clip_part(configs[0], True))
+        elif len({repr(_setting(cfg, name)) for cfg in configs}) == 1:
+            out.append(_FORMAT[name](_setting(configs[0], name)))
+    return ", ".join(out)

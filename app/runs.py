@@ -28,7 +28,7 @@ from dataclasses import asdict, fields
 import numpy as np
 
 from app.blas import limit_blas_threads
-from app.labels import lane_labels
+from app.labels import lane_labels, shared_settings
 from app.schemas import LaneDone
 from app.settings import Settings
 from app.worker import EnginePool, LaneWorker, WorkerGone, close_all, warm_up
@@ -175,6 +175,7 @@ class Run:
         self.configs = configs
         self.settings = settings
         self.labels = lane_labels([cfg.to_dict() for cfg in configs])
+        self.shared = shared_settings([cfg.to_dict() for cfg in configs])
         self.record_every = [record_every(cfg, settings.max_arrays_per_lane) for cfg in configs]
         self.task_info = task_infos
         self.created = time.time()
@@ -195,7 +196,7 @@ class Run:
         self._on_finish = on_finish
         self.thread = threading.Thread(target=self._run_safely, name=f"run-{run_id}", daemon=True)
         self._emit("run", {"id": run_id, "lanes": [cfg.to_dict() for cfg in configs], "labels": self.labels,
-                           "task_info": task_infos, "record_every": self.record_every})
+                           "shared": self.shared, "task_info": task_infos, "record_every": self.record_every})
 
     # --- the event log -------------------------------------------------------------------------
     def _emit(self, event: str, data: dict | None, lane: int | None = None, payload: bytes | None = None) -> None:
@@ -370,7 +371,7 @@ class Run:
             out = {
                 "id": self.id, "status": self.status, "paused": self.status == "running" and self.clients == 0,
                 "clients": self.clients, "lanes": [cfg.to_dict() for cfg in self.configs], "labels": self.labels,
-                "lane_status": list(self.lane_status), "steps_done": list(self.steps_done),
+                "shared": self.shared, "lane_status": list(self.lane_status), "steps_done": list(self.steps_done),
                 "record_every": self.record_every, "task_info": self.task_info, "events": len(self.frames),
                 "cancel_reason": self.cancel_reason,
             }

@@ -64,6 +64,8 @@ class LabelsRequest(BaseModel):
 class Labels(BaseModel):
     labels: list[str] = Field(description="One short label per lane: lane A names every field in which "
                                           "lanes differ, each other lane those in which it differs from A.")
+    shared: str = Field(description="The settings every lane has, which the labels leave out (e.g. \"norm clip "
+                                    "1.0\", on by default): \"RNN, tanh, adding, T=100, ...\".")
     run_limit: str | None = Field(None, description="Why POST /api/runs would refuse these lanes as one run "
                                                     "(the total work or memory cap), or null: the page says so "
                                                     "before Run.")
@@ -364,6 +366,7 @@ class RunEvent(BaseModel):
     id: str
     lanes: list[FullLaneConfig] = Field(description="Each lane's whole config, defaults filled in.")  # type: ignore[valid-type]
     labels: list[str] = Field(description="One short label per lane (as POST /api/labels gives them).")
+    shared: str = Field(description="The settings every lane has (as POST /api/labels gives them).")
     task_info: list[TaskInfo]
     record_every: list[int] = Field(description="Per lane: arrays every k steps (and on the last).")
 
@@ -472,6 +475,7 @@ class RunSummary(BaseModel):
     clients: int
     lanes: list[FullLaneConfig] = Field(description="Each lane's whole config, defaults filled in.")  # type: ignore[valid-type]
     labels: list[str]
+    shared: str = Field(description="The settings every lane has (as POST /api/labels gives them).")
     lane_status: list[LaneStatus]
     steps_done: list[int] = Field(description="Training steps computed so far, per lane.")
     record_every: list[int]

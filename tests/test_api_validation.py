@@ -428,15 +428,35 @@ def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
              {"seq_len": 20, "steps": 2, "activation": "relu", "clip": "none"}]
     response = client.post("/api/labels", json={"lanes": lanes})
     assert response.status_code == 200
-    assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"], "run_limit": None}
+    # what the labels leave out as every lane has it (an activation only for lanes that have one: not the LSTM)
+    shared = ("adding, T=20, target last, full BPTT, orthogonal init, radius 1, H=64, Adam, lr 0.001, batch 32, "
+              "2 steps, float32")
+    assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"], "shared": shared,
+                                "run_limit": None}
     created = client.post("/api/runs", json={"lanes": lanes}).json()
     assert created["labels"] == response.json()["labels"]
+    summary = client.get(f"/api/runs/{created['id']}?history=false").json()
+    assert summary["shared"] == shared
     client.delete(f"/api/runs/{created['id']}")
     bad = client.post("/api/labels", json={"lanes": [{}, {"seq_len": 10**9}]})
     assert bad.status_code == 422 and bad.json()["message"].startswith("lanes[1].seq_len: must be <= 2000")
     cross = client.post("/api/labels", json={"lanes": [{"seq_len": 20, "truncate": 50}]})
     assert cross.status_code == 422 and "truncate" in cross.json()["message"]
     assert client.post("/api/labels", json={"lanes": [{}] * 5}).status_code == 422
+
+
+def test_shared_settings_name_what_the_labels_leave_out():
+    """QA: norm clipping at 1.0 is on by default and the labels, naming only differences, never said so."""
+    from app.labels import shared_settings
+    assert "norm clip 1.0" in shared_settings([{"activation": "sigmoid"}, {"activation": "relu"}])
+    assert "clip" not in shared_settings([{"clip": "none"}, {}])  # differs: in the labels instead
+    assert shared_settings([{"clip": "none"}, {"clip": "none", "clip_threshold": 5.0}]).count("no clip") == 1
+    assert "value clip 0.5" in shared_settings([{"clip": "value", "clip_threshold": 0.5}] * 2)
+    gated = shared_settings([{"cell": "lstm", "activation": "relu"}, {"cell": "gru"}])
+    assert "relu" not in gated and "tanh" not in gated and "forget bias" not in gated  # not every lane's setting
+    assert shared_settings([{"cell": "lstm"}, {"cell": "lstm"}]).startswith("LSTM, adding, T=100")
+    assert "target every" in shared_settings([{"task": "copy"}])  # the effective target
+    assert "seed" not in shared_settings([{}, {}])
 
 
 def test_the_work_cap_counts_what_a_timestep_costs_however_small(client):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
 
-from app.labels import lane_labels
+from app.labels import lane_labels, shared_settings
 from app.presets import PRESETS
 from app.routers.engine import GRADCHECK_TOLERANCE
 from app.runs import TIMESTEPS, work_formula
@@ -78,4 +78,5 @@ def labels(body: LabelsRequest, request: Request) -> dict:
         check_run_limits(configs, request.app.state.settings, ("body", "lanes"))
     except RequestValidationError as exc:
         run_limit = exc.errors()[0]["msg"]
-    return {"labels": lane_labels([cfg.to_dict() for cfg in configs]), "run_limit": run_limit}
+    lanes = [cfg.to_dict() for cfg in configs]
+    return {"labels": lane_labels(lanes), "shared": shared_settings(lanes), "run_limit": run_limit}

@@ -302,6 +302,7 @@ async function runPreview() {
   const answer = await named;
   const labels = answer?.labels || lanes.map((_, i) => `lane ${LANE_NAMES[i]}`);
   if (abort.signal.aborted || state.running) return;
+  if (state.runLanes === null) showShared(answer?.shared); // once a run is shown, the line is the run's
   const errors = [];
   const preview = [];
   results.forEach((result, i) => {
@@ -506,7 +507,17 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   });
 }
 
+// What every lane has, which the lane labels (naming differences only) leave out: norm clipping, on by
+// default, was in no label, so a teacher's "weights > 1 explode" lane trained clipped without a word.
+function showShared(text) {
+  const line = $("lanes-shared");
+  const unbroken = (text || "").split(", ").map((part) => part.replaceAll(" ", "\u00a0")).join(", "); // "lr 0.001" whole
+  line.replaceChildren(el("b", { text: "Every lane: " }), document.createTextNode(unbroken));
+  line.hidden = !text;
+}
+
 function onRunEvent(data) {
+  showShared(data.shared);
   (data.lanes || []).forEach((config, i) => {
     const lane = charts.lanes[i];
     if (!lane) return;

@@ -1138,3 +1138,25 @@ def test_a_loss_axis_between_1_2_5_ticks_still_has_labels(dashboard, page_log):
     assert len(labels) >= 2, labels
     assert all(float(label) < 3 for label in labels), labels  # the values, not 1-2-5 digits of another decade
     assert page_log.problems() == []
+
+
+def test_the_run_panel_names_what_every_lane_has(dashboard, page_log):
+    """QA: norm clipping at 1.0 is on by default and the lane labels, naming differences only, never said so:
+    a teacher's hand-made "radius 1.5 explodes" lane trained clipped without a word. The run panel now says
+    what every lane has, for the settings before a run and for the run once it runs."""
+    page = dashboard("lanes=2&A.steps=4&A.hidden_size=8&A.seq_len=12&B.steps=4&B.hidden_size=8&B.seq_len=12"
+                     "&B.activation=relu")
+    line = page.locator("#lanes-shared")
+    page.wait_for_function("() => !document.getElementById('lanes-shared').hidden", timeout=20_000)
+    before = line.text_content().replace("\u00a0", " ")  # each setting kept on one line
+    assert before.startswith("Every lane: RNN, adding, T=12,") and "norm clip 1.0" in before and "H=8" in before
+    assert "tanh" not in before and "relu" not in before  # the lanes differ there: the labels say it
+    assert run_and_wait(page) == "done"
+    run_id = page.evaluate("() => document.body.dataset.runId")
+    shared = page.request.get(f"/api/runs/{run_id}?history=false").json()["shared"]
+    assert line.text_content().replace("\u00a0", " ") == f"Every lane: {shared}" == before
+    set_field(page, 1, "clip", "none")  # settings after the run: the line stays the run's (the note says the rest)
+    page.wait_for_timeout(600)
+    assert line.text_content().replace("\u00a0", " ") == before
+    snap(page, "lanes-shared", "#run-panel")
+    assert page_log.problems() == []
