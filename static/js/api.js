@@ -2,11 +2,14 @@
 // HTTP status, the server's human message and its machine-readable detail (422: [{loc, msg, type}]).
 
 export class ApiError extends Error {
-  constructor(status, message, detail, retryAfter) {
+  // code and ctx: the body's stable kind of error ("too_many_runs") and its figures ({running, limit})
+  constructor(status, message, detail, retryAfter, code = null, ctx = null) {
     super(message);
     this.status = status;
     this.detail = detail;
     this.retryAfter = retryAfter;
+    this.code = code;
+    this.ctx = ctx;
   }
 }
 
@@ -33,7 +36,8 @@ async function request(method, url, body, { signal } = {}) {
   if (!response.ok) {
     const message = (data && (data.message || (typeof data.detail === "string" && data.detail)))
       || `${method} ${url} failed with HTTP ${response.status}`;
-    throw new ApiError(response.status, message, data ? data.detail : null, response.headers.get("Retry-After"));
+    throw new ApiError(response.status, message, data ? data.detail : null, response.headers.get("Retry-After"),
+      data?.code ?? null, data?.ctx ?? null);
   }
   return data;
 }

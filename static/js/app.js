@@ -159,6 +159,10 @@ function showApiError(err) {
     const errors = fieldErrors(err);
     editor.showErrors(fieldMarks(errors));
     showRunError(errors.map(describe));
+  } else if (err.code === "too_many_runs" && err.ctx) { // the API's words tell a program to DELETE a run
+    showRunError(`The server is busy: it trains ${plural(err.ctx.limit, "run")} at once, and ${err.ctx.running} ` +
+      `${err.ctx.running === 1 ? "is" : "are"} training now (other users' or other tabs'). Press Run again when one ` +
+      `finishes${err.retryAfter ? `, e.g. in ${err.retryAfter} s` : ""}.`);
   } else if (err.status === 429) {
     const wait = err.retryAfter ? ` Try again in ${err.retryAfter} s.` : " Try again when a run finishes.";
     showRunError(`The server is busy: ${err.message}.${wait}`.replace("..", "."));
