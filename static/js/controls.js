@@ -160,12 +160,18 @@ export function plainFieldMessage(item, spec, own) {
   return crossFieldMessage(ctx, spec) ?? own;
 }
 
-// One 422 detail item about a query parameter (the cliff panel's) -> its sentence without the location: a
-// value of the wrong type said as what its ctx allows ("must be a whole number from 1 to 500"); the API's own
-// sentences ("must be > 0.0 (allowed: number in (0.0, 100.0])") as they are.
+// One 422 detail item about a query parameter (the cliff panel's) -> its sentence without the location, as
+// the lane fields' are worded: a value of the wrong type as what its ctx allows ("must be a whole number from 1
+// to 500"), one out of range as its comparison and then that ("must be > 0 (a number above 0, up to 100)", not
+// the API's "must be > 0.0 (allowed: number in (0.0, 100.0])"); other sentences (w_max > w_min) as they are.
 export function plainQueryMessage(item, own) {
-  const words = allowedInWords(ctxOf(item));
+  const ctx = ctxOf(item);
+  const words = allowedInWords(ctx);
   if (words && WRONG_TYPE.has(item.type)) return `must be ${words}`;
+  if (words && Object.hasOwn(OUT_OF_RANGE, item.type) && isNumber(ctx[OUT_OF_RANGE[item.type][1]])) {
+    const [op, key] = OUT_OF_RANGE[item.type];
+    return `must be ${op} ${bound(ctx[key])} (${words})`;
+  }
   return own;
 }
 

@@ -62,8 +62,9 @@ def test_cliff_panel_updates_and_reports_bad_input(dashboard, page_log):
     page.wait_for_function("() => document.getElementById('cliff-error').textContent.includes('learning rate')",
                            timeout=10_000)
     # named by its label, marked where it is, with the allowed range from the API
-    assert page.text_content("#cliff-error") == ("Cannot draw the loss surface: learning rate: must be > 0.0 "
-                                                 "(allowed: number in (0.0, 100.0])")
+    # in the lane fields' words, not the API's "must be > 0.0 (allowed: number in (0.0, 100.0])" (QA)
+    assert page.text_content("#cliff-error") == ("Cannot draw the loss surface: learning rate: must be > 0 "
+                                                 "(a number above 0, up to 100)")
     assert page.get_attribute("#cliff-learning_rate", "aria-invalid") == "true"
     assert page.get_attribute("#cliff-steps", "aria-invalid") == "false"
     assert _traces(page)[2]["name"] == "SGD + norm clip 1"
