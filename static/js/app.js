@@ -23,6 +23,7 @@ const state = {
   stream: null,
   streamRetry: null, // timer of the next try after the server refused the stream (429)
   exportRetry: null, // timer of a download's next try after the server refused it (429)
+  runPanelSeen: null, // whether the run panel is in view (IntersectionObserver; null before its first report)
   streamRetries: 0, // tries in a row since the stream last opened
   streamLostSince: null, // when the stream was lost, if it has not opened since (ms, Date.now())
   running: false,
@@ -356,8 +357,10 @@ function chartConfig(config) {
 // --- the run --------------------------------------------------------------------------------------
 function setRunning(running) {
   state.running = running;
+  showRunDock();
   $("run").disabled = running;
   $("stop").disabled = !running;
+  $("run-dock-stop").disabled = !running;
   $("preset").disabled = running;
   $("add-lane").disabled = running || editor.lanes.length >= editor.maxLanes;
   $("shortcut-target").disabled = running;
@@ -383,6 +386,20 @@ function setExportLinks(id) {
       link.setAttribute("aria-disabled", "true");
     }
   }
+}
+
+// The run panel's progress and Stop, docked at the bottom of the window while a run trains and the panel is
+// scrolled out of view: on a phone the charts are two screens below it, and a run scrolls there.
+function watchRunPanel() {
+  new IntersectionObserver((entries) => {
+    state.runPanelSeen = entries.at(-1).isIntersecting;
+    showRunDock();
+  }).observe($("run-panel"));
+  $("run-dock-stop").addEventListener("click", stopRun);
+}
+
+function showRunDock() {
+  $("run-dock").hidden = !state.running || state.runPanelSeen !== false;
 }
 
 // In the one-column layout of narrow windows (the CSS makes the sidebar static there) the charts are
@@ -692,6 +709,7 @@ async function stopRun() {
   if (!state.running || !state.runId) return;
   const runId = state.runId;
   $("stop").disabled = true;
+  $("run-dock-stop").disabled = true;
   try {
     await api.del(`/api/runs/${encodeURIComponent(runId)}`);
   } catch (err) {
@@ -767,6 +785,9 @@ function renderProgress() {
   $("progress-rate").textContent = state.running && perLane > 0
     ? `${perLane >= 100 ? perLane.toFixed(0) : perLane.toFixed(1)} steps/s${training > 1 ? " per lane" : ""}` : "";
   $("progress-eta").textContent = state.running && rate > 0 ? `${formatDuration((total - done) / rate)} left` : "";
+  $("run-dock-fill").style.width = $("progress-fill").style.width;
+  $("run-dock-text").textContent = [$("progress-steps").textContent, $("progress-eta").textContent]
+    .filter(Boolean).join(" · ");
 
   const items = lanes.map((lane) => el("li", { class: `status-${lane.status} lane-c${lane.index}`, dataset: { lane: lane.name, status: lane.status }, title: lane.reason || "" },
     el("span", { class: "lane-dot" }),
@@ -906,6 +927,7 @@ async function main() {
   $("run").addEventListener("click", startRun);
   $("stop").addEventListener("click", stopRun);
   $("copy-link").addEventListener("click", copyLink);
+  watchRunPanel();
   const scale = $("flow-scale");
   if ([...scale.options].some((option) => option.value === fromUrl.view.colour)) scale.value = fromUrl.view.colour;
   // chart 1's subtitle and note say what the colours show: their one phrase per mode, in the page's HTML
