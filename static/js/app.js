@@ -305,7 +305,8 @@ async function runPreview() {
   const named = api.post("/api/labels", { lanes }, { signal: abort.signal }).then((body) => body, () => null);
   const results = await Promise.allSettled(lanes.map((config) => api.post("/api/profile", config, { signal: abort.signal })));
   const answer = await named;
-  const labels = answer?.labels || lanes.map((_, i) => `lane ${LANE_NAMES[i]}`);
+  if (abort.signal.aborted || state.running) return;
+  const labels = answer?.labels || await labelsOfPreviewed(lanes, results, abort.signal);
   if (abort.signal.aborted || state.running) return;
   if (state.runLanes === null) showShared(answer?.shared); // once a run is shown, the line is the run's
   const errors = [];
@@ -325,7 +326,7 @@ async function runPreview() {
       errors.push({ lane: i, field: null, message: result.reason.message });
     }
     // a lane without a preview keeps its place (its name and colour), with nothing to draw
-    preview.push({ label: `${labels[i]} (no preview)`, config: chartConfig(lanes[i]), arrays: null, taskInfo: null,
+    preview.push({ label: answer?.labels ? `${labels[i]} (no preview)` : labels[i], config: chartConfig(lanes[i]), arrays: null, taskInfo: null,
       weights: null, refused: true });
   });
   editor.showErrors(fieldMarks(errors));
@@ -338,6 +339,17 @@ async function runPreview() {
   } else if (errors.length) {
     charts.setPreviewNote(previewNote(errors));
   }
+}
+
+// One refused lane makes POST /api/labels refuse the whole set: the lanes that previewed are then labelled among
+// themselves (the legends printed "A · lane A"), a refused one "no preview".
+async function labelsOfPreviewed(lanes, results, signal) {
+  const previewed = lanes.map((_, i) => i).filter((i) => results[i].status === "fulfilled");
+  const answer = previewed.length
+    ? await api.post("/api/labels", { lanes: previewed.map((i) => lanes[i]) }, { signal }).catch(() => null) : null;
+  const labels = lanes.map((_, i) => (previewed.includes(i) ? `lane ${LANE_NAMES[i]}` : "no preview"));
+  previewed.forEach((i, k) => { if (answer?.labels?.[k]) labels[i] = answer.labels[k]; });
+  return labels;
 }
 
 // A refused lane's settings as the charts may lay it out (its panel in chart 1, the lanes' step axis): each

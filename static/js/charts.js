@@ -150,13 +150,13 @@ function zeroKey(layout, lanes, plotHeight) {
 // The saliency strip's note on a lane whose every log10 ||dL/dx_t|| is null while its h_t get finite gradients:
 // each input's gradient is exactly 0 (its panel was empty, without a word). Wrapped to the panel (`panelPx`), the
 // likely cause dropped where the note would not fit the strip's height `plotHeight`.
-function zeroSaliencyNote(lane, xaxis, panelPx, plotHeight) {
+function zeroSaliencyNote(lane, xaxis, panelPx, plotHeight, yaxis = "y") {
   const cause = zeroGradientCause([lane.config]);
   const words = `${lane.name}: ‖∂L/∂xₜ‖ = 0 at every t, no gradient reaches the inputs`;
   const fit = (line) => wrapText(line, Math.max(40, panelPx - 8), KEY_SIZE);
   let text = fit(cause ? `${words} (${cause})` : words);
   if (lineCount(text) * KEY_SIZE * NOTE_LINE + 4 > plotHeight) text = fit(words);
-  return { text, xref: `${xaxis} domain`, x: 0.5, yref: "paper", y: 0.5, showarrow: false,
+  return { text, xref: `${xaxis} domain`, x: 0.5, yref: `${yaxis} domain`, y: 0.5, showarrow: false,
     font: { size: KEY_SIZE, color: "#374151" }, bgcolor: "rgba(255,255,255,0.85)" };
 }
 
@@ -208,6 +208,8 @@ const GAMMA_LABEL_H = 28;
 const GAMMA_LABEL_GAP = 6;
 // A legend entry's line sample and gaps beside its text (Plotly: 42.5 px), so entry = text + this at most.
 const LEGEND_ITEM_PX = 46;
+// The charts whose legend above the plot makes them taller rather than their plot shorter (Charts.fitLegend).
+const LEGEND_GROWS = new Set(["profile", "gates", "loss", "norm", "weight", "spectral"]);
 
 // Plotly's config for every chart of the page (the cliff panel's too): `name` names its PNG download.
 export function plotConfig(name) {
@@ -365,9 +367,15 @@ function focusedLogRange(traces, lanes, extra = []) {
   return { range, values: [low, high], offTop };
 }
 
+// A chart div's height as its stylesheet sets it: a chart grown for its legend (Charts.fitLegend) keeps its
+// plotting area that tall, so the figures lay out their plot from this height, not the grown one.
+function baseHeight(div, fallback) {
+  return Number(div?.dataset.baseHeight) || div?.clientHeight || fallback;
+}
+
 // Pixels of a y axis with `domain` on a chart div (the layouts' top and bottom margins: ~90 px).
 function axisPixels(div, domain) {
-  return Math.max(40, ((div?.clientHeight || 300) - 90) * (domain[1] - domain[0]));
+  return Math.max(40, (baseHeight(div, 300) - 90) * (domain[1] - domain[0]));
 }
 
 const DIVERGED_COLOR = "#dc2626";
@@ -465,6 +473,13 @@ function heatRows(lane) {
   };
 }
 const MIN_ROWS_PX = 24; // a diverged lane's heatmap rows shorter than this on the shared step axis get their own
+// Chart 1 (and the saliency strip under it) puts its lanes in two rows where one row leaves a panel narrower than
+// GRID_PANEL_PX: each row GRID_ROW_PX tall at least, GRID_ROW_GAP_PX between them for the upper row's t axis
+// and the lower row's lane titles.
+const GRID_PANEL_PX = 70;
+const GRID_ROW_PX = 190;
+const GRID_ROW_GAP_PX = 66;
+const STRIP_ROW_GAP_PX = 44;
 const SHARED_AXIS_PX = 44; // room for the shared step axis' tick labels and title between two panels
 
 // Lines and markers for a trace of few points (a lane that diverged at step 1 or 2 has a single point, which a
@@ -867,12 +882,38 @@ export class Charts {
     if (figure.height && div.style.height !== `${figure.height}px`) div.style.height = `${figure.height}px`;
     figure.layout.datarevision = this.revision;
     figure.layout.uirevision = this.uirevision || "preview";
-    Plotly.react(div, figure.data, figure.layout, plotConfig(name));
+    if (LEGEND_GROWS.has(name) && !figure.height) this.fitLegend(name, div, figure);
+    else Plotly.react(div, figure.data, figure.layout, plotConfig(name));
     if (!div.dataset.keyClicks) { // a line-style key entry hides nothing (a double-click would hide every lane)
       div.dataset.keyClicks = "inert";
       const notKey = (event) => !event.data[event.curveNumber]?.meta?.styleKey; // false: Plotly does nothing
       div.on("plotly_legendclick", notKey);
       div.on("plotly_legenddoubleclick", notKey);
+    }
+  }
+
+  // A line chart's legend sits above its plot, in the top margin, and pushes that margin when it has more rows than
+  // the margin holds: 4 lanes with long names, a row each, took chart 5's plot from 360 to ~150 px (its 14 decades'
+  // tick labels piled up) and gave chart 7's legend a scrollbar on a phone. The chart grows by what the legend
+  // pushes instead, so its plotting area keeps the height the figure was laid out for (baseHeight); and the legend
+  // may take the height it needs (Plotly's default caps a horizontal legend at half the chart, then scrolls it).
+  // The grown height is kept for the next redraws: a second layout only where the legend's rows change.
+  fitLegend(name, div, figure) {
+    if (!div.dataset.baseHeight) div.dataset.baseHeight = String(div.clientHeight || 340);
+    const base = Number(div.dataset.baseHeight);
+    const { layout } = figure;
+    layout.legend = { ...layout.legend, maxheight: 4000 };
+    const asked = (layout.margin?.t ?? 34) + (layout.margin?.b ?? 52);
+    let height = Math.max(base, div.clientHeight);
+    for (let pass = 0; pass < 3; pass += 1) {
+      layout.height = height;
+      div.style.height = `${height}px`;
+      Plotly.react(div, figure.data, layout, plotConfig(name));
+      const size = div._fullLayout?._size;
+      if (!size) return;
+      const want = Math.max(base, Math.ceil(base + size.t + size.b - asked));
+      if (Math.abs(want - height) <= 2) return;
+      height = want;
     }
   }
 
@@ -911,7 +952,9 @@ export class Charts {
   }
 
   // Chart 1's panels, one per lane, as fractions of its plot area: `x0[i]` and `width` (the saliency strip
-  // under it lays its panels out the same, so a timestep has one x in both), and the step axes' extents.
+  // under it lays its panels out the same, so a timestep has one x in both), and the step axes' extents. Where
+  // one row would leave a panel under GRID_PANEL_PX (4 lanes on a phone: ~37 px each, titled "A · …"), the lanes
+  // go in two rows (`rows` 2, lane i in row `row[i]`, `yDomain[r]` the rows' domains), and the chart grows.
   flowGeometry(lanes) {
     const n = Math.max(lanes.length, 1);
     const gap = 0.035;
@@ -925,23 +968,54 @@ export class Charts {
       lane.heatTail ? lane.heatTail.step + 1 : 0);
     const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane) : lane.totalSteps || 1);
     const longest = Math.max(...lanes.map(extent), 1);
-    const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
+    const oneRow = ((1 - reserve - gap * (n - 1)) / n) * plotWidth;
+    const rows = n >= 3 && oneRow < GRID_PANEL_PX ? 2 : 1;
+    const cols = Math.ceil(n / rows);
+    const row = lanes.map((_, i) => Math.floor(i / cols));
+    const col = lanes.map((_, i) => i % cols);
+    const baseHeight_ = baseHeight(this.divs.flow, 360);
+    const rowPx = rows > 1 ? Math.max(GRID_ROW_PX, Math.round((baseHeight_ - 30 - 48) * 0.7)) : baseHeight_ - 30 - 48;
+    const plotHeight = Math.max(60, rows * rowPx + (rows - 1) * GRID_ROW_GAP_PX);
+    const height = rows > 1 ? plotHeight + 30 + 48 : null; // the chart's px where it grows; null: its stylesheet's
+    const rowGap = GRID_ROW_GAP_PX / plotHeight;
+    const rowFrac = rowPx / plotHeight;
+    const yDomain = Array.from({ length: rows }, (_, r) => [1 - r * (rowFrac + rowGap) - rowFrac, 1 - r * (rowFrac + rowGap)]
+      .map((v) => Math.min(1, Math.max(0, v))));
     const ownAxis = lanes.map((lane) => lane.divergedAt !== null && (lane.heatY.length > 0 || lane.heatTail !== null)
-      && (extent(lane) / longest) * plotHeight < MIN_ROWS_PX);
-    const firstShared = Math.max(0, ownAxis.indexOf(false));
-    // the shared axis' ticks and title then sit left of its first panel, in a gap widened for them
-    const axisGap = firstShared > 0 ? SHARED_AXIS_PX / plotWidth : 0;
-    const width = (1 - reserve - gap * (n - 1) - axisGap) / n;
-    const x0 = lanes.map((_, i) => i * (width + gap) + (i >= firstShared ? axisGap : 0));
-    return { gap, plotWidth, width, x0, extent, ownAxis, firstShared };
+      && (extent(lane) / longest) * rowPx < MIN_ROWS_PX);
+    // per row, the first lane on the shared step axis: that axis' ticks and title sit left of its panel, in a gap
+    // widened for them where an own-axis lane comes first
+    const firstShared = Array.from({ length: rows }, (_, r) => {
+      const inRow = lanes.map((_, i) => i).filter((i) => row[i] === r);
+      return inRow.find((i) => !ownAxis[i]) ?? inRow[0] ?? 0;
+    });
+    // (in two rows, before the same column in both, so the rows' panels stay one above the other). In two rows where
+    // one row's shared axis starts at its first column, the other row's (over the same steps) has no tick labels:
+    // no gap, so wider panels (the QA's 4 lanes on a phone, C on its own axis: 61 -> 83 px)
+    const labelled = firstShared.map((i) => rows === 1 || (col[i] ?? 0) === 0 || firstShared.every((j) => (col[j] ?? 0) > 0));
+    const gapCol = Math.max(0, ...firstShared.filter((_, r) => labelled[r]).map((i) => col[i] ?? 0));
+    const axisGap = gapCol > 0 ? SHARED_AXIS_PX / plotWidth : 0;
+    const width = (1 - reserve - gap * (cols - 1) - axisGap) / cols;
+    const x0 = lanes.map((_, i) => col[i] * (width + gap) + (gapCol > 0 && col[i] >= gapCol ? axisGap : 0));
+    return { gap, plotWidth, width, x0, extent, ownAxis, firstShared, labelled, rows, row, yDomain, plotHeight, height };
+  }
+
+  // The height of chart 1 or its saliency strip: `grid` px where its lanes are in two rows, else its stylesheet's
+  // (remembered, as the div then carries the grown height inline); set on `layout` too, as the unrolled chart's.
+  gridHeight(name, grid, layout) {
+    const div = this.divs[name];
+    if (div && !div.dataset.baseHeight) div.dataset.baseHeight = String(div.clientHeight || (name === "flow" ? 360 : 170));
+    const height = grid || Number(div?.dataset.baseHeight) || null;
+    if (height) layout.height = height;
+    return height;
   }
 
   flowFigure() {
     const lanes = this.shown;
-    const { gap, plotWidth, width, x0: panelX, extent, ownAxis, firstShared } = this.flowGeometry(lanes);
+    const geometry = this.flowGeometry(lanes);
+    const { gap, plotWidth, width, x0: panelX, extent, ownAxis, firstShared, labelled, row, yDomain, plotHeight } = geometry;
     // the colour bar starts below the modebar's buttons, which stand over the top of its column (on a phone they
     // covered the bar's title and tick labels); its bottom stays at 28% of the plot's height
-    const plotHeight = Math.max(60, (this.divs.flow?.clientHeight || 360) - 30 - 48);
     const barTop = 1 - Math.min(0.3, MODEBAR_CLEAR_PX / plotHeight);
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 30, b: 48 },
@@ -977,21 +1051,25 @@ export class Charts {
     // lane that diverged spans only its rows. One that diverged so early that its rows would be under
     // MIN_ROWS_PX there (the exploding lane of a clipping comparison: 1 row against 500 steps) gets a step
     // axis of its own, on the left of its panel.
-    layout.yaxis = {
-      ...AXIS, domain: [0, 1], anchor: firstShared ? `x${firstShared + 1}` : "x",
-      title: { text: "training step", standoff: 6 },
-      range: [-0.5, Math.max(1, ...lanes.filter((_, i) => !ownAxis[i]).map(extent)) - 0.5],
-    };
+    // In two rows, the lower row's shared step axis is y6 (y2-y5 are the own axes of lanes A-D), over the same steps.
+    const sharedAxis = (r) => (r ? "y6" : "y");
+    yDomain.forEach((domain, r) => {
+      layout[sharedAxis(r).replace("y", "yaxis")] = {
+        ...AXIS, domain, anchor: `x${firstShared[r] + 1}`,
+        title: { text: labelled[r] ? "training step" : "", standoff: 6 }, showticklabels: labelled[r],
+        range: [-0.5, Math.max(1, ...lanes.filter((_, i) => !ownAxis[i]).map(extent)) - 0.5],
+      };
+    });
     lanes.forEach((lane, i) => {
       const x0 = panelX[i];
       const heatX = `x${i + 1}`;
-      const heatY = ownAxis[i] ? `y${i + 2}` : "y";
+      const heatY = ownAxis[i] ? `y${i + 2}` : sharedAxis(row[i]);
       const rowsAt = heatRows(lane);
       if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are the grid's spacing apart
         layout[`yaxis${i + 2}`] = {
-          ...AXIS, domain: [0, 1], anchor: heatX, range: [rowsAt.bottom, rowsAt.top],
+          ...AXIS, domain: yDomain[row[i]], anchor: heatX, range: [rowsAt.bottom, rowsAt.top],
           tickmode: rowsAt.steps.length <= 4 ? "array" : "auto", tickvals: rowsAt.steps.slice(0, 4), nticks: 4,
-          ...(i === 0 ? { title: { text: "training step", standoff: 6 } } : {}),
+          ...(i === firstShared[row[i]] ? { title: { text: "training step", standoff: 6 } } : {}),
         };
       }
       const T = sequenceLength(lane); // copy: T + 20 timesteps, all of them columns
@@ -1003,9 +1081,14 @@ export class Charts {
       layout.annotations.push({
         text: title.text,
         hovertext: title.hovertext,
-        xref: "paper", yref: "paper", x: x0, y: 1.0, xanchor: "left",
+        xref: "paper", yref: "paper", x: x0, y: yDomain[row[i]][1], xanchor: "left",
         yanchor: "bottom", showarrow: false, font: { size: title.size, color: lane.color },
       });
+      if (geometry.rows > 1) { // a point-less trace: Plotly lays out the lower row's step axis (y6) before any row
+        // arrives (without, an empty preview's first draw in two rows logged "<path> attribute d: ... MNaN,312.5HNaN")
+        data.push({ type: "scatter", mode: "lines", x: [null], y: [null], xaxis: heatX, yaxis: heatY, showlegend: false,
+          hoverinfo: "skip" });
+      }
       const span = Math.ceil(T / Math.max(50, Math.floor(plotWidth * width))); // timesteps per drawn column
       const rows = relative ? lane.heatZ.map((row) => relativeRow(row)) : lane.heatZ;
       const heat = binnedColumns(rows, T, span);
@@ -1031,7 +1114,7 @@ export class Charts {
       if (!lane.heatY.length && !lane.heatTail && lane.divergedAt === null) { // 4 lanes leave 40-110 px a panel: one word a line there
         layout.annotations.push({
           text: panelPx >= 120 ? "rows appear here<br>as training runs" : "rows<br>appear<br>here",
-          xref: `${heatX} domain`, yref: "y domain", x: 0.5, y: 0.5,
+          xref: `${heatX} domain`, yref: `${heatY} domain`, x: 0.5, y: 0.5,
           showarrow: false, font: { size: panelPx >= 60 ? 12 : 10, color: "#6b7280" },
         });
       }
@@ -1040,7 +1123,7 @@ export class Charts {
         layout.annotations.push({
           text: (panelPx >= 120 ? `diverged at step ${lane.divergedAt}` : `diverged<br>at ${lane.divergedAt}`) + own,
           xref: `${heatX} domain`, x: 0.5, showarrow: false,
-          ...(ownAxis[i] ? { yref: `${heatY} domain`, y: 1, yanchor: "top" } : { yref: "y", y: lane.divergedAt, yanchor: "bottom" }),
+          ...(ownAxis[i] ? { yref: `${heatY} domain`, y: 1, yanchor: "top" } : { yref: heatY, y: lane.divergedAt, yanchor: "bottom" }),
           font: { size: panelPx >= 60 ? 11 : 9, color: DIVERGED_COLOR }, bgcolor: "rgba(255,255,255,0.85)",
         });
       }
@@ -1051,7 +1134,7 @@ export class Charts {
       layout.annotations = emptyNote("Press Run: each row will be one training step, each column one timestep.", plotWidth);
       hideAxes(layout);
     }
-    return { data, layout };
+    return { data, layout, height: this.gridHeight("flow", geometry.height, layout) };
   }
 
   // Input saliency of one sequence: log10 ||dL/dx_t|| for the batch's first example (which inputs the
@@ -1063,33 +1146,43 @@ export class Charts {
     // the heatmaps' lanes (before a run's first arrays, the preview's sources may be other settings)
     const lanes = this.shown.length === sources.length ? this.shown
       : sources.map(({ lane }, i) => Object.assign(newLane(i, lane.config, lane.label), { taskInfo: lane.taskInfo }));
-    const { plotWidth, width, x0 } = this.flowGeometry(lanes);
+    const { plotWidth, width, x0, rows, row } = this.flowGeometry(lanes);
+    // in two rows as chart 1's panels (rowPx each, STRIP_ROW_GAP_PX between them), the lower on y2, which matches y
+    const stripBase = Math.max(40, baseHeight(this.divs.saliency, 170) - 10 - 40);
+    const grid = rows > 1 ? rows * stripBase + (rows - 1) * STRIP_ROW_GAP_PX + 10 + 40 : null;
+    const plotHeight = stripBase; // one row's
+    const rowFrac = grid ? stripBase / (grid - 50) : 1;
+    const yDomain = Array.from({ length: rows }, (_, r) => [Math.max(0, 1 - r * (1 - rowFrac) - rowFrac), 1 - r * (1 - rowFrac)]);
     const layout = baseLayout({
       margin: { l: 64, r: 16, t: 10, b: 40 },
       showlegend: false,
-      yaxis: { ...AXIS, anchor: "x", title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
+      yaxis: { ...AXIS, anchor: "x", domain: yDomain[0],
+        title: { text: "saliency<br>log10 ‖∂L/∂x<sub>t</sub>‖", font: { size: 11 } }, nticks: 4 },
       annotations: [],
     });
-    const plotHeight = Math.max(40, (this.divs.saliency?.clientHeight || 170) - 10 - 40);
+    if (rows > 1) {
+      layout.yaxis2 = { ...layout.yaxis, anchor: `x${row.indexOf(1) + 1}`, domain: yDomain[1], matches: "y" };
+    }
     sources.forEach(({ lane, arrays, step }, i) => {
       const saliency = arrays && (arrays.input_saliency || arrays.log10_input_grad_per_step);
       const xaxis = `x${i + 1}`;
-      layout[axisKey(xaxis)] = timestepAxis(sequenceLength(lanes[i]), plotWidth * width, [x0[i], x0[i] + width], "y");
+      const yaxis = row[i] ? "y2" : "y";
+      layout[axisKey(xaxis)] = timestepAxis(sequenceLength(lanes[i]), plotWidth * width, [x0[i], x0[i] + width], yaxis);
       if (!saliency) return;
       if (saliency.every((v) => v === null) && arrays.log10_grad_norm_per_step?.some((v) => v !== null)) {
         // nothing to draw, and not for want of finite numbers: every input's gradient is exactly 0
-        layout.annotations.push(zeroSaliencyNote(lane, xaxis, plotWidth * width, plotHeight));
+        layout.annotations.push(zeroSaliencyNote(lane, xaxis, plotWidth * width, plotHeight, yaxis));
       }
       const name = `${lane.name} · ${lane.label}`;
       data.push({
-        type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency, xaxis, yaxis: "y",
+        type: "scatter", mode: "lines", name, x: timesteps(saliency.length), y: saliency, xaxis, yaxis,
         line: { color: lane.color, width: 1.5 }, connectgaps: false,
         hovertemplate: `${name}${step === null ? "" : `, step ${step}`}<br>t = %{x}<br>log10 ‖∂L/∂x_t‖ = %{y:.2f}<extra></extra>`,
       });
     });
     if (!data.length) layout.annotations = emptyNote(this.previewNote || "Loading the preview…", plotWidth);
     if (!data.length) hideAxes(layout);
-    return { data, layout };
+    return { data, layout, height: this.gridHeight("saliency", grid, layout) };
   }
 
   // The unrolled network of each lane's latest snapshot (unrolled.js).
@@ -1201,7 +1294,7 @@ export class Charts {
         + `${lane.reason || "non-finite numbers"}.`, finiteAdvice(lane)]),
     ];
     if (notes.length) {
-      const plotHeight = Math.max(60, (this.divs.profile?.clientHeight || 400) - 58 - 52);
+      const plotHeight = Math.max(60, baseHeight(this.divs.profile, 400) - 58 - 52);
       layout.annotations.push(...profileNotes(notes, plotPx, plotHeight));
     }
     if (!data.length) hideAxes(layout);
@@ -1301,7 +1394,7 @@ export class Charts {
           : [...metricTraces.flatMap((t) => t.y), ...baselines.y2.keys()], axisPixels(this.divs.loss, [0, 0.36]))) };
     }
     // the chance lines' names, at their lines' ends in the right margin
-    const plotHeight = Math.max(60, (this.divs.loss?.clientHeight || 340) - layout.margin.t - layout.margin.b);
+    const plotHeight = Math.max(60, baseHeight(this.divs.loss, 340) - layout.margin.t - layout.margin.b);
     const ranges = {
       y: layout.yaxis.range || logAutorange([...lossTraces.flatMap((t) => t.y), ...baselines.y.keys()]),
       y2: layout.yaxis2 && (layout.yaxis2.range || (layout.yaxis2.type === "log"
@@ -1350,14 +1443,19 @@ export class Charts {
         const [afterX, afterY] = envelope(lane.steps, lane.gradNormClipped, buckets);
         data.push({
           type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name}: after clipping`, legendgroup: lane.name, showlegend: false,
-          x: afterX, y: afterY, line: { color: lane.color, width: 1.4, dash: "dot" }, opacity: 0.9,
+          x: afterX, y: afterY, line: { color: lane.color, width: 2.2, dash: "dot" },
           hovertemplate: `${name}<br>step %{x}<br>‖g‖ = %{y:.3g}<extra>after clipping</extra>`,
         });
       }
     });
+    // each τ: a light band under a thin dashed line, both below the curves. A clipped step's "after clipping" point is
+    // exactly τ: drawn over the line (as before, the line over it) its dotted curve vanished into the dashes; now it
+    // runs through the band, which shows on both sides of it ("never rises above τ").
     for (const tau of taus) {
-      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau,
-        line: { color: "#111827", width: 1.2, dash: "dash" } });
+      shapes.push({ type: "line", layer: "below", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau,
+        line: { color: "rgba(17, 24, 39, 0.14)", width: 8 } });
+      shapes.push({ type: "line", layer: "below", xref: "paper", x0: 0, x1: 1, yref: "y", y0: tau, y1: tau,
+        line: { color: "#111827", width: 1, dash: "dash" } });
     }
     if (data.some((t) => t.line.dash === "dot")) {
       data.push(...styleKey([{ name: "‖g‖ before clipping" }, { name: "after clipping", dash: "dot" }]));
@@ -1429,7 +1527,7 @@ export class Charts {
       layout.annotations.push(...note);
     }
     layout.margin = { ...layout.margin, t: 58 };
-    const plotHeight = Math.max(60, (this.divs.norm?.clientHeight || 470) - layout.margin.t - layout.margin.b);
+    const plotHeight = Math.max(60, baseHeight(this.divs.norm, 470) - layout.margin.t - layout.margin.b);
     const normRange = layout.yaxis.range || logAutorange([...data.filter((t) => t.type === "scatter" && t.yaxis !== "y2")
       .flatMap((t) => t.y), ...taus]);
     placeLineLabels(taus.map((tau, k) => ({ text: tauTexts[k], color: "#111827", yref: "y", y: Math.log10(tau),
@@ -1486,7 +1584,7 @@ export class Charts {
     let top = Math.max(0, ...lines.map((line) => line.y)); // the y axis: from 0 to the highest value, + ~5%
     for (const trace of data) for (const v of trace.y) if (Number.isFinite(v) && v > top) top = v;
     const margin = { t: 40, b: 52 };
-    const plotPx = Math.max(60, (this.divs.spectral?.clientHeight || 340) - margin.t - margin.b);
+    const plotPx = Math.max(60, baseHeight(this.divs.spectral, 340) - margin.t - margin.b);
     const want = lines.map((line) => plotPx * (1 - line.y / (1.05 * top || 1)) - GAMMA_LABEL_H / 2); // px from the top
     const at = spreadApart(want, lines.map(() => GAMMA_LABEL_H), -8, plotPx + 8, 2) || want;
     lines.forEach(({ gamma, names, y }, k) => {
@@ -1550,7 +1648,7 @@ export class Charts {
     if (!data.length) hideAxes(layout);
     layout.margin = { ...layout.margin, t: 58 };
     // the legend's last row (the style key's, at the right) clear above the note at the plot's top right
-    const plotPx = Math.max(60, (this.divs.weight?.clientHeight || 340) - layout.margin.t - layout.margin.b);
+    const plotPx = Math.max(60, baseHeight(this.divs.weight, 340) - layout.margin.t - layout.margin.b);
     layout.legend = { ...layout.legend, y: 1 + 20 / plotPx };
     return { data, layout };
   }

@@ -60,6 +60,31 @@ export function sampledTimesteps(L, maxNodes, forced = []) {
   return [...picked].sort((a, b) => a - b);
 }
 
+// The x (node index) of timestep t among the drawn timesteps `ts`: its node's, or between the two drawn around it.
+function nodeX(ts, t) {
+  const i = ts.findIndex((s) => s >= t);
+  if (i <= 0) return Math.max(0, i);
+  return ts[i] === t ? i : i - 1 + (t - ts[i - 1]) / (ts[i] - ts[i - 1]);
+}
+
+// The timestep labels' spacing: the smallest round number (1, 2 or 5 times a power of ten) whose multiples, placed
+// at their timesteps among the drawn nodes (`unitPx` apart), are at least TICK_PX apart everywhere.
+function tickStep(ts, unitPx) {
+  const L = ts[ts.length - 1] + 1;
+  for (let power = 1; ; power *= 10) {
+    for (const d of [power, 2 * power, 5 * power]) {
+      let previous = null;
+      let apart = true;
+      for (let t = 0; t < L && apart; t += d) {
+        const x = nodeX(ts, t);
+        if (previous !== null && (x - previous) * unitPx < TICK_PX) apart = false;
+        previous = x;
+      }
+      if (apart || d >= L) return d;
+    }
+  }
+}
+
 // "×0.83", "×12", "×10⁻³·²": the factor 10^d by which the gradient norm changes over one edge.
 export function factorText(d) {
   if (!Number.isFinite(d)) return "";
@@ -195,7 +220,7 @@ function spanNames(boxes, axis) {
 
 // One lane's band: rows from the top (loss, h, c for the LSTM, x), marks in data coordinates where
 // x = node index and y = row; `top` is the band's first row, `plan` from lanePlan(), `laneIndex` the lane's place among the sources.
-function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, linePx, marks, axis) {
+function laneBand(source, laneIndex, top, { spans, cuts, ts, answer, tickStep }, unitPx, linePx, marks, axis) {
   const { lane, arrays } = source;
   const hNorms = arrays.log10_grad_norm_per_step;
   const L = hNorms.length;
@@ -302,28 +327,32 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
     });
   }
 
-  // the factor by which the gradient norm changes from h_t back to the previous drawn node
+  // the factor by which the gradient norm changes from h_t back to the previous drawn node; none on an edge that
+  // crosses a truncation cut (no gradient flows there: its red bar says so). With a loss term at every step,
+  // ||dL/dh_{t-1}|| also holds h_{t-1}'s own term, so the factor is not the Jacobian's alone (x1.1 is no explosion).
   if (unitPx >= LABEL_PX) {
+    const ownLoss = losses === null;
     ts.forEach((t, i) => {
       if (i === 0 || !finite(hNorms[t]) || !finite(hNorms[ts[i - 1]])) return;
+      if (cuts.some((c) => c > ts[i - 1] && c <= t)) return;
       const d = hNorms[ts[i - 1]] - hNorms[t];
       const steps = t - ts[i - 1];
       marks.point("factors", laneIndex, i - 0.5, rows.h + 0.4, {
         text: factorText(d),
-        hovertext: `‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`,
+        hovertext: `‖∂L/∂h_${ts[i - 1]}‖ / ‖∂L/∂h_${t}‖ = 10^${d.toFixed(2)}${steps > 1 ? ` over ${steps} steps` : ""}`
+          + (ownLoss ? `<br>includes h_${ts[i - 1]}'s own loss term, not the Jacobian alone` : ""),
       });
     });
   }
 
-  // timestep labels under the inputs, as many as fit
-  const every = Math.max(1, Math.ceil(TICK_PX / unitPx));
-  const tickIdx = idx.filter((i) => i % every === 0);
-  const end = idx.length - 1;
-  if (tickIdx[tickIdx.length - 1] !== end) { // the last timestep is always labelled
-    if (end - tickIdx[tickIdx.length - 1] < every) tickIdx.pop();
-    tickIdx.push(end);
+  // timestep labels under the inputs: 0, d, 2d, ... (tickStep, the same for lanes of one length), each under its
+  // timestep's place (between two drawn nodes where sampling skipped it), and the last timestep where it fits
+  const ticks = [];
+  for (let t = 0; t < L; t += tickStep) ticks.push(t);
+  if (ticks[ticks.length - 1] !== L - 1 && (nodeX(ts, L - 1) - nodeX(ts, ticks[ticks.length - 1])) * unitPx >= TICK_PX) {
+    ticks.push(L - 1);
   }
-  for (const i of tickIdx) marks.point("ticks", laneIndex, i, rows.x - 0.62, { text: String(ts[i]) });
+  for (const t of ticks) marks.point("ticks", laneIndex, nodeX(ts, t), rows.x - 0.62, { text: String(t) });
 
   // the lane's title, and how much of the gradient at the end survives to the start: the factor a step is the
   // line's one part that stays; the others shorten their words first (the ratio as "h₉₉→h₀ ×10⁻⁸·¹", "×0.86/step"),
@@ -345,6 +374,9 @@ function laneBand(source, laneIndex, top, { spans, cuts, ts, answer }, unitPx, l
       summary.push({ forms: [`cell state ${cellStep} a step`, `cell state ${cellStep} a step`, `cell ${cellStep}/step`],
         drop: 2 });
     }
+  }
+  if (losses === null && summary.length) { // the factors above: not one Jacobian each (see their hover)
+    summary.push({ forms: ["factors include each step's own loss", "incl. own loss terms"], drop: 0.5 });
   }
   if (cuts.length) {
     const truncate = lane.config.truncate;
@@ -394,6 +426,12 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plans = drawn.map((source) => lanePlan(source, maxNodes));
   const widest = Math.max(2, ...plans.map((plan) => plan.ts.length));
   const unitPx = plotPx / widest;
+  // lanes of one length get one label spacing: the widest any of them needs
+  for (const plan of plans) plan.tickStep = tickStep(plan.ts, unitPx);
+  for (const plan of plans) {
+    const L = plan.ts[plan.ts.length - 1];
+    plan.tickStep = Math.max(...plans.filter((p) => p.ts[p.ts.length - 1] === L).map((p) => p.tickStep));
+  }
   const xRange = [-0.7, widest - 0.3];
   const axis = { px: plotPx / (xRange[1] - xRange[0]), left: xRange[0], width: plotPx }; // the x axis as drawn
   const headerPx = (xRange[1] + 0.5) * axis.px + HEADER_PAST_PLOT_PX; // from x = -0.5 to the colour bar
