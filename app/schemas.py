@@ -155,6 +155,7 @@ class RunCreated(BaseModel):
     events_url: str = Field(description="Server-Sent Events stream of this run (supports Last-Event-ID).")
     status: Literal["running", "done", "cancelled"]
     labels: list[str] = Field(description="One short label per lane (as POST /api/labels gives them).")
+    shared: str = Field(description="The settings every lane has (as POST /api/labels gives them).")
     ignored_settings: list[list[str]] = Field(
         description="Per lane, the fields the request set that have no effect on that lane (an LSTM's or GRU's "
                     "activation, Adam's momentum, clip_threshold without clipping, ...): accepted, but unused.")

@@ -434,7 +434,7 @@ def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
     assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"], "shared": shared,
                                 "run_limit": None}
     created = client.post("/api/runs", json={"lanes": lanes}).json()
-    assert created["labels"] == response.json()["labels"]
+    assert created["labels"] == response.json()["labels"] and created["shared"] == shared
     summary = client.get(f"/api/runs/{created['id']}?history=false").json()
     assert summary["shared"] == shared
     client.delete(f"/api/runs/{created['id']}")

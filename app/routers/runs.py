@@ -154,7 +154,7 @@ def create_run(body: RunRequest, request: Request, response: Response) -> dict:
                        headers={"Retry-After": str(retry)}) from None
     events_url = f"/api/runs/{run.id}/events"
     response.headers["Location"] = f"/api/runs/{run.id}"
-    return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels,
+    return {"id": run.id, "events_url": events_url, "status": run.status, "labels": run.labels, "shared": run.shared,
             "ignored_settings": [ignored_settings(lane, cfg) for lane, cfg in zip(body.lanes, configs, strict=True)]}
 
 

@@ -439,6 +439,7 @@ async function startRun() {
     return;
   }
   saveRun(created.id, lanes);
+  showShared(created.shared); // now, not at the run event: a line appearing then moved the charts scrolled to below
   attachRun(created.id, lanes, created.labels, created.events_url);
   requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
 }
@@ -489,6 +490,7 @@ async function reattachAfterReload() {
   clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
   if (state.previewAbort) state.previewAbort.abort();
   setRunning(true);
+  showShared(summary.shared);
   attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`,
     summary.steps_done);
 }
