@@ -259,7 +259,8 @@ function showRunOutdated() {
   const note = $("run-outdated");
   note.hidden = state.runLanes === null || JSON.stringify(editor.getLanes()) === state.runLanes;
   note.textContent = state.running
-    ? "The charts show the run still training; these settings are another page's. Stop it, then press Run to train them."
+    ? "The charts show the run still training; the settings shown are another history entry's (Back/Forward). " +
+      "Stop the run, then press Run to train them."
     : "The charts show the last run; the settings have changed since. Press Run to train the new ones.";
 }
 
@@ -522,6 +523,7 @@ function resumeAfterBackForwardCache(event) {
 function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
   state.runId = id;
   state.runLanes = JSON.stringify(lanes);
+  showRunOutdated(); // setRunning(true) asked before: against the run before this one
   state.streamRetries = 0;
   state.streamLostSince = null;
   document.body.dataset.runId = id;

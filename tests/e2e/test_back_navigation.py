@@ -313,8 +313,8 @@ def test_back_between_presets_during_a_run_says_the_settings_are_not_the_runs(da
     page.wait_for_function("() => !new URLSearchParams(location.search).has('preset')")
     assert run_id(page) == rid and run_status(page) is None  # still this run, still training
     assert note.is_visible()
-    assert note.text_content() == ("The charts show the run still training; these settings are another page's. "
-                                   "Stop it, then press Run to train them.")
+    assert note.text_content() == ("The charts show the run still training; the settings shown are another history "
+                                   "entry's (Back/Forward). Stop the run, then press Run to train them.")
     assert page.locator("#lane0-hidden_size").is_disabled()  # the editor stays locked during the run
     snap(page, "back-during-run", "#run-panel")
 
@@ -324,4 +324,13 @@ def test_back_between_presets_during_a_run_says_the_settings_are_not_the_runs(da
     page.go_forward()  # the run's own settings again
     page.wait_for_function("() => new URLSearchParams(location.search).get('preset') === 'cells'")
     assert note.is_hidden()
+
+    # review: edited after a run, then Run: the note was left on for the whole of the new run
+    set_field(page, 0, "hidden_size", "16")
+    assert note.is_visible()
+    page.click("#run")
+    wait_for_steps(page, 2)
+    assert note.is_hidden()
+    page.click("#stop")
+    wait_for_status(page, "cancelled")
     assert page_log.problems() == []
