@@ -113,8 +113,8 @@ class SlottedStreamingResponse(StreamingResponse):
     async def __call__(self, scope, receive, send) -> None:
         try:
             await super().__call__(scope, receive, bounded(send, self.stall_seconds))
-        except* (ClientDisconnect, OSError):  # gone, or stalled past stall_seconds: nobody to answer (except*:
-            pass  # Starlette may raise it inside an ExceptionGroup from its task group)
+        except* (ClientDisconnect, TimeoutError, ConnectionError):  # gone, or stalled past stall_seconds: nobody
+            pass  # to answer (except*: Starlette may raise it inside an ExceptionGroup from its task group)
         finally:
             self.slot.release()
 
@@ -160,8 +160,8 @@ class RunEventStream(EventSourceResponse):
                 while (await receive())["type"] != "http.disconnect":
                     pass
                 group.cancel_scope.cancel()
-        except* OSError:  # the socket went away mid-send, or the client stopped reading (bounded); except*:
-            pass  # raised inside the task group, it comes wrapped in an ExceptionGroup
+        except* (TimeoutError, ConnectionError):  # the socket went away mid-send, or the client stopped reading
+            pass  # (bounded); except*: raised inside the task group, it comes wrapped in an ExceptionGroup
         finally:
             self.run.detach(loop, self.wake)
             self.slot.release()

@@ -22,7 +22,6 @@ const state = {
   runId: null,
   stream: null,
   streamRetry: null, // timer of the next try after the server refused the stream (429)
-  exportRetry: null, // timer of a download's next try after the server refused it (429)
   runPanelSeen: null, // whether the run panel is in view (IntersectionObserver; null before its first report)
   streamRetries: 0, // tries in a row since the stream last opened
   streamLostSince: null, // when the stream was lost, if it has not opened since (ms, Date.now())
@@ -309,7 +308,7 @@ async function runPreview() {
   if (abort.signal.aborted || state.running) return;
   const labels = answer?.labels || await labelsOfPreviewed(lanes, results, abort.signal);
   if (abort.signal.aborted || state.running) return;
-  if (state.runLanes === null) showShared(answer?.shared); // once a run is shown, the line is the run's
+  if (state.runLanes === null) showShared(answer?.shared, lanes.length); // once a run is shown, the line is the run's
   const errors = [];
   const preview = [];
   results.forEach((result, i) => {
@@ -349,7 +348,10 @@ async function labelsOfPreviewed(lanes, results, signal) {
   const answer = previewed.length
     ? await api.post("/api/labels", { lanes: previewed.map((i) => lanes[i]) }, { signal }).catch(() => null) : null;
   const labels = lanes.map((_, i) => (previewed.includes(i) ? `lane ${LANE_NAMES[i]}` : "no preview"));
-  previewed.forEach((i, k) => { if (answer?.labels?.[k]) labels[i] = answer.labels[k]; });
+  // a subset's "lane B (...)" (lanes alike) names its own letters: each lane's is put back
+  previewed.forEach((i, k) => {
+    if (answer?.labels?.[k]) labels[i] = answer.labels[k].replace(/^lane [A-Z]\b/, `lane ${LANE_NAMES[i]}`);
+  });
   return labels;
 }
 
@@ -384,7 +386,6 @@ function setRunning(running) {
 }
 
 function setExportLinks(id) {
-  clearTimeout(state.exportRetry); // a download still waiting was for the run before
   setExportStatus("");
   for (const format of ["csv", "json"]) {
     const link = $(`export-${format}`);
@@ -402,7 +403,8 @@ function setExportLinks(id) {
 }
 
 // The run panel's progress and Stop, docked at the bottom of the window while a run trains and the panel is
-// scrolled out of view: on a phone the charts are two screens below it, and a run scrolls there.
+// scrolled out of view: on a phone the charts are two screens below it, and a run scrolls there (on a desktop,
+// where the sidebar scrolls apart, when the panel is scrolled out of the sidebar).
 function watchRunPanel() {
   new IntersectionObserver((entries) => {
     state.runPanelSeen = entries.at(-1).isIntersecting;
@@ -413,6 +415,7 @@ function watchRunPanel() {
 
 function showRunDock() {
   $("run-dock").hidden = !state.running || state.runPanelSeen !== false;
+  document.body.classList.toggle("has-run-dock", !$("run-dock").hidden); // the page's end scrolls out from under it
 }
 
 // In the one-column layout of narrow windows (the CSS makes the sidebar static there) the charts are
@@ -440,7 +443,7 @@ async function startRun() {
     return;
   }
   saveRun(created.id, lanes);
-  showShared(created.shared); // now, not at the run event: a line appearing then moved the charts scrolled to below
+  showShared(created.shared, lanes.length); // now, not at the run event: a line appearing then moved the charts scrolled to below
   attachRun(created.id, lanes, created.labels, created.events_url);
   requestAnimationFrame(showChartsIfStacked); // after the lanes' status lines have grown the settings
 }
@@ -491,7 +494,7 @@ async function reattachAfterReload() {
   clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
   if (state.previewAbort) state.previewAbort.abort();
   setRunning(true);
-  showShared(summary.shared);
+  showShared(summary.shared, saved.lanes.length);
   attachRun(saved.id, saved.lanes, summary.labels, `/api/runs/${encodeURIComponent(saved.id)}/events`,
     summary.steps_done);
 }
@@ -546,15 +549,16 @@ function attachRun(id, lanes, labels, eventsUrl, stepsDone = []) {
 
 // What every lane has, which the lane labels (naming differences only) leave out: norm clipping, on by
 // default, was in no label, so a teacher's "weights > 1 explode" lane trained clipped without a word.
-function showShared(text) {
+function showShared(text, laneCount) {
   const line = $("lanes-shared");
   const unbroken = (text || "").split(", ").map((part) => part.replaceAll(" ", "\u00a0")).join(", "); // "lr 0.001" whole
-  line.replaceChildren(el("b", { text: "Every lane: " }), document.createTextNode(unbroken));
+  const title = laneCount === 1 ? "Settings: " : "Every lane: "; // one lane: its label is a part of these
+  line.replaceChildren(el("b", { text: title }), document.createTextNode(unbroken));
   line.hidden = !text;
 }
 
 function onRunEvent(data) {
-  showShared(data.shared);
+  showShared(data.shared, (data.lanes || []).length);
   (data.lanes || []).forEach((config, i) => {
     const lane = charts.lanes[i];
     if (!lane) return;
@@ -632,10 +636,11 @@ function minutesSince(time) {
 }
 
 // --- exports ----------------------------------------------------------------------------------------------
-// A download shares the server's stream slots (RNNLAB_MAX_STREAMS) with event streams. A link followed
-// while they are all taken got a 429 the browser shows only as a failed download, and a removed run's link
-// a 404 nobody read. So a click asks first (a GET closed once its headers are in, like streamAnswer) and
-// follows the link only when the answer is 200; a 429 is waited out (Retry-After), anything else is said.
+// A download shares the server's stream slots (RNNLAB_MAX_STREAMS) with event streams. A link followed while
+// they were all taken got a 429 the browser showed only as a failed download, and a removed run's link a 404
+// nobody read. So the page fetches the export itself, in one request (a probe before the link raced with its own
+// slot), and saves the answer under the server's file name; a 429 is waited out (Retry-After), anything else is
+// said. The file is held as a Blob until saved (Chromium keeps large ones on disk).
 const EXPORT_RETRIES_MAX = 30;
 
 function setExportStatus(text) {
@@ -644,55 +649,63 @@ function setExportStatus(text) {
   status.hidden = !text;
 }
 
-async function exportAnswer(url) {
-  const abort = new AbortController();
-  try {
-    const response = await fetch(url, { signal: abort.signal });
-    const answer = { status: response.status, retryAfter: Number(response.headers.get("Retry-After")), message: "" };
-    if (response.status !== 200) { // an error body is a small JSON object {message, code, ...}
-      try { answer.message = (await response.json()).message || ""; } catch { /* not JSON: say the status */ }
-    }
-    return answer;
-  } catch {
-    return { status: 0, retryAfter: NaN, message: "" };
-  } finally {
-    abort.abort();
-  }
+// `filename="..."` of a Content-Disposition header (the server's names are plain ASCII), or null.
+function attachmentName(header) {
+  const match = /filename="([^"]+)"/.exec(header || "");
+  return match ? match[1] : null;
 }
 
 async function onExportClick(event) {
-  const link = event.currentTarget;
-  if (link.dataset.asked === "true") { // the click below, after a 200: the browser downloads
-    delete link.dataset.asked;
-    return;
-  }
   event.preventDefault();
-  if (link.classList.contains("disabled")) return;
-  clearTimeout(state.exportRetry);
+  const link = event.currentTarget;
+  if (link.classList.contains("disabled") || link.dataset.busy) return; // a second click while it waits or loads
+  link.dataset.busy = "true";
+  try {
+    await downloadExport(link);
+  } finally {
+    delete link.dataset.busy;
+  }
+}
+
+async function downloadExport(link) {
   const href = link.href;
   const format = link.textContent.trim();
-  for (let tries = 1; ; tries++) {
-    const answer = await exportAnswer(href);
-    if (link.href !== href) return; // another run's link meanwhile
-    if (answer.status === 200) {
+  const stale = () => link.href !== href; // a new run's link meanwhile
+  for (let tries = 1; ; tries += 1) {
+    let response;
+    try {
+      response = await fetch(href);
+    } catch {
+      setExportStatus(`The server cannot be reached; the ${format} download did not start.`);
+      return;
+    }
+    if (stale()) {
+      setExportStatus(`The ${format} download of the previous run was cancelled: a new run started.`);
+      return;
+    }
+    if (response.ok) {
+      const name = attachmentName(response.headers.get("Content-Disposition")) || `export.${format.toLowerCase()}`;
+      const url = URL.createObjectURL(await response.blob());
+      const save = el("a", { href: url, download: name, hidden: true });
+      document.body.append(save);
+      save.click();
+      save.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
       setExportStatus("");
-      link.dataset.asked = "true";
-      link.click();
       return;
     }
-    if (answer.status !== 429 || tries > EXPORT_RETRIES_MAX) {
-      setExportStatus(answer.status === 429
+    if (response.status !== 429 || tries > EXPORT_RETRIES_MAX) {
+      let message = "";
+      try { message = (await response.json()).message || ""; } catch { /* not JSON: the status says it */ }
+      setExportStatus(response.status === 429
         ? `The server stayed busy; the ${format} download did not start. Try it again later.`
-        : answer.status === 0
-          ? `The server cannot be reached; the ${format} download did not start.`
-          : `${format} download failed (HTTP ${answer.status}): ${answer.message || "no details"}`);
+        : `${format} download failed (HTTP ${response.status}): ${message || "no details"}`);
       return;
     }
-    const seconds = Math.min(10, Math.max(1, answer.retryAfter || 2));
+    const seconds = Math.min(10, Math.max(1, Number(response.headers.get("Retry-After")) || 2));
     setExportStatus(`The server is sending as many downloads and event streams as it allows; the ${format} ` +
                     `download starts in ${seconds} s…`);
-    await new Promise((resolve) => { state.exportRetry = setTimeout(resolve, seconds * 1000); });
-    if (link.href !== href) return;
+    await new Promise((resolve) => { setTimeout(resolve, seconds * 1000); });
   }
 }
 

@@ -170,3 +170,16 @@ def test_preview_legend_with_a_refused_lane_has_no_placeholder_label(dashboard, 
     assert [e for e in entries if re.search(r"([A-D]) · lane \1", e)] == [], entries
     assert all(re.search(r": A · (RNN|tanh)", e) for e in lane_a), lane_a
     # page_log: the refused lane's 422 answers are expected console errors here
+
+
+def test_lanes_alike_beside_a_refused_one_keep_their_own_letters(dashboard, page, page_log):
+    """Review: A and C alike, B refused: the previewed lanes' labels came from a subset that called C "lane B"."""
+    page.set_viewport_size(DESKTOP)
+    dashboard("lanes=3&B.hidden_size=9999")
+    page.wait_for_function("""() => [...document.querySelectorAll('#chart-profile .legend .traces text')]
+        .some((t) => t.textContent.startsWith('C'))""", timeout=20_000)
+    page.wait_for_timeout(1000)
+    entries = page.evaluate("""() => [...document.querySelectorAll('#chart-profile .legend .traces text')]
+        .map((t) => t.textContent)""")
+    assert any(e.startswith("C · lane C") for e in entries), entries
+    assert not [e for e in entries if re.match(r"([A-D]) · lane (?!\1)[A-D]", e)], entries

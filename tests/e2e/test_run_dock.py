@@ -33,10 +33,11 @@ def test_a_phone_gets_the_runs_progress_and_stop_docked_while_the_run_panel_is_a
     assert re.match(r"^\d+ / 20000 steps", text), text
     box = dock.bounding_box()
     assert box["y"] + box["height"] == pytest.approx(844, abs=1) and box["width"] == pytest.approx(390, abs=1)
+    assert page.evaluate("() => document.body.classList.contains('has-run-dock')")  # the page's end scrolls out
     page.screenshot(path=str(ARTIFACTS / "run-dock.png"))  # the window as seen (a full-page shot shows the panel)
     page.click("#run-dock-stop")
     page.wait_for_function("() => document.body.dataset.runStatus === 'cancelled'", timeout=30_000)
-    assert dock.is_hidden()
+    assert dock.is_hidden() and not page.evaluate("() => document.body.classList.contains('has-run-dock')")
     run_id = page.evaluate("() => document.body.dataset.runId")
     assert page.request.get(f"/api/runs/{run_id}?history=false").json()["status"] == "cancelled"
     assert page_log.problems() == []
