@@ -212,15 +212,22 @@ class EnginePool:
     those can no longer be cancelled).
 
     A process that dies breaks the whole executor (every call in it fails, every later submit too): it is then
-    replaced by a fresh one and the calls it failed are retried once, on the new one."""
+    replaced by a fresh one and the calls it failed are retried once, on the new one, one retry at a time: a
+    process that dies during a retry died of that call, so one call that kills its process each time (a lane
+    the OOM killer takes) is the only one to fail, not every call that was computing beside it.
+
+    After :meth:`shutdown` the pool is never replaced: a call still waiting, or whose process dies, raises
+    EngineCrashed."""
 
     def __init__(self, processes: int = 1, blas_threads: int = 1, nice: int = 10):
         self._new_pool = functools.partial(ProcessPoolExecutor, max_workers=processes, mp_context=_CONTEXT,
                                            initializer=_init_pool_process, initargs=(blas_threads, nice))
         self._pool = self._new_pool()
         self._free = asyncio.Semaphore(processes)
+        self._retry = asyncio.Lock()  # held by the one retry being computed
+        self._closed = False
         self.waiting = 0  # calls waiting for a free process
-        self.computing = 0  # calls in a process
+        self.computing = 0  # calls holding a process: computing, or waiting for their retry's turn
         self.dropped = 0  # calls whose client left while they waited
         self.restarts = 0  # broken executors replaced
 
@@ -249,19 +256,28 @@ class EnginePool:
             except BrokenProcessPool:  # maybe another call's process that died: an engine call is safe to repeat
                 if request is not None and await request.is_disconnected():
                     raise ClientGone from None
-            try:
-                return await self._submit(fn, *args)  # only once: a call that kills its process each time must not loop
-            except BrokenProcessPool as exc:
-                raise EngineCrashed("a pool process exited computing the call and its retry") from exc
+            # Only once: a call that kills its process each time must not loop. One retry at a time: the calls
+            # that failed together retry one after another, so a crash now is this call's, not a neighbour's.
+            async with self._retry:
+                if request is not None and await request.is_disconnected():
+                    raise ClientGone
+                try:
+                    return await self._submit(fn, *args)
+                except BrokenProcessPool as exc:
+                    raise EngineCrashed("a pool process exited computing the call and its retry") from exc
         finally:
             self.computing -= 1
             self._free.release()
 
     async def _submit(self, fn, *args):
+        if self._closed:
+            raise EngineCrashed("the engine was shut down")
         pool = self._pool
         try:
             return await asyncio.wrap_future(pool.submit(fn, *args))
-        except BrokenProcessPool:
+        except BrokenProcessPool as exc:
+            if self._closed:  # broken during shutdown: never a new pool, nothing would shut it down
+                raise EngineCrashed("a pool process exited while the engine was shut down") from exc
             if pool is self._pool:  # the first call to see it broken replaces it; the others just retry
                 self._pool = self._new_pool()
                 self.restarts += 1
@@ -271,6 +287,8 @@ class EnginePool:
             raise
 
     def shutdown(self) -> None:
+        """Shut the pool down for good (the lifespan's end); calls still waiting or retrying raise EngineCrashed."""
+        self._closed = True
         self._pool.shutdown(wait=True, cancel_futures=True)  # wait=False leaves a noisy atexit hook
 
 

@@ -4,6 +4,7 @@ restarted; now the pool is rebuilt, the call that hit it is retried once, and a 
 each time is a 503 after that one retry, not a loop."""
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import time
@@ -14,13 +15,34 @@ from fastapi.testclient import TestClient
 from app.main import create_app
 from app.schemas import ERROR_CODES
 from app.settings import Settings
-from app.worker import warm_up
+from app.worker import EngineCrashed, EnginePool, warm_up
 
 PATHS = ["/api/profile", "/api/gradcheck"]
 
 
 def _crash(*args):
     """Stands in for an engine call that takes its process down (the OOM killer's SIGKILL)."""
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _slow(value, seconds: float):
+    """An innocent engine call that takes a while (it is computing when another call's process dies)."""
+    time.sleep(seconds)
+    return value
+
+
+def _crash_later(seconds: float):
+    """Takes its process down ``seconds`` in (once the pool's other processes are computing too)."""
+    time.sleep(seconds)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _crash_once(marker: str):
+    """Takes its process down the first time (``marker`` does not exist yet), computes the second."""
+    if os.path.exists(marker):
+        return "computed"
+    open(marker, "w").close()
+    time.sleep(0.3)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -128,3 +150,70 @@ def test_the_503_is_in_the_openapi_schema():
             declared = paths[path]["post"]["responses"]["503"]
             assert "Retry-After" in declared["headers"]
             assert declared["content"]["application/json"]["schema"]["$ref"].endswith("/ErrorResponse")
+
+
+def test_a_crash_on_a_retry_is_the_retried_call_s_alone():
+    """One call kills its process each time, another computes at the same time: both fail on the broken pool,
+    and their retries run one at a time, so the killer's retry takes down no one else's (before, they retried
+    together, the killer broke the new pool again, and both were 503s: one lane's OOM took every preview down)."""
+    before = _before()
+
+    async def main():
+        engine = EnginePool(processes=2)
+        try:
+            # Both processes started first: the executor misses the death of a process it spawns while another
+            # computes until some call ends. The innocent call is sent first: it replaces the broken pool, the
+            # killer's retry starts the new one.
+            assert await asyncio.gather(engine.call(_slow, 0, 0.2), engine.call(_slow, 0, 0.2)) == [0, 0]
+            innocent = asyncio.ensure_future(engine.call(_slow, 42, 1.5))
+            killer = asyncio.ensure_future(engine.call(_crash_later, 0.5))
+            results = await asyncio.gather(killer, innocent, return_exceptions=True)
+            assert engine.waiting == engine.computing == 0
+            return results, engine.restarts
+        finally:
+            engine.shutdown()
+
+    (killed, value), restarts = asyncio.run(main())
+    assert value == 42  # its retry ran alone, on a fresh pool
+    assert isinstance(killed, EngineCrashed)
+    assert restarts == 2  # the crash of the killer's call, then of its retry: still one retry per call
+    assert _wait_until(lambda: _descendants() - before == set())
+
+
+@pytest.mark.parametrize("when", ["computing", "replacing"])
+def test_shutdown_during_a_call_s_recovery_is_a_503_and_leaves_no_process(when, tmp_path):
+    """The lifespan shuts the pool down while a call's process dies under it (``computing``: the pool breaks
+    during the shutdown) or while the broken pool is being replaced. Before, the call built a new pool after
+    the shutdown, whose processes nothing shut down (and computed its retry there), or hit the shut-down pool:
+    RuntimeError "cannot schedule new futures after shutdown", a 500."""
+    before = _before()
+
+    async def main():
+        engine = EnginePool(processes=1)
+        loop = asyncio.get_running_loop()
+        if when == "computing":
+            call = asyncio.ensure_future(engine.call(_crash_once, str(tmp_path / "crashed")))
+            await asyncio.sleep(0.1)  # computing (it dies 0.3 s in); shutdown() waits for the pool to end
+            engine.shutdown()
+        else:
+            new_pool = engine._new_pool
+
+            def replacing():  # the lifespan ends just as the broken pool is replaced
+                loop.call_soon(engine.shutdown)
+                return new_pool()
+
+            engine._new_pool = replacing
+            call = asyncio.ensure_future(engine.call(_crash))
+        try:
+            with pytest.raises(EngineCrashed):
+                await call
+            assert engine.waiting == engine.computing == 0
+            with pytest.raises(EngineCrashed):  # and any later call
+                await engine.call(_slow, 1, 0.0)
+            return engine.restarts
+        finally:
+            engine.shutdown()
+
+    restarts = asyncio.run(main())
+    assert restarts == (0 if when == "computing" else 1)  # never a new pool once shut down
+    assert _wait_until(lambda: _descendants() - before == set(), timeout=3.0)
