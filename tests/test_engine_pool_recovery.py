@@ -8,6 +8,7 @@ import asyncio
 import os
 import signal
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,6 +17,13 @@ from app.main import create_app
 from app.schemas import ERROR_CODES
 from app.settings import Settings
 from app.worker import EngineCrashed, EnginePool, warm_up
+
+
+def _run(coroutine):
+    """asyncio.run in a thread of its own: in the full suite Playwright's sync API keeps an event loop running in
+    this one, where asyncio.run refuses to start."""
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, coroutine).result()
 
 PATHS = ["/api/profile", "/api/gradcheck"]
 
@@ -173,7 +181,7 @@ def test_a_crash_on_a_retry_is_the_retried_call_s_alone():
         finally:
             engine.shutdown()
 
-    (killed, value), restarts = asyncio.run(main())
+    (killed, value), restarts = _run(main())
     assert value == 42  # its retry ran alone, on a fresh pool
     assert isinstance(killed, EngineCrashed)
     assert restarts == 2  # the crash of the killer's call, then of its retry: still one retry per call
@@ -214,6 +222,6 @@ def test_shutdown_during_a_call_s_recovery_is_a_503_and_leaves_no_process(when, 
         finally:
             engine.shutdown()
 
-    restarts = asyncio.run(main())
+    restarts = _run(main())
     assert restarts == (0 if when == "computing" else 1)  # never a new pool once shut down
     assert _wait_until(lambda: _descendants() - before == set(), timeout=3.0)
