@@ -250,10 +250,10 @@ function afterSettingsChange({ push = false } = {}) {
   schedulePreview();
 }
 
-// After a run the charts keep showing it while the settings change (a preview would replace it at the
-// first keystroke): say so, until Run, or until the settings are back to the run's.
-// Settings that are not the charts' run: edited after it, or, while it still trains, another history entry's
-// (Back/Forward between presets during a run: the editor is locked, but the entry's settings are shown).
+// After a run the charts keep showing it while the settings change (a preview would replace it at the first
+// keystroke): say so, until Run, or until the settings are back to the run's. While a run trains, settings
+// that differ are another history entry's (Back/Forward between presets: the editor is locked, the entry's
+// settings are shown).
 function showRunOutdated() {
   const note = $("run-outdated");
   note.hidden = state.runLanes === null || JSON.stringify(editor.getLanes()) === state.runLanes;
@@ -557,8 +557,7 @@ function showShared(text, laneCount) {
   line.hidden = !text;
 }
 
-function onRunEvent(data) {
-  showShared(data.shared, (data.lanes || []).length);
+function onRunEvent(data) { // (its `shared` line is shown already: startRun, reattachAfterReload)
   (data.lanes || []).forEach((config, i) => {
     const lane = charts.lanes[i];
     if (!lane) return;
@@ -584,11 +583,14 @@ function onLaneDone(data) {
 }
 
 // Under the progress bar: the event stream's trouble while a run is followed ("" hides it).
-function setStreamStatus(text) {
-  const line = $("stream-status");
+// A status line that shows only while it has something to say.
+function setLine(id, text) {
+  const line = $(id);
   line.textContent = text;
   line.hidden = !text;
 }
+
+const setStreamStatus = (text) => setLine("stream-status", text);
 
 function finishRun(status) {
   clearTimeout(state.stopTimer);
@@ -630,10 +632,7 @@ async function streamAnswer(url) {
 
 const STREAM_RETRIES_MAX = 150; // ~5 minutes of 2 s waits
 
-function minutesSince(time) {
-  const minutes = Math.max(1, Math.round((Date.now() - time) / 60000));
-  return `${minutes} minute${minutes === 1 ? "" : "s"}`;
-}
+const minutesSince = (time) => plural(Math.max(1, Math.round((Date.now() - time) / 60000)), "minute");
 
 // --- exports ----------------------------------------------------------------------------------------------
 // A download shares the server's stream slots (RNNLAB_MAX_STREAMS) with event streams. A link followed while
@@ -643,11 +642,7 @@ function minutesSince(time) {
 // said. The file is held as a Blob until saved (Chromium keeps large ones on disk).
 const EXPORT_RETRIES_MAX = 30;
 
-function setExportStatus(text) {
-  const status = $("export-status");
-  status.textContent = text;
-  status.hidden = !text;
-}
+const setExportStatus = (text) => setLine("export-status", text);
 
 // `filename="..."` of a Content-Disposition header (the server's names are plain ASCII), or null.
 function attachmentName(header) {
