@@ -373,6 +373,12 @@ function baseHeight(div, fallback) {
   return Number(div?.dataset.baseHeight) || div?.clientHeight || fallback;
 }
 
+// The same, remembered on the div before the chart first grows (it then carries the grown height inline).
+function keepBaseHeight(div, fallback) {
+  if (div && !div.dataset.baseHeight) div.dataset.baseHeight = String(div.clientHeight || fallback);
+  return baseHeight(div, fallback);
+}
+
 // Pixels of a y axis with `domain` on a chart div (the layouts' top and bottom margins: ~90 px).
 function axisPixels(div, domain) {
   return Math.max(40, (baseHeight(div, 300) - 90) * (domain[1] - domain[0]));
@@ -899,8 +905,7 @@ export class Charts {
   // may take the height it needs (Plotly's default caps a horizontal legend at half the chart, then scrolls it).
   // The grown height is kept for the next redraws: a second layout only where the legend's rows change.
   fitLegend(name, div, figure) {
-    if (!div.dataset.baseHeight) div.dataset.baseHeight = String(div.clientHeight || 340);
-    const base = Number(div.dataset.baseHeight);
+    const base = keepBaseHeight(div, 340);
     const { layout } = figure;
     layout.legend = { ...layout.legend, maxheight: 4000 };
     const asked = (layout.margin?.t ?? 34) + (layout.margin?.b ?? 52);
@@ -973,8 +978,8 @@ export class Charts {
     const cols = Math.ceil(n / rows);
     const row = lanes.map((_, i) => Math.floor(i / cols));
     const col = lanes.map((_, i) => i % cols);
-    const baseHeight_ = baseHeight(this.divs.flow, 360);
-    const rowPx = rows > 1 ? Math.max(GRID_ROW_PX, Math.round((baseHeight_ - 30 - 48) * 0.7)) : baseHeight_ - 30 - 48;
+    const flowPx = baseHeight(this.divs.flow, 360);
+    const rowPx = rows > 1 ? Math.max(GRID_ROW_PX, Math.round((flowPx - 30 - 48) * 0.7)) : flowPx - 30 - 48;
     const plotHeight = Math.max(60, rows * rowPx + (rows - 1) * GRID_ROW_GAP_PX);
     const height = rows > 1 ? plotHeight + 30 + 48 : null; // the chart's px where it grows; null: its stylesheet's
     const rowGap = GRID_ROW_GAP_PX / plotHeight;
@@ -1004,8 +1009,8 @@ export class Charts {
   // (remembered, as the div then carries the grown height inline); set on `layout` too, as the unrolled chart's.
   gridHeight(name, grid, layout) {
     const div = this.divs[name];
-    if (div && !div.dataset.baseHeight) div.dataset.baseHeight = String(div.clientHeight || (name === "flow" ? 360 : 170));
-    const height = grid || Number(div?.dataset.baseHeight) || null;
+    const base = div ? keepBaseHeight(div, name === "flow" ? 360 : 170) : null;
+    const height = grid || base;
     if (height) layout.height = height;
     return height;
   }
