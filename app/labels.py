@@ -18,7 +18,7 @@ These are the only lane labels: the page takes them from the API (``POST /api/la
 from __future__ import annotations
 
 from app.schemas import LANE_NAMES
-from rnncore.config import FIELDS, Config
+from rnncore.config import FIELD_BY_NAME, Config
 from rnncore.tasks import truncation_cuts
 
 
@@ -72,7 +72,7 @@ def lane_labels(lanes: list[dict]) -> list[str]:
         cfg = configs[0]
         kind = cfg.activation if cfg.cell == "rnn" else cfg.cell.upper()
         return [f"{kind}, T={cfg.seq_len}"]
-    specs, reference = {spec.name: spec for spec in FIELDS}, configs[0]
+    specs, reference = FIELD_BY_NAME, configs[0]
 
     # A field without effect on a lane (an LSTM's activation, the threshold of "no clip") is not part of
     # that lane's settings: it neither makes lanes differ nor appears in the lane's label.
@@ -123,10 +123,9 @@ def shared_settings(lanes: list[dict]) -> str:
     """The settings every lane has, in :data:`SHARED_ORDER`: what the lane labels leave out (norm clipping,
     on by default, among them). A field counts when it has an effect on every lane and one value in all."""
     configs = [Config(**lane) for lane in lanes]
-    specs = {spec.name: spec for spec in FIELDS}
     out = []
     for name in SHARED_ORDER:
-        if not all(specs[name].applies(cfg) for cfg in configs):
+        if not all(FIELD_BY_NAME[name].applies(cfg) for cfg in configs):
             continue
         if name == "clip":  # with its threshold, and its kind named: "norm clip 1.0", "no clip"
             if len({(cfg.clip, cfg.clip_threshold if cfg.clip != "none" else None) for cfg in configs}) == 1:
