@@ -46,6 +46,16 @@ def start_live_server(settings: Settings | None = None) -> LiveServer:
     raise RuntimeError("live server did not start")
 
 
+def wait_until(condition, timeout: float = 10.0, poll: float = 0.05) -> bool:
+    """Whether ``condition()`` comes true within ``timeout`` seconds (asked every ``poll`` seconds)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll)
+    return condition()
+
+
 def stop_live_server(live: LiveServer) -> None:
     """Stop and join: a server thread still shutting down after pytest closed its output logs to a closed file."""
     live.server.should_exit = True

@@ -4,7 +4,6 @@ of 2.4 s each all computed, and the next gradcheck (35 ms idle) waited 33 s behi
 from __future__ import annotations
 
 import threading
-import time
 
 import httpx
 import pytest
@@ -12,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from app.main import create_app
 from app.settings import Settings
-from tests.conftest import start_live_server, stop_live_server
+from tests.conftest import start_live_server, stop_live_server, wait_until
 
 
 def test_profiles_beyond_the_pending_cap_are_a_429():
@@ -33,15 +32,6 @@ def test_the_caps_are_in_the_openapi_schema():
         assert "429" in paths["/api/gradcheck"]["post"]["responses"]
 
 
-def _wait_until(condition, timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 SLOW = {"cell": "lstm", "task": "copy"}  # a gradcheck of 0.2-1.3 s
 AHEAD = 8
 
@@ -55,10 +45,10 @@ def test_a_queued_call_whose_client_left_is_dropped(path):
                                   kwargs={"json": SLOW, "timeout": 60}) for _ in range(AHEAD)]
         for thread in ahead:  # one computes, the others wait: 1.6 s of work or more
             thread.start()
-        assert _wait_until(lambda: engine.computing + engine.waiting == AHEAD)
+        assert wait_until(lambda: engine.computing + engine.waiting == AHEAD)
         with pytest.raises(httpx.ReadTimeout):  # queued behind them; the client gives up and closes the connection
             httpx.post(f"{live.url}{path}", json={}, timeout=httpx.Timeout(10, read=0.3))
-        assert _wait_until(lambda: engine.dropped == 1, timeout=3.0), (engine.waiting, engine.computing, engine.dropped)
+        assert wait_until(lambda: engine.dropped == 1, timeout=3.0), (engine.waiting, engine.computing, engine.dropped)
         assert engine.waiting >= 1  # dropped while calls sent before it still waited: it never computed
         for thread in ahead:
             thread.join(60)

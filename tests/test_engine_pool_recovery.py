@@ -17,6 +17,7 @@ from app.main import create_app
 from app.schemas import ERROR_CODES
 from app.settings import Settings
 from app.worker import EngineCrashed, EnginePool, warm_up
+from tests.conftest import wait_until
 
 
 def _run(coroutine):
@@ -88,12 +89,7 @@ def _before() -> set[int]:
 
 
 def _wait_until(condition, timeout: float = 5.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return condition()
+    return wait_until(condition, timeout, poll=0.02)
 
 
 def _no_leftovers(engine, before: set[int]) -> bool:
