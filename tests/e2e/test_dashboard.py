@@ -652,12 +652,17 @@ def test_overflow_advice_says_when_float64_overflows_too(dashboard, page_log):
     assert page_log.problems() == []
 
 
+# Steps of the long-run test: enough that the heatmap thins its rows (<= 64 of them) and the ||g|| envelope buckets
+# many records per pixel; 2000 made it the suite's slowest test (30-66 s) for no more coverage than 1000.
+LONG_RUN_STEPS = 1000
+
+
 def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_first):
     # Long tasks are observed from the moment Run is clicked (loading plotly.min.js is excluded).
     page.add_init_script("""window.__longTasks = []; window.__watchLongTasks = false;
         new PerformanceObserver((list) => { if (window.__watchLongTasks)
             for (const e of list.getEntries()) window.__longTasks.push(e.duration); }).observe({type: 'longtask'});""")
-    small = "hidden_size=8&batch_size=4&seq_len=500&steps=2000"
+    small = f"hidden_size=8&batch_size=4&seq_len=500&steps={LONG_RUN_STEPS}"
     query = "lanes=2&" + "&".join(f"{lane}.{kv}" for lane in "AB" for kv in small.split("&")) + "&B.activation=relu"
     page = dashboard(query)
     page.wait_for_function("() => (document.getElementById('chart-profile').data || []).length >= 2", timeout=30_000)
@@ -676,12 +681,13 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
     flow_width = page.evaluate("() => document.getElementById('chart-flow').clientWidth")
     for t, events in zip(heat, history, strict=True):
         # rows on a uniform grid of steps (Plotly's fast image path), the last near the end; then the run's
-        # last step (off that grid), a one-row heatmap of its own at step 1999
+        # last step (off that grid), a one-row heatmap of its own
         spacing = t["y"][1] - t["y"][0]
-        assert len(t["y"]) <= 64 and t["y"][-1] >= 2000 - 2 * spacing
+        assert len(t["y"]) <= 64 and t["y"][-1] >= LONG_RUN_STEPS - 2 * spacing
         assert all(b - a == spacing for a, b in zip(t["y"], t["y"][1:], strict=False))
         step, edges, _ = tails[t["name"].split(" · ")[0]]["tail"]
-        assert step == 1999 and t["y"][-1] < edges[0] < 1999 < edges[1]
+        last = LONG_RUN_STEPS - 1
+        assert step == last and t["y"][-1] < edges[0] < last < edges[1]
         # columns: T = 500 timesteps binned to at most one column per pixel, each the mean log10 of
         # `span` consecutive timesteps of the API's record of that step
         span = round(t["x"][1] - t["x"][0])
@@ -697,13 +703,13 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
     assert len(drawn) == 2
     for trace, events in zip(drawn, history, strict=True):
         norms = [event["grad_norm"] for event in events]
-        assert len(norms) == 2000 and len(trace["x"]) <= width + 2
-        assert trace["x"][0] == 0 and trace["x"][-1] == 1999 and trace["x"] == sorted(trace["x"])
+        assert len(norms) == LONG_RUN_STEPS and len(trace["x"]) <= width + 2
+        assert trace["x"][0] == 0 and trace["x"][-1] == LONG_RUN_STEPS - 1 and trace["x"] == sorted(trace["x"])
         assert max(trace["y"]) == max(norms) and min(trace["y"]) == min(norms)
         assert all(norms[x] == y for x, y in zip(trace["x"], trace["y"], strict=True))
     longest = max(long_tasks, default=0)
     redraw = _idle_redraw_ms(page, "chart-flow")
-    print(f"\n2 lanes x 2000 steps at T=500: {seconds:.1f} s, {len(long_tasks)} long tasks, "
+    print(f"\n2 lanes x {LONG_RUN_STEPS} steps at T=500: {seconds:.1f} s, {len(long_tasks)} long tasks, "
           f"longest {longest:.0f} ms; an idle redraw of the heatmaps takes {redraw:.0f} ms; "
           f"other processes kept {others:.2f} cores busy")
     snap(page, "long-run")
