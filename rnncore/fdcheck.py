@@ -8,6 +8,7 @@ of every parameter, on a small copy of a config (:func:`gradcheck_config`), with
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -153,11 +154,21 @@ def _element(shape: tuple[int, ...], i: int) -> tuple[int, ...]:
     return tuple(int(j) for j in np.unravel_index(i, shape))
 
 
+def _require_positive(name: str, value) -> None:
+    """A step size or tolerance must be a finite number > 0: eps = 0 or NaN gave all-NaN errors, a negative
+    one silently the same differences, tolerance = 0 an "inconclusive" that named no cause."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+
+
 def _check(config: Config, eps: float, tolerance: float | None) -> GradcheckReport:
     """Central differences at eps for every element; with a tolerance, every element that does not match
     is re-checked by :func:`_recheck` (without one nothing is, and the verdict is "")."""
     import time
 
+    _require_positive("eps", eps)
+    if tolerance is not None:
+        _require_positive("tolerance", tolerance)
     started = time.perf_counter()
     small = gradcheck_config(config)
     model = Model(small)

@@ -56,3 +56,17 @@ def test_the_checked_copy_keeps_a_truncation_cut_where_the_lane_has_one(fields, 
     assert small.truncate == checked_k
     assert any(cuts_gradient(t, L, small.truncate) for t in range(L)) == cut_inside
     assert gradcheck_report(config).verdict == "passed"
+
+
+@pytest.mark.parametrize("name, value", [("eps", 0.0), ("eps", float("nan")), ("eps", -1e-5), ("eps", True),
+                                         ("tolerance", 0.0), ("tolerance", float("inf"))])
+def test_a_step_size_or_tolerance_that_is_not_a_positive_number_is_refused(name, value):
+    # eps = 0 or NaN returned all-NaN errors and a negative eps the same differences without a word; tolerance = 0
+    # an "inconclusive" verdict naming no cause
+    config = Config(hidden_size=3, seq_len=4, batch_size=2)
+    with pytest.raises(ValueError, match=f"{name} must be a finite number > 0"):
+        gradcheck_report(config, **{name: value})
+    if name == "eps":
+        with pytest.raises(ValueError, match="eps must be a finite number > 0"):
+            gradcheck(config, eps=value)
+    assert gradcheck_report(config, **{name: 2e-5}).verdict == "passed"  # a good value of the same argument
