@@ -66,7 +66,9 @@ FIELDS: tuple[FieldSpec, ...] = (
               "first token after a gap).",
               choices=tuple(TASK_TARGETS), group="task"),
     FieldSpec("seq_len", "int", 100,
-              "Dependency length T: how many timesteps the gradient must travel back.",
+              "Sequence length T, which sets the dependency length: how far back the gradient must carry "
+              "the task's information (adding: 0.9-1 T from its first marked value, temporal order: 0.8-0.9 T, "
+              "recall: T - 1, copy: T blanks between the symbols and their recall).",
               minimum=2, maximum=2000, group="task"),
     FieldSpec("num_classes", "int", 4, "Number of token classes in the recall task (chance = 1/num_classes).",
               minimum=2, maximum=16, group="task", applies_to={"task": ["recall"]}),

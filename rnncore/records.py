@@ -1,8 +1,9 @@
 """What the training generator yields: one :class:`StepRecord` per training step.
 
-Scalars are recorded every step. The per-timestep arrays (length T = seq_len, index t = 0..T-1, where
-t = T-1 is the last timestep) are filled only on steps where the caller asked for them (``record_every``)
-and are ``None`` otherwise.
+Scalars are recorded every step. The per-timestep arrays (length L, the sequence length
+:func:`rnncore.tasks.sequence_length`: seq_len, or seq_len + 20 for ``copy``, whose 10 symbols and 10 answer
+steps surround the T blanks; index t = 0..L-1, where t = L-1 is the last timestep) are filled only on steps
+where the caller asked for them (``record_every``) and are ``None`` otherwise.
 
 Magnitudes that span hundreds of orders of magnitude are reported as log10 and computed exactly on that
 scale (a rescaled copy plus an exponent while propagating), so a true 1e-600 is reported as -600.0,
@@ -18,7 +19,7 @@ import numpy as np
 
 @dataclass
 class TimestepArrays:
-    """Per-timestep diagnostics of one forward/backward pass, each of shape (T,)."""
+    """Per-timestep diagnostics of one forward/backward pass, each of shape (L,) (L: the sequence length, above)."""
 
     log10_grad_norm_per_step: np.ndarray
     """log10 ||dL/dh_t||_F over batch and units: the total gradient reaching hidden state t."""
