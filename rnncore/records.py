@@ -8,7 +8,11 @@ where the caller asked for them (``record_every``) and are ``None`` otherwise.
 Magnitudes that span hundreds of orders of magnitude are reported as log10 and computed exactly on that
 scale (a rescaled copy plus an exponent while propagating), so a true 1e-600 is reported as -600.0,
 never as 0 or -inf. ``-inf`` appears only where the true value is exactly zero (e.g. timesteps that
-truncated BPTT does not reach); the service sends it as JSON ``null``.
+truncated BPTT does not reach), or where the forward pass itself, in the run's dtype, made a derivative 0: a
+unit saturated beyond what the dtype resolves (tanh at |a| > ~52 or a sigmoid gate at a > ~104 in float32,
+whose f'(a) underflows) passes exactly no gradient in the network being trained, so its delta_t and what it
+feeds are 0 there. That happens only at huge pre-activations, i.e. in runs on their way to diverging. The
+service sends -inf as JSON ``null``.
 """
 from __future__ import annotations
 
