@@ -14,8 +14,12 @@ without parsing the text (finite numbers as numbers, anything non-finite as null
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
+import sys
+from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -23,6 +27,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 log = logging.getLogger("rnnlab")
 
@@ -145,7 +150,8 @@ class _Schemas:
 async def forbid_unknown_query(request: Request) -> None:
     """A router dependency: 422 for a query parameter the operation does not declare (its OpenAPI
     ``parameters``, which /docs shows), e.g. ``?histroy=false``, which would otherwise be ignored silently and
-    return the whole history. A HEAD twin is checked against its GET.
+    return the whole history, and for a declared one sent more than once (``?after=1&after=2``). A HEAD twin is
+    checked against its GET.
 
     ``async`` so that it runs on the event loop, as the error handlers do: FastAPI builds the OpenAPI schema on
     its first use and is not thread-safe doing so (as a plain ``def`` in the thread pool, the page's first
@@ -154,10 +160,15 @@ async def forbid_unknown_query(request: Request) -> None:
     if operation is None:
         return
     known = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "query"}
-    unknown = [name for name in dict.fromkeys(request.query_params) if name not in known]
-    if unknown:
-        raise RequestValidationError([{"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are "
-                                       "not permitted", "input": request.query_params[name]} for name in unknown])
+    sent = Counter(name for name, _ in request.query_params.multi_items())
+    errors = [{"type": "extra_forbidden", "loc": ("query", name), "msg": "Extra inputs are not permitted",
+               "input": request.query_params[name]} for name in sent if name not in known]
+    # Every declared parameter takes one value: FastAPI keeps the last of ?format=csv&format=json silently.
+    errors += [{"type": "repeated_parameter", "loc": ("query", name), "msg": f"sent {count} times; send it once",
+                "input": request.query_params.getlist(name)} for name, count in sent.items()
+               if name in known and count > 1]
+    if errors:
+        raise RequestValidationError(errors)
 
 
 # error types whose sentence says what is allowed itself (our own, the caps): no "(allowed: ...)", no schema ctx
@@ -269,6 +280,9 @@ def _human(error: dict, schemas: _Schemas, request: Request, document: Any) -> s
                       loc[:1] == ("query",) else "")
     elif kind == "missing":
         msg = "is required"
+    elif kind == "int_parsing_size":  # pydantic's "Unable to parse input string as an integer, exceeded maximum size"
+        digits = sum(c.isdigit() for c in str(error.get("input", ""))) if isinstance(error.get("input"), str) else 0
+        msg = f"a number of {digits} digits is too long to read" if digits else "the number is too long to read"
     elif (kind.endswith("_type") or kind == "literal_error") and error.get("input", ...) is None and not nullable:
         # pydantic's "Input should be a valid integer" for null, e.g. a box left empty on the page
         msg = "must not be empty (null)"
@@ -391,11 +405,68 @@ async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONRe
             return await on_validation_error(request, validation_error(
                 ("body",), "the request body nests JSON arrays/objects too deeply to parse (a valid request "
                            "nests them only a few levels deep)", kind="json_too_deep"))
+        if isinstance(exc.__cause__, ValueError) and "integer string conversion" in str(exc.__cause__):
+            return await on_validation_error(request, await _too_long_numbers(request))
         message = ("body: the request body could not be read; send UTF-8 JSON with "
                    "Content-Type: application/json")
+    if exc.status_code == 404 and detail == "Not Found":  # Starlette's: no route has this path
+        message = detail = _without_slash(request) or detail
     code = getattr(exc, "code", None) or STATUS_CODES.get(exc.status_code, f"http_{exc.status_code}")
     body = error_body(message, detail, code, getattr(exc, "ctx", None))
     return JSONResponse(status_code=exc.status_code, content=body, headers=getattr(exc, "headers", None))
+
+
+def _without_slash(request: Request) -> str | None:
+    """For a path with a trailing slash that a route has without it (the app does not redirect: redirect_slashes is
+    off), the 404's message naming that route."""
+    path = request.url.path
+    if not path.endswith("/") or path == "/":
+        return None
+    bare = path.rstrip("/") or "/"
+    scope = {**request.scope, "path": bare}
+    if any(route.matches(scope)[0] != Match.NONE for route in request.app.router.routes):
+        return f"no route {clip(path)}; did you mean {clip(bare)} (without the trailing slash)?"
+    return None
+
+
+class _LongInteger:
+    """Stands in for an integer literal too long for int() (Python's limit: sys.get_int_max_str_digits())."""
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _long_integers(node: Any, path: tuple = ()) -> Iterator[tuple[tuple, int]]:
+    """(path, digits) of every :class:`_LongInteger` in a parsed document."""
+    if isinstance(node, _LongInteger):
+        yield path, node.digits
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _long_integers(value, (*path, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _long_integers(value, (*path, index))
+
+
+async def _too_long_numbers(request: Request) -> RequestValidationError:
+    """The 422 of a body whose JSON has an integer of more than 4300 digits, which json.loads cannot read (it was
+    a 400 "could not be read"): each such number named by where it is, with the range its field allows. FastAPI
+    has read the body already (the request caches it)."""
+    limit = sys.get_int_max_str_digits()
+
+    def integer(text: str):
+        digits = len(text.lstrip("-"))
+        return _LongInteger(digits) if limit and digits > limit else int(text)
+
+    try:
+        found = list(_long_integers(json.loads(await request.body(), parse_int=integer)))
+    except (ValueError, RecursionError):  # still say what is wrong, without a field
+        found = []
+    if not found:
+        return validation_error(("body",), f"a number in the request body has more than {limit} digits, too long "
+                                           "to read", kind="number_too_long")
+    return RequestValidationError([error_item(("body", *path), f"a number of {digits} digits is too long to read",
+                                              kind="number_too_long") for path, digits in found[:5]])
 
 
 async def on_unexpected_error(request: Request, exc: Exception) -> JSONResponse:

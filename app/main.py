@@ -32,7 +32,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="RNN Gradient Lab", version=rnncore.__version__, lifespan=lifespan,
                   description="Train small NumPy RNNs and stream ||dL/dh_t|| per timestep, live.",
                   # /docs and /redoc come from app.routers.docs, with their JS/CSS served locally (no CDN)
-                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None)
+                  docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+                  # POST /api/runs/ was a 307 to an absolute URL built from the Host header; now a JSON 404 naming
+                  # the route (app.errors.on_http_error)
+                  redirect_slashes=False)
     build_openapi = app.openapi
 
     def openapi() -> dict:

@@ -29,7 +29,7 @@ import numpy as np
 
 from app.blas import limit_blas_threads
 from app.labels import lane_labels, shared_settings
-from app.schemas import LaneDone
+from app.schemas import LANE_NAMES, LaneDone
 from app.settings import Settings
 from app.worker import EnginePool, LaneWorker, WorkerGone, close_all, warm_up
 from rnncore import Config, StepRecord, TimestepArrays
@@ -307,9 +307,13 @@ class Run:
             self._train()
         except Exception as exc:  # an engine bug must not leave the stream hanging
             log.exception("run %s failed", self.id)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            with self._cond:  # the run is cancelled: GET /api/runs/{id} says why, as its lanes do
+                self.cancel_requested = True
+                self.cancel_reason = self.cancel_reason or reason
             for lane, status in enumerate(self.lane_status):
                 if status == "running":
-                    self._finish_lane(lane, "cancelled", f"internal error: {type(exc).__name__}: {exc}")
+                    self._finish_lane(lane, "cancelled", reason)
             self._emit("done", {"status": "cancelled", "lanes": list(self.lane_status)})
         finally:
             if self._on_finish is not None:
@@ -333,6 +337,7 @@ class Run:
         if self.cancel_requested:  # DELETE arrived while the workers were starting
             self._terminate_workers()
         active = list(range(len(self.configs)))
+        others = None  # the reason of the lanes still training when the run is cancelled, if not cancel_reason
         try:
             for worker in workers:  # they build their trainers at the same time
                 worker.wait_ready()
@@ -354,13 +359,20 @@ class Run:
                     else:
                         status = "done" if status == "done" else "cancelled"
                         self._finish_lane(lane, status, reason or self.cancel_reason)
-        except WorkerGone:
-            if not self.cancel_requested:  # not terminated by cancel(): a worker crashed
-                raise
+        except WorkerGone as gone:
+            if not self.cancel_requested:  # not terminated by cancel(): this lane's process died (OOM killer, ...)
+                log.warning("run %s: lane %s's worker process %s", self.id, LANE_NAMES[gone.lane], gone.how)
+                with self._cond:  # the run ends: its lanes are a comparison, in lockstep
+                    self.cancel_requested = True
+                    self.cancel_reason = f"lane {LANE_NAMES[gone.lane]}'s worker process {gone.how}"
+                    others = f"cancelled because {self.cancel_reason}"
+                if gone.lane in active:
+                    active.remove(gone.lane)
+                    self._finish_lane(gone.lane, "cancelled", str(gone))
         finally:
             close_all(workers)
         for lane in active:  # cancelled: the lanes that were still training
-            self._finish_lane(lane, "cancelled", self.cancel_reason)
+            self._finish_lane(lane, "cancelled", others or self.cancel_reason)
         self._emit("done", {"status": "cancelled" if self.cancel_requested else "done",
                             "lanes": list(self.lane_status)})
 

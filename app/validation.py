@@ -1,14 +1,39 @@
 """Turn request models into validated engine configs; every failure is a 422 that names the field."""
 from __future__ import annotations
 
+import re
+from typing import Annotated
+
 from fastapi.exceptions import RequestValidationError
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
+from pydantic_core import PydanticCustomError
 
 from app.errors import error_item, validation_error
 from app.runs import TIMESTEPS, state_values, work, work_formula
 from app.schemas import LANE_NAMES
 from rnncore import Config
 from rnncore.config import FIELDS
+
+PLAIN_INTEGER = re.compile(r"-?[0-9]+")
+"""How an integer is written in a query string or header: ASCII digits, an optional leading minus. Python's int()
+(and pydantic) also take " 1", "+1", "1_0" and other scripts' digits; a JSON body's integer cannot be written
+those ways, so neither can a query's."""
+
+
+def plain_integer(value):
+    """A BeforeValidator for integer query parameters: a string must be :data:`PLAIN_INTEGER` (pydantic would
+    take "10.0" as 10, which the JSON body of every other endpoint refuses: a whole-number float for an integer
+    field, and "+1", " 1", "1_0" alike)."""
+    if isinstance(value, str) and not PLAIN_INTEGER.fullmatch(value):
+        if any(c in value for c in ".eE") or not any(c in "0123456789" for c in value):
+            raise PydanticCustomError("whole_number", "must be a whole number written without a decimal point or "
+                                                      "exponent")
+        raise PydanticCustomError("whole_number", "must be a whole number written in plain digits 0-9 with an "
+                                                  "optional leading minus (no '+', spaces or '_')")
+    return value
+
+
+PlainInt = Annotated[int, BeforeValidator(plain_integer)]
 
 
 def to_config(model: BaseModel, loc: tuple) -> Config:

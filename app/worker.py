@@ -29,6 +29,7 @@ import logging
 import multiprocessing
 import multiprocessing.context
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import spawn
@@ -68,7 +69,32 @@ log = logging.getLogger("rnnlab")
 
 
 class WorkerGone(RuntimeError):
-    """The worker process exited (terminated on cancel, or crashed)."""
+    """The worker process of lane ``lane`` exited (terminated on cancel, or crashed); the message says how."""
+
+    def __init__(self, lane: int, how: str):
+        super().__init__(f"the lane's worker process {how}")
+        self.lane = lane
+        self.how = how  # "was killed (signal 9, SIGKILL: e.g. out of memory)"
+
+
+REAP_SECONDS = 2.0
+"""How long a worker whose pipe closed is given to be reaped, so that its exit code is known: the pipe closes as
+the process dies, a moment before the OS has its exit status (read at once, it was "exit code None")."""
+
+
+def how_it_exited(exitcode: int | None) -> str:
+    """A worker process's end in words: "was killed (signal 9, SIGKILL: e.g. out of memory)", "exited with code 1"."""
+    if exitcode is None:
+        return "stopped answering (its pipe closed; the process had not exited)"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        cause = {signal.SIGKILL: ": e.g. out of memory", signal.SIGSEGV: ": a crash in native code",
+                 signal.SIGTERM: ": stopped from outside"}.get(-exitcode, "")
+        return f"was killed (signal {-exitcode}, {name}{cause})"
+    return f"exited with code {exitcode}"
 
 
 def serve(conn: Connection, lane: dict, record_every: int, blas_threads: int, nice: int) -> None:
@@ -121,7 +147,7 @@ class LaneWorker:
         try:
             reply = self._conn.recv()
         except (EOFError, OSError) as exc:
-            raise WorkerGone(f"the worker process exited (exit code {self.process.exitcode})") from exc
+            raise self._gone() from exc
         if reply[0] == "error":
             raise RuntimeError(f"worker: {reply[1]}")
         return reply
@@ -137,7 +163,11 @@ class LaneWorker:
         try:
             self._conn.send(self.index)
         except (OSError, ValueError) as exc:
-            raise WorkerGone("the worker process exited") from exc
+            raise self._gone() from exc
+
+    def _gone(self) -> WorkerGone:
+        self.process.join(REAP_SECONDS)  # its exit status (the pipe closes a moment before it is known)
+        return WorkerGone(self.index, how_it_exited(self.process.exitcode))
 
     def reply(self) -> tuple:
         """The requested step: ("step", step, payload bytes) or ("end", status, step, reason, last)."""

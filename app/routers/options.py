@@ -32,7 +32,8 @@ router = APIRouter(prefix="/api", tags=["options"])
 def options(request: Request) -> dict:
     """Each field of a lane config: kind, default, choices or [minimum, maximum], nullable, a one-line
     description, the control group, a log-scale hint and when it applies (``applies_to``). ``limits``
-    carries the service's own bounds (lanes per run, total work cap) and what /api/gradcheck checks (any
+    carries the service's own bounds (lanes per run, total work cap, pending calls, the store of finished runs,
+    open streams and their stall timeout, the body size) and what /api/gradcheck checks (any
     lane shrunk to ``gradcheck.caps``, in float64, without clipping, passed below ``gradcheck.tolerance``)."""
     s = request.app.state.settings
     return {
@@ -51,6 +52,14 @@ def options(request: Request) -> dict:
             "max_concurrent_runs": s.max_concurrent_runs,
             "max_arrays_per_lane": s.max_arrays_per_lane,
             "cancel_grace_seconds": s.cancel_grace_seconds,
+            "loss_surface_max_pending": s.loss_surface_max_pending,
+            # the store, the streams and the body (RNNLAB_* of the same names, the README's table)
+            "store_max_runs": s.store_max_runs,
+            "store_max_bytes": s.store_max_bytes,
+            "max_streams": s.max_streams,
+            "stream_stall_seconds": s.stream_stall_seconds,
+            "sse_ping_seconds": s.sse_ping_seconds,
+            "max_body_bytes": s.max_body_bytes,
             "gradcheck": {"caps": dict(GRADCHECK_CAPS), "dtype": "float64", "clip": "none",
                           "tolerance": GRADCHECK_TOLERANCE, "max_pending": s.gradcheck_max_pending},
         },
