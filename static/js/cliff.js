@@ -8,6 +8,7 @@ import { plainQueryMessage } from "./controls.js";
 const FONT = { family: "Inter, system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 12, color: "#1f2937" };
 const PLAIN_COLOR = "#dc2626";
 const CLIPPED_COLOR = "#2563eb";
+const SURFACE_ATTEMPTS = 4; // tries of one surface while the service answers 429 (busy)
 const INPUTS = [
   // [query name, label, step, title]
   ["start_w", "start w", "0.05", "w of the start point (or click the map)"],
@@ -192,6 +193,18 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
     stats.textContent = latest === null ? "" : `The map still shows the last surface drawn: ${INPUTS.map(([name, label]) =>
       `${label} ${fmt(latest.params[name])}`).join(", ")}.`;
   };
+  // The service computes at most a few surfaces at once and answers 429 beyond them (other tabs, other users):
+  // wait as its Retry-After says and ask again, a few times, before saying so.
+  const fetchSurface = async (url) => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await get(url);
+      } catch (err) {
+        if (err?.status !== 429 || attempt >= SURFACE_ATTEMPTS) throw err;
+        await new Promise((resolve) => setTimeout(resolve, 1000 * (Number(err.retryAfter) || 1)));
+      }
+    }
+  };
   const load = async (byUser = false) => {
     // exactly what the boxes show: an empty box is left out, so the API uses its documented default (and
     // the box then shows it); text that is not a number is said here, not replaced by a default
@@ -203,7 +216,7 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
     }
     const params = Object.entries(inputs).filter(([, input]) => input.value !== "").map(([name, input]) => [name, input.value]);
     const query = new URLSearchParams(params).toString();
-    const request = get(`/api/loss-surface${query ? `?${query}` : ""}`);
+    const request = fetchSurface(`/api/loss-surface${query ? `?${query}` : ""}`);
     pending = request;
     try {
       const data = await request;

@@ -184,3 +184,25 @@ def test_cliff_panel_is_bright_where_the_value_is_large_as_chart_1(dashboard, pa
     assert colours["title"] == title, colours
     assert "bright is high, dark is low" in page.locator("#cliff-panel .note").inner_text()
     assert page_log.problems() == []
+
+
+def test_a_busy_service_is_waited_out_not_shown_as_an_error(dashboard, page, page_log):
+    # the service computes a few loss surfaces at once and answers 429 (Retry-After) beyond them: the panel
+    # asks again after the wait instead of saying "Cannot draw the loss surface"
+    refused = []
+
+    def busy_once(route):
+        if not refused:
+            refused.append(route.request.url)
+            route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                          body='{"detail": "busy", "message": "busy", "code": "too_many_pending"}')
+        else:
+            route.continue_()
+
+    page.route("**/api/loss-surface*", busy_once)
+    page = dashboard()
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    page.wait_for_selector("#cliff-panel[data-loaded='true'] #chart-cliff .main-svg", timeout=20_000)
+    assert len(refused) == 1
+    assert page.locator("#cliff-panel").inner_text().count("Cannot draw") == 0
+    assert [p for p in page_log.problems() if "429" not in p] == []  # Chromium logs the 429 response itself
