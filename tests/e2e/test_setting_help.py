@@ -105,7 +105,8 @@ def test_an_invalid_value_is_described_by_its_error_and_the_settings_help(dashbo
     control.press("Tab")
     expect(control).to_have_attribute("aria-invalid", "true", timeout=10_000)
     assert control.get_attribute("aria-describedby").split() == ["lane0-seq_len-error", "help-seq_len"]
-    expect(control).to_have_accessible_description(re.compile(r"^must be >= 2.*Sequence length T, which sets the dependency length", re.S))
+    expect(control).to_have_accessible_description(
+        re.compile(r"^must be >= 2.*Sequence length T, which sets the dependency length", re.S))
     control.fill("20")
     control.press("Tab")
     expect(control).to_have_attribute("aria-invalid", "false", timeout=10_000)
