@@ -27,7 +27,10 @@ const state = {
   streamLostSince: null, // when the stream was lost, if it has not opened since (ms, Date.now())
   running: false,
   stopTimer: null,
+  stopFocused: null, // the Stop button that had the focus when it was pressed (stopRun disables it)
   runLanes: null, // JSON of the lane configs of the run the charts show
+  runCap: null, // {lanes, message}: the lanes (JSON) POST /api/runs last refused for their work or memory, and why
+  entryVisits: 0, // Back/Forward count: an entry's run arriving after the next Back/Forward is not shown
   previewTimer: null,
   previewAbort: null,
   progressFrame: null,
@@ -79,6 +82,20 @@ function capError(item, lane) {
   };
 }
 
+// The work or memory cap on a run's lanes together (POST /api/runs, loc ["body", "lanes"]), said from the item's
+// ctx (work or values, limit, the fields to reduce) in the page's words, with how far over the cap the lanes are:
+// "about 1400x too much work for one run: reduce seq len, hidden size, batch size, steps or the number of lanes".
+function runCapMessage(item, laneCount) {
+  const ctx = item.ctx && typeof item.ctx === "object" ? item.ctx : {};
+  const memory = item.type === "memory_limit";
+  const over = Number(memory ? ctx.values : ctx.work) / Number(ctx.limit);
+  const amount = !Number.isFinite(over) || over <= 0 ? "" : over < 1.1 ? "a little " : `about ${figure(over)}x `;
+  const fields = (Array.isArray(ctx.reduce) ? ctx.reduce : []).filter((name) => editor.byName[name]).map(fieldLabel);
+  if (laneCount > 1) fields.push("the number of lanes");
+  const reduce = fields.length ? `: reduce ${orList(fields)}` : "";
+  return `${amount}too much ${memory ? "memory" : "work"} for one run${reduce}`;
+}
+
 // An ApiError -> [{lane, field, message}] (and, for a cap on one lane, `marks`: [{field, message}], the fields
 // to reduce). 422 detail locs look like ["body", "lanes", 0, "seq_len"] (POST /api/runs) or ["body", "seq_len"]
 // (POST /api/profile for lane `singleLane`). A lane setting's error is said in the page's words.
@@ -100,6 +117,9 @@ export function fieldErrors(err, singleLane = null) {
       continue;
     } else if (singleLane !== null && !rest.length) {
       lane = singleLane; // about the lane's whole config: its lane, not "body"
+    } else if (rest.length === 1 && rest[0] === "lanes" && ["work_limit", "memory_limit"].includes(item.type)) {
+      out.push({ lane: null, field: null, kind: "run-cap", message: runCapMessage(item, editor.lanes.length) });
+      continue;
     }
     if (field && !editor.byName[field]) field = null;
     // each item's own sentence ("lanes[0].seq_len: must be <= 2000 (allowed: ...)") without its location
@@ -193,28 +213,49 @@ function presetById(id) {
 function syncUrl({ push = false } = {}) {
   const query = encodeState({ preset: state.presetId, lanes: editor.getLanes(), view: state.view }, state.options.fields);
   const url = `${location.pathname}?${query}`;
-  // either way the entry keeps its run (saveRun): the charts still show it
-  if (push && url !== `${location.pathname}${location.search}`) history.pushState(history.state, "", url);
-  else history.replaceState(history.state, "", url);
+  // An edit keeps the entry's run (saveRun); a new entry holds the run the charts show, or `run: null` when they
+  // show none (a preset picked after a run: neither Back/Forward to it nor a reload brings the tab's last run).
+  if (push && url !== `${location.pathname}${location.search}`) {
+    const run = state.runId ? { id: state.runId, lanes: JSON.parse(state.runLanes) } : null;
+    history.pushState({ ...(history.state || {}), run }, "", url);
+  } else {
+    history.replaceState(history.state, "", url);
+  }
 }
 
-// The preset and lanes a link names: the preset's lanes first, then every lane setting the link carries.
-function settingsFromUrl(fromUrl) {
+// Whether a query string sets the number of lanes (`lanes=`, a count decodeState takes: 1 to the lane names).
+function countsLanes(search) {
+  const count = Number(new URLSearchParams(search).get("lanes"));
+  return Number.isInteger(count) && count >= 1 && count <= LANE_NAMES.length;
+}
+
+// The preset and lanes a link names: the preset's lanes first, then every lane setting the link carries. Without
+// `lanes=` a preset keeps all its lanes: "?preset=relu-clipping&A.clip=per_timestep" changes lane A of two.
+function settingsFromUrl(fromUrl, search) {
   const preset = presetById(fromUrl.preset) || (fromUrl.lanes ? null : state.presets.find((p) => p.default) || state.presets[0]);
   const base = preset ? preset.lanes : [{}, {}];
-  const partials = fromUrl.lanes || base;
+  const partials = [...(fromUrl.lanes || base)];
+  if (preset && !countsLanes(search)) while (partials.length < base.length) partials.push({});
   return { presetId: preset ? preset.id : null,
     lanes: partials.map((p, i) => ({ ...(base[i] || base[base.length - 1] || {}), ...p })) };
 }
 
-// Back/Forward between this page's own entries (a preset change): the entry's preset and lanes again. The
-// view settings (chart 1's colour, the cliff panel) stay as they are shown.
+// Back/Forward between this page's own entries (a preset change): the entry's preset and lanes again, and when
+// no run trains, the entry's own run (its charts drawn again from the server) or, if it has none, its preview. A
+// run training stays on the charts (the note says the settings shown are another entry's). The view settings
+// (chart 1's colour, the cliff panel) stay as they are shown.
 function restoreFromUrl() {
-  const { presetId, lanes } = settingsFromUrl(decodeState(location.search, state.options.fields));
+  const { presetId, lanes } = settingsFromUrl(decodeState(location.search, state.options.fields), location.search);
   state.presetId = presetId;
   editor.setLanes(lanes);
   showRunError("");
+  const visit = ++state.entryVisits;
+  const entryRun = validRun(history.state && history.state.run);
+  if (!state.running && state.runId !== null && entryRun?.id !== state.runId) clearRunView();
   afterSettingsChange();
+  if (!state.running && entryRun && entryRun.id !== state.runId) {
+    reattach(entryRun, () => visit === state.entryVisits); // unless Back/Forward goes on meanwhile
+  }
 }
 
 function showPreset() {
@@ -232,10 +273,14 @@ function showPreset() {
   if (modified) box.append(el("span", { class: "tag", text: "modified" }));
 }
 
+// A preset picked after a run starts afresh: its explanation speaks of its picture at initialisation, which the
+// charts show, as on a new page (its history entry holds no run; Back shows the run again). "Custom settings"
+// keeps the lanes, and the run they show.
 function applyPreset(id) {
   const preset = presetById(id);
   state.presetId = preset ? preset.id : null;
   if (preset) editor.setLanes(preset.lanes);
+  if (preset && !state.running) clearRunView();
   afterSettingsChange({ push: true });
 }
 
@@ -331,7 +376,10 @@ async function runPreview() {
   });
   editor.showErrors(fieldMarks(errors));
   const messages = errors.map(describe);
-  if (answer?.run_limit) messages.push(`Run would be refused: ${answer.run_limit}`);
+  // POST /api/labels says a cap in the API's words only (no ctx): for the lanes a Run was refused, the page's
+  // sentence from that 422's ctx, as the Run left it in the box
+  const refused = state.runCap?.lanes === JSON.stringify(lanes) ? state.runCap.message : null;
+  if (answer?.run_limit) messages.push(refused ?? `Run would be refused: ${answer.run_limit}`);
   if (messages.length || $("run-error").dataset.source === "preview") showRunError(messages, "preview");
   if (preview.some((p) => !p.refused)) { // the lanes previewed, also when others were refused
     charts.setPreviewNote(null);
@@ -371,6 +419,10 @@ function chartConfig(config) {
 
 // --- the run --------------------------------------------------------------------------------------
 function setRunning(running) {
+  // the focus before Run or Stop is disabled under it (Stop already is when stopRun pressed it: its record)
+  const lost = !document.activeElement || document.activeElement === document.body;
+  const stop = focusedStop() || (lost ? state.stopFocused : null);
+  const fromRun = running && document.activeElement === $("run");
   state.running = running;
   showRunDock();
   $("run").disabled = running;
@@ -383,6 +435,17 @@ function setRunning(running) {
   editor.setDisabled(running);
   document.body.classList.toggle("is-running", running);
   showRunOutdated();
+  // Run pressed from the keyboard disabled the button under the focus, which fell to the page's body: it goes
+  // to Stop, and back to Run when the run ends. Without scrolling: Run and Stop sit side by side, and the page
+  // may be scrolling to the charts (a phone) or be there (the dock's Stop).
+  if (fromRun) ($("run-dock").hidden ? $("stop") : $("run-dock-stop")).focus({ preventScroll: true });
+  else if (!running && stop) $("run").focus({ preventScroll: true });
+  state.stopFocused = null;
+}
+
+// The Stop button (the run panel's or the dock's) that has the focus, or null.
+function focusedStop() {
+  return [$("stop"), $("run-dock-stop")].find((button) => button === document.activeElement) || null;
 }
 
 function setExportLinks(id) {
@@ -414,8 +477,13 @@ function watchRunPanel() {
 }
 
 function showRunDock() {
-  $("run-dock").hidden = !state.running || state.runPanelSeen !== false;
-  document.body.classList.toggle("has-run-dock", !$("run-dock").hidden); // the page's end scrolls out from under it
+  const dock = $("run-dock");
+  dock.hidden = !state.running || state.runPanelSeen !== false;
+  document.body.classList.toggle("has-run-dock", !dock.hidden); // the page's end scrolls out from under it
+  // the focus on Stop follows the Stop in view (a run scrolls a phone's page to the charts, away from the panel)
+  const focused = focusedStop();
+  const shown = dock.hidden ? $("stop") : $("run-dock-stop");
+  if (state.running && focused && focused !== shown) shown.focus({ preventScroll: true });
 }
 
 // In the one-column layout of narrow windows (the CSS makes the sidebar static there) the charts are
@@ -439,6 +507,9 @@ async function startRun() {
   } catch (err) {
     setRunning(false);
     showApiError(err);
+    const refused = err instanceof ApiError && err.status === 422 ? fieldErrors(err) : [];
+    const cap = refused.find((e) => e.kind === "run-cap"); // the preview's run_limit for these lanes says it so too
+    if (cap) state.runCap = { lanes: JSON.stringify(lanes), message: cap.message };
     if (err instanceof ApiError && err.status === 422) schedulePreview(); // the preview then says why it is missing
     return;
   }
@@ -469,6 +540,7 @@ function saveRun(id, lanes) {
 function savedRun() {
   const entry = validRun(history.state && history.state.run);
   if (entry) return entry;
+  if (history.state && history.state.run === null) return null; // an entry without a run (syncUrl)
   try {
     return validRun(JSON.parse(sessionStorage.getItem(SAVED_RUN)));
   } catch {
@@ -483,7 +555,12 @@ async function reattachAfterReload() {
   const navigation = performance.getEntriesByType("navigation")[0];
   const returning = navigation && (navigation.type === "reload" || navigation.type === "back_forward");
   const saved = returning ? savedRun() : null;
-  if (!saved) return;
+  if (saved) await reattach(saved);
+}
+
+// A saved run's charts again, from its event stream (replayed from the first event), if the server still has it
+// and the page still wants it (`wanted()`) when it answers.
+async function reattach(saved, wanted = () => true) {
   let summary;
   try {
     summary = await api.get(`/api/runs/${encodeURIComponent(saved.id)}?history=false`);
@@ -491,6 +568,7 @@ async function reattachAfterReload() {
     if (err instanceof ApiError && err.status === 404) forgetRun(saved.id); // evicted
     return;
   }
+  if (!wanted() || state.running) return;
   clearTimeout(state.previewTimer); // the run's charts, not the settings' preview
   if (state.previewAbort) state.previewAbort.abort();
   setRunning(true);
@@ -507,6 +585,20 @@ function forgetRun(id) {
     const { run, ...rest } = history.state;
     history.replaceState(Object.keys(rest).length ? rest : null, "", location.href);
   }
+}
+
+// The charts back to the preview of the settings, as before any run: no run's lanes, progress or downloads.
+function clearRunView() {
+  if (state.runId === null) return;
+  state.runId = null;
+  state.runLanes = null;
+  delete document.body.dataset.runId;
+  delete document.body.dataset.runStatus;
+  setExportLinks(null);
+  charts.reset([], null);
+  charts.settle(); // idle: every chart follows the settings again
+  renderProgress();
+  showRunOutdated();
 }
 
 // A page restored from the back/forward cache (pageshow with `persisted`) resumes where it was frozen: its
@@ -603,8 +695,9 @@ function finishRun(status) {
   }
   setRunning(false);
   renderProgress();
-  // the run's status is published once the charts show the final data (tests wait on it)
-  charts.settle().then(() => { document.body.dataset.runStatus = status; });
+  // the run's status is published once the charts show the final data (tests wait on it), if they still show it
+  const runId = state.runId;
+  charts.settle().then(() => { if (state.runId === runId) document.body.dataset.runStatus = status; });
 }
 
 function onDone(data) {
@@ -732,6 +825,7 @@ async function onStreamLost() {
 async function stopRun() {
   if (!state.running || !state.runId) return;
   const runId = state.runId;
+  state.stopFocused = focusedStop(); // disabled below: setRunning gives Run the focus when the run has ended
   $("stop").disabled = true;
   $("run-dock-stop").disabled = true;
   try {
@@ -776,8 +870,12 @@ function laneStatusText(lane) {
 function renderProgress() {
   const lanes = charts.lanes;
   const list = $("lane-status");
-  if (!lanes.length) {
+  if (!lanes.length) { // no run shown: idle, as the page starts
     list.replaceChildren();
+    $("progress-fill").style.width = $("run-dock-fill").style.width = "0%";
+    document.querySelector(".progress-bar").setAttribute("aria-valuenow", "0");
+    $("progress-steps").textContent = "idle";
+    $("progress-rate").textContent = $("progress-eta").textContent = $("run-dock-text").textContent = "";
     return;
   }
   let done = 0;
@@ -937,7 +1035,7 @@ async function main() {
   // Restore from the URL: the preset's lanes first, then every lane setting the link carries.
   const fromUrl = decodeState(location.search, state.options.fields);
   state.view = { ...fromUrl.view };
-  const restored = settingsFromUrl(fromUrl);
+  const restored = settingsFromUrl(fromUrl, location.search);
   state.presetId = restored.presetId;
   editor.setLanes(restored.lanes);
 

@@ -204,6 +204,7 @@ export class LaneEditor {
     this.lanes = [this.defaults(), this.defaults()];
     this.errors = new Map(); // "lane:field" -> message
     this.disabled = false;
+    this.table = null; // the table render() shows now
     this.openHelp = new Set(); // names of the settings whose help is shown (kept across re-renders)
     // lanes wider than the panel scroll sideways: which edges have more columns beyond them, for the CSS
     // to show (a fade and an arrow); again on every scroll, resize and render
@@ -330,11 +331,16 @@ export class LaneEditor {
       for (const spec of specs) body.append(...this.renderRow(spec));
       table.append(body);
     }
+    this.table = table;
     this.root.replaceChildren(table);
 
-    table.addEventListener("change", (event) => this.onInput(event, true));
+    // A replaced table's events are not about the lanes shown: a field still focused when new lanes replace its
+    // table (Back to another history entry) sends its `change` as it goes, which wrote the edit into them.
+    table.addEventListener("change", (event) => {
+      if (table === this.table) this.onInput(event, true);
+    });
     table.addEventListener("input", (event) => {
-      if (event.target.tagName === "INPUT") this.onInput(event, false);
+      if (table === this.table && event.target.tagName === "INPUT") this.onInput(event, false);
     });
     table.addEventListener("click", (event) => {
       const button = event.target.closest("[data-remove]");
@@ -350,7 +356,7 @@ export class LaneEditor {
   // allowed range from the API's schema, shown inline when the "?" is pressed (tap, click, Enter or Space;
   // Escape or a second press hides it) and always the controls' accessible description.
   renderRow(spec) {
-    const label = spec.name.replaceAll("_", " ");
+    const label = fieldLabel(spec.name);
     const allowed = `Allowed: ${rangeText(spec)}. Default: ${spec.default ?? NULL_LABELS[spec.name] ?? "none"}.`;
     const when = appliesText(spec);
     const effect = when ? `Has an effect only when ${when}.` : "";
@@ -378,7 +384,7 @@ export class LaneEditor {
           dataset: { lane: String(lane), field: spec.name },
         });
       }
-      input.setAttribute("aria-label", `Lane ${LANE_NAMES[lane]} ${spec.name}`);
+      input.setAttribute("aria-label", `Lane ${LANE_NAMES[lane]} ${label}`); // as the row reads: "Lane A hidden size"
       input.setAttribute("aria-describedby", helpId);
       const cell = el("td", { class: "field-cell", dataset: { lane: String(lane), field: spec.name } }, input,
         el("div", { class: "field-error", role: "alert", id: `${id}-error` }));

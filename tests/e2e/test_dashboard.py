@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.runs import work
 from app.settings import Settings
+from rnncore import Config
 from tests.conftest import start_live_server, stop_live_server
 from tests.e2e.conftest import snap
 
@@ -728,7 +730,12 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
 
 
 def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log):
+    """Before Run, POST /api/labels's run_limit (a sentence, no ctx); Run's 422 is said from its ctx in the page's
+    words, with how far over the cap the lanes are, and so is the preview's run_limit for the lanes refused."""
+    from tests.e2e.test_field_errors_from_ctx import reword_every_422  # (that module imports this one)
+
     page = dashboard()
+    reworded = reword_every_422(page)  # the 422's sentences are not what the page says
     set_field(page, 0, "batch_size", "64")
     set_field(page, 0, "steps", "20000")  # the default lane at batch 64 is ~3.6e7 work a step: 20000 steps is over
     box = page.locator("#run-error")
@@ -738,12 +745,18 @@ def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log)
     # the whole sentence (it contains "; " itself): the per-lane figures and what to reduce
     assert re.search(r"too much work: [0-9.e+]+ > limit 5e\+11 \(work = .*lane A: .*lane B: .*\); reduce seq_len, "
                      r"hidden_size, batch_size, steps or the number of lanes", before), before
-    page.click("#run")  # the 422 (then the preview again) says the same, whole
-    page.wait_for_function("() => { const box = document.getElementById('run-error');"
-                           " return box.dataset.source === 'action' && box.textContent.includes('lane B: '); }",
+    default = next(p for p in presets(page) if p.get("default"))
+    lanes = [Config(**{**default["lanes"][0], "batch_size": 64, "steps": 20000}), Config(**default["lanes"][1])]
+    over = sum(work(cfg) for cfg in lanes) / Settings().max_work  # 1.47
+    expected = (f"about {float(f'{over:.2g}'):g}x too much work for one run: reduce seq len, hidden size, batch size, "
+                "steps or the number of lanes")
+    page.click("#run")  # the 422, worded from its ctx
+    page.wait_for_function("(text) => document.getElementById('run-error').textContent === text", arg=expected,
                            timeout=20_000)
-    after = box.text_content()
-    assert after.startswith("too much work: ") and after.endswith("steps or the number of lanes"), after
+    assert any(url.endswith("/api/runs") for url in reworded)
+    # then the preview again (these lanes' run_limit): the same sentence, not the API's
+    page.wait_for_function("() => document.getElementById('run-error').dataset.source === 'preview'", timeout=20_000)
+    assert box.text_content() == expected
     assert page.evaluate("() => document.body.dataset.runId") is None  # nothing started
     set_field(page, 0, "steps", "500")
     page.wait_for_function("() => !document.getElementById('run-error').textContent", timeout=20_000)
