@@ -61,6 +61,14 @@ class LabelsRequest(BaseModel):
         min_length=1, max_length=MAX_LANES, description=f"1 to {MAX_LANES} lane configs, as for POST /api/runs.")
 
 
+class RunLimitError(BaseModel):
+    """The cap POST /api/runs would refuse a set of lanes for, as its 422's item has it (loc ["body", "lanes"])."""
+
+    type: Literal["work_limit", "memory_limit"]
+    ctx: dict[str, Any] = Field(description="work_limit {work, limit, reduce}, memory_limit {values, limit, "
+                                            "reduce}: the lanes' total, the cap, the fields that shrink it.")
+
+
 class Labels(BaseModel):
     labels: list[str] = Field(description="One short label per lane: lane A names every field in which "
                                           "lanes differ, each other lane those in which it differs from A.")
@@ -69,6 +77,8 @@ class Labels(BaseModel):
     run_limit: str | None = Field(None, description="Why POST /api/runs would refuse these lanes as one run "
                                                     "(the total work or memory cap), or null: the page says so "
                                                     "before Run.")
+    run_limit_error: RunLimitError | None = Field(None, description="The same as data: what POST /api/runs' 422 "
+                                                                     "item would carry, or null.")
 
 
 class RunRequest(BaseModel):

@@ -96,13 +96,17 @@ def test_work_cap_message_is_whole_per_error_and_known_before_run(client):
     # /api/labels (which the page calls on every change) says the same before Run, without a 422
     labels = client.post("/api/labels", json={"lanes": [over]})
     assert labels.status_code == 200 and labels.json()["run_limit"] == body["detail"][0]["msg"]
+    # and as data, as the 422's item has it (the page words it from ctx before Run as after)
+    assert labels.json()["run_limit_error"] == {"type": "work_limit", "ctx": body["detail"][0]["ctx"]}
     within = {"steps": 8000, "batch_size": 64}
     assert client.post("/api/labels", json={"lanes": [within]}).json()["run_limit"] is None
     two = client.post("/api/labels", json={"lanes": [within, within]}).json()["run_limit"]
     assert two.startswith("too much work: ") and "> limit 5e+11" in two and two.endswith("or the number of lanes")
     memory = {"seq_len": 2000, "hidden_size": 256, "batch_size": 64, "steps": 1}
-    assert client.post("/api/labels", json={"lanes": [memory, memory]}).json()["run_limit"].startswith(
-        "too much memory")
+    refused = client.post("/api/labels", json={"lanes": [memory, memory]}).json()
+    assert refused["run_limit"].startswith("too much memory") and refused["run_limit_error"]["type"] == "memory_limit"
+    assert refused["run_limit_error"]["ctx"]["reduce"] == ["seq_len", "batch_size", "hidden_size"]
+    assert refused["run_limit_error"]["ctx"]["values"] > refused["run_limit_error"]["ctx"]["limit"]
     # several errors: one message each, in order
     many = client.post("/api/runs", json={"lanes": [{"steps": 0, "seq_len": 1}]}).json()
     assert [item["message"] for item in many["detail"]] == many["message"].split("; ")
@@ -432,7 +436,7 @@ def test_labels_endpoint_gives_the_run_labels_and_validates_like_runs(client):
     shared = ("adding, T=20, target last, full BPTT, orthogonal init, radius 1, H=64, Adam, lr 0.001, batch 32, "
               "2 steps, float32")
     assert response.json() == {"labels": ["RNN, tanh, clip 1.0", "LSTM", "relu, no clip"], "shared": shared,
-                                "run_limit": None}
+                                "run_limit": None, "run_limit_error": None}
     created = client.post("/api/runs", json={"lanes": lanes}).json()
     assert created["labels"] == response.json()["labels"] and created["shared"] == shared
     summary = client.get(f"/api/runs/{created['id']}?history=false").json()

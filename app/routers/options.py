@@ -82,10 +82,12 @@ def labels(body: LabelsRequest, request: Request) -> dict:
     The same labels a run's ``run`` event carries; validated like POST /api/runs, except that the total
     work and memory caps are not a 422 here but ``run_limit``: what POST /api/runs would answer."""
     configs = to_configs(body.lanes, lambda i: ("body", "lanes", i))
-    run_limit = None
+    run_limit = run_limit_error = None
     try:
         check_run_limits(configs, request.app.state.settings, ("body", "lanes"))
     except RequestValidationError as exc:
-        run_limit = exc.errors()[0]["msg"]
+        error = exc.errors()[0]
+        run_limit, run_limit_error = error["msg"], {"type": error["type"], "ctx": error["ctx"]}
     lanes = [cfg.to_dict() for cfg in configs]
-    return {"labels": lane_labels(lanes), "shared": shared_settings(lanes), "run_limit": run_limit}
+    return {"labels": lane_labels(lanes), "shared": shared_settings(lanes), "run_limit": run_limit,
+            "run_limit_error": run_limit_error}

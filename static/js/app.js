@@ -29,7 +29,6 @@ const state = {
   stopTimer: null,
   stopFocused: null, // the Stop button that had the focus when it was pressed (stopRun disables it)
   runLanes: null, // JSON of the lane configs of the run the charts show
-  runCap: null, // {lanes, message}: the lanes (JSON) POST /api/runs last refused for their work or memory, and why
   entryVisits: 0, // Back/Forward count: an entry's run arriving after the next Back/Forward is not shown
   previewTimer: null,
   previewAbort: null,
@@ -84,7 +83,7 @@ function capError(item, lane) {
 
 // The work or memory cap on a run's lanes together (POST /api/runs, loc ["body", "lanes"]), said from the item's
 // ctx (work or values, limit, the fields to reduce) in the page's words, with how far over the cap the lanes are:
-// "about 1400x too much work for one run: reduce seq len, hidden size, batch size, steps or the number of lanes".
+// "about 1400x too much work for one run; reduce seq len, hidden size, batch size, steps or the number of lanes".
 function runCapMessage(item, laneCount) {
   const ctx = item.ctx && typeof item.ctx === "object" ? item.ctx : {};
   const memory = item.type === "memory_limit";
@@ -92,7 +91,7 @@ function runCapMessage(item, laneCount) {
   const amount = !Number.isFinite(over) || over <= 0 ? "" : over < 1.1 ? "a little " : `about ${figure(over)}x `;
   const fields = (Array.isArray(ctx.reduce) ? ctx.reduce : []).filter((name) => editor.byName[name]).map(fieldLabel);
   if (laneCount > 1) fields.push("the number of lanes");
-  const reduce = fields.length ? `: reduce ${orList(fields)}` : "";
+  const reduce = fields.length ? `; reduce ${orList(fields)}` : "";
   return `${amount}too much ${memory ? "memory" : "work"} for one run${reduce}`;
 }
 
@@ -376,10 +375,9 @@ async function runPreview() {
   });
   editor.showErrors(fieldMarks(errors));
   const messages = errors.map(describe);
-  // POST /api/labels says a cap in the API's words only (no ctx): for the lanes a Run was refused, the page's
-  // sentence from that 422's ctx, as the Run left it in the box
-  const refused = state.runCap?.lanes === JSON.stringify(lanes) ? state.runCap.message : null;
-  if (answer?.run_limit) messages.push(refused ?? `Run would be refused: ${answer.run_limit}`);
+  // the cap Run would be refused for, worded from its ctx as Run's 422 is (the API's sentence if it has none)
+  const cap = answer?.run_limit_error;
+  if (answer?.run_limit) messages.push(`Run would be refused: ${cap ? runCapMessage(cap, lanes.length) : answer.run_limit}`);
   if (messages.length || $("run-error").dataset.source === "preview") showRunError(messages, "preview");
   if (preview.some((p) => !p.refused)) { // the lanes previewed, also when others were refused
     charts.setPreviewNote(null);
@@ -507,9 +505,6 @@ async function startRun() {
   } catch (err) {
     setRunning(false);
     showApiError(err);
-    const refused = err instanceof ApiError && err.status === 422 ? fieldErrors(err) : [];
-    const cap = refused.find((e) => e.kind === "run-cap"); // the preview's run_limit for these lanes says it so too
-    if (cap) state.runCap = { lanes: JSON.stringify(lanes), message: cap.message };
     if (err instanceof ApiError && err.status === 422) schedulePreview(); // the preview then says why it is missing
     return;
   }

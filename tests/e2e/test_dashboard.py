@@ -730,33 +730,29 @@ def test_long_run_streams_without_long_tasks(dashboard, page_log, page, browser_
 
 
 def test_too_much_work_is_said_in_full_before_and_after_run(dashboard, page_log):
-    """Before Run, POST /api/labels's run_limit (a sentence, no ctx); Run's 422 is said from its ctx in the page's
-    words, with how far over the cap the lanes are, and so is the preview's run_limit for the lanes refused."""
+    """The work cap in the page's words, from ctx, with how far over the cap the lanes are: before Run (POST
+    /api/labels's run_limit_error), after Run's 422, and in the preview that follows it."""
     from tests.e2e.test_field_errors_from_ctx import reword_every_422  # (that module imports this one)
 
     page = dashboard()
     reworded = reword_every_422(page)  # the 422's sentences are not what the page says
-    set_field(page, 0, "batch_size", "64")
-    set_field(page, 0, "steps", "20000")  # the default lane at batch 64 is ~3.6e7 work a step: 20000 steps is over
-    box = page.locator("#run-error")
-    page.wait_for_function("() => document.getElementById('run-error').textContent.includes('Run would be refused')",
-                           timeout=20_000)
-    before = box.text_content()
-    # the whole sentence (it contains "; " itself): the per-lane figures and what to reduce
-    assert re.search(r"too much work: [0-9.e+]+ > limit 5e\+11 \(work = .*lane A: .*lane B: .*\); reduce seq_len, "
-                     r"hidden_size, batch_size, steps or the number of lanes", before), before
     default = next(p for p in presets(page) if p.get("default"))
     lanes = [Config(**{**default["lanes"][0], "batch_size": 64, "steps": 20000}), Config(**default["lanes"][1])]
     over = sum(work(cfg) for cfg in lanes) / Settings().max_work  # 1.47
-    expected = (f"about {float(f'{over:.2g}'):g}x too much work for one run: reduce seq len, hidden size, batch size, "
+    expected = (f"about {float(f'{over:.2g}'):g}x too much work for one run; reduce seq len, hidden size, batch size, "
                 "steps or the number of lanes")
+    ahead = f"Run would be refused: {expected}"
+    set_field(page, 0, "batch_size", "64")
+    set_field(page, 0, "steps", "20000")  # the default lane at batch 64 is ~3.6e7 work a step: 20000 steps is over
+    shown = "(want) => { const box = document.getElementById('run-error'); return box.textContent === want[0]" \
+            " && box.dataset.source === want[1]; }"
+    page.wait_for_function(shown, arg=[ahead, "preview"], timeout=20_000)  # before Run (no 422 yet)
+    assert reworded == []
     page.click("#run")  # the 422, worded from its ctx
-    page.wait_for_function("(text) => document.getElementById('run-error').textContent === text", arg=expected,
-                           timeout=20_000)
+    page.wait_for_function(shown, arg=[expected, "action"], timeout=20_000)
     assert any(url.endswith("/api/runs") for url in reworded)
-    # then the preview again (these lanes' run_limit): the same sentence, not the API's
-    page.wait_for_function("() => document.getElementById('run-error').dataset.source === 'preview'", timeout=20_000)
-    assert box.text_content() == expected
+    # then the preview again (these lanes' run_limit): the same sentence
+    page.wait_for_function(shown, arg=[ahead, "preview"], timeout=20_000)
     assert page.evaluate("() => document.body.dataset.runId") is None  # nothing started
     set_field(page, 0, "steps", "500")
     page.wait_for_function("() => !document.getElementById('run-error').textContent", timeout=20_000)
