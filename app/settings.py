@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     stream_stall_seconds: float = Field(30.0, gt=0)
     gradcheck_max_pending: int = Field(4, ge=1)  # /api/gradcheck calls queued or computing; beyond: 429
     profile_max_pending: int = Field(8, ge=1)  # /api/profile calls queued or computing; beyond: 429
-    # /api/loss-surface calls queued or computing in the engine pool (each up to ~0.4 s of CPU); beyond: 429
+    # /api/loss-surface calls queued or computing in the engine pool (each up to ~50 ms of CPU); beyond: 429
     loss_surface_max_pending: int = Field(4, ge=1)
     # processes computing /api/profile and /api/gradcheck calls at once (the page sends one per lane)
     engine_processes: int = Field(default_factory=lambda: min(4, os.cpu_count() or 1), ge=1)

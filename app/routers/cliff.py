@@ -135,8 +135,8 @@ def _trajectory(label: str, threshold: float | None, run: cliff.Trajectory) -> T
 @router.get("/loss-surface", response_model=SurfaceOut, summary="The exploding-gradient cliff (Pascanu 2013)",
             responses={**BUSY, **CRASHED})
 async def loss_surface(query: Annotated[SurfaceQuery, Query()], request: Request):
-    """Computed by the engine's processes (up to ~0.4 s of CPU at resolution 200 and 500 steps, which in the
-    server process held the event loop), at most ``loss_surface_max_pending`` at once (beyond: 429)."""
+    """Computed by the engine's processes (~50 ms of CPU at resolution 200 and 500 steps; in the server process,
+    30 calls at once held the event loop for seconds), at most ``loss_surface_max_pending`` at once (beyond: 429)."""
     query.check_ranges()
     state = request.app.state
     try:
