@@ -253,7 +253,8 @@ function restoreFromUrl() {
   if (!state.running && state.runId !== null && entryRun?.id !== state.runId) clearRunView();
   afterSettingsChange();
   if (!state.running && entryRun && entryRun.id !== state.runId) {
-    reattach(entryRun, () => visit === state.entryVisits); // unless Back/Forward goes on meanwhile
+    // unless Back/Forward goes on meanwhile, or a preset is picked (a new entry, without this run)
+    reattach(entryRun, () => visit === state.entryVisits && validRun(history.state?.run)?.id === entryRun.id);
   }
 }
 
@@ -1067,6 +1068,13 @@ async function main() {
   window.addEventListener("popstate", restoreFromUrl);
   mountCliffPanelLazily();
   await reattachAfterReload();
+  // The entry says it has no run (unless the reload brought its run back): a page loads into an entry with no
+  // state, which a reload read as "unknown" (and showed the tab's last run) while Back to it showed none.
+  if (!history.state || !("run" in history.state)) {
+    try {
+      history.replaceState({ ...(history.state || {}), run: null }, "", location.href);
+    } catch { /* a state the browser refuses: as in saveRun */ }
+  }
   document.body.dataset.ready = "true";
 }
 

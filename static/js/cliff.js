@@ -194,14 +194,16 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
       `${label} ${fmt(latest.params[name])}`).join(", ")}.`;
   };
   // The service computes at most a few surfaces at once and answers 429 beyond them (other tabs, other users):
-  // wait as its Retry-After says and ask again, a few times, before saying so.
-  const fetchSurface = async (url) => {
+  // wait as its Retry-After says and ask again, a few times, before saying so; not once a newer request has
+  // superseded this one (`current()` false), whose retries would take the service's slots from it.
+  const fetchSurface = async (url, current) => {
     for (let attempt = 1; ; attempt += 1) {
       try {
         return await get(url);
       } catch (err) {
-        if (err?.status !== 429 || attempt >= SURFACE_ATTEMPTS) throw err;
+        if (err?.status !== 429 || attempt >= SURFACE_ATTEMPTS || !current()) throw err;
         await new Promise((resolve) => setTimeout(resolve, 1000 * (Number(err.retryAfter) || 1)));
+        if (!current()) throw err;
       }
     }
   };
@@ -216,7 +218,7 @@ export async function mountCliffPanel(container, api = null, { initial = {}, onC
     }
     const params = Object.entries(inputs).filter(([, input]) => input.value !== "").map(([name, input]) => [name, input.value]);
     const query = new URLSearchParams(params).toString();
-    const request = fetchSurface(`/api/loss-surface${query ? `?${query}` : ""}`);
+    const request = fetchSurface(`/api/loss-surface${query ? `?${query}` : ""}`, () => pending === request);
     pending = request;
     try {
       const data = await request;

@@ -206,3 +206,26 @@ def test_a_busy_service_is_waited_out_not_shown_as_an_error(dashboard, page, pag
     assert len(refused) == 1
     assert page.locator("#cliff-panel").inner_text().count("Cannot draw") == 0
     assert [p for p in page_log.problems() if "429" not in p] == []  # Chromium logs the 429 response itself
+
+
+def test_a_superseded_surface_is_not_asked_again_while_busy(dashboard, page, page_log):
+    # every answer a 429: the first surface, superseded by Update, stops asking; the newer one tries 4 times
+    asked = []
+
+    def busy(route):
+        asked.append(route.request.url)
+        route.fulfill(status=429, headers={"Retry-After": "1"}, content_type="application/json",
+                      body='{"detail": "busy", "message": "busy", "code": "too_many_pending"}')
+
+    page.route("**/api/loss-surface*", busy)
+    page = dashboard()
+    page.locator("#cliff-panel").scroll_into_view_if_needed()
+    while not asked:
+        page.wait_for_timeout(50)
+    page.fill("#cliff-threshold", "1")
+    page.click("#cliff-update")
+    page.wait_for_function("() => document.getElementById('cliff-panel').innerText.includes('Cannot draw')",
+                           timeout=20_000)
+    page.wait_for_timeout(1200)  # a superseded request's retry would be due by now
+    newer = [url for url in asked if "threshold=1" in url]
+    assert len(newer) == 4 and len(asked) - len(newer) == 1, asked

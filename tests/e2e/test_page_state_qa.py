@@ -161,3 +161,41 @@ def test_run_and_stop_from_the_keyboard_keep_the_focus_on_a_button(dashboard, pa
     wait_for_status(page, "cancelled")
     assert focused(page) == "run" and page.locator("#run-dock").is_hidden()
     assert page_log.problems() == []
+
+
+def test_entries_without_a_run_stay_so_and_a_late_run_is_not_drawn_over_a_new_preset(dashboard, page_log):
+    """Review of the fixes above: (a) the entry a page loads into had no state, which Back read as "no run" and a
+    reload as "unknown" (the tab's last run came back); (b) a preset picked while Back/Forward was still fetching an
+    entry's run got that run drawn over it."""
+    page = dashboard(SMALL)  # entry 0
+    choose_preset(page, "activations")  # entry 1
+    page.click("#run")
+    page.wait_for_function("() => parseInt(document.getElementById('progress-steps').textContent, 10) >= 20",
+                           timeout=60_000)
+    page.click("#stop")
+    wait_for_status(page, "cancelled")
+    rid = run_id(page)
+
+    held = []
+    page.route("**/api/runs/*?history=false", lambda route: held.append(route))
+    page.go_back()  # entry 0: its preview
+    page.wait_for_function("() => !document.body.dataset.runId", timeout=20_000)
+    page.go_forward()  # entry 1: its run, fetched (held here) ...
+    while not held:
+        page.wait_for_timeout(50)
+    choose_preset(page, "spectral-radius")  # ... while a preset is picked: entry 2, without a run
+    held[0].continue_()
+    page.unroute("**/api/runs/*?history=false")
+    page.wait_for_timeout(1500)
+    assert run_id(page) is None and page.evaluate("() => history.state.run") is None  # (b)
+
+    page.go_back()  # entry 1 shows its run again
+    page.wait_for_function("(id) => document.body.dataset.runId === id", arg=rid, timeout=20_000)
+    wait_for_status(page, "cancelled")  # replayed to its end
+    page.go_back()  # entry 0, then reloaded: still without a run (a)
+    page.wait_for_function("() => !document.body.dataset.runId", timeout=20_000)
+    page.reload()
+    page.wait_for_selector("body[data-ready='true']", timeout=20_000)
+    page.wait_for_timeout(500)
+    assert run_id(page) is None and page.evaluate("() => history.state.run") is None
+    assert page_log.problems() == []
