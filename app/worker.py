@@ -64,7 +64,15 @@ def _preparation_data(name: str) -> dict:
 
 spawn.get_preparation_data = _preparation_data
 _CONTEXT = _WorkerContext()
-_CONTEXT.set_forkserver_preload(["numpy", "rnncore", "app.runs", "app.blas"])  # what serve() imports
+# what serve() and the engine pool's calls import (the loss surface's module, app.routers.cliff, brings FastAPI:
+# ~0.2 s in each new pool process otherwise)
+_CONTEXT.set_forkserver_preload(["numpy", "rnncore", "app.runs", "app.blas", "app.routers.cliff"])
+
+
+def _ignore_interrupts() -> None:
+    """Ctrl-C in a terminal signals the whole process group: a worker would end on its own KeyboardInterrupt
+    (and its run blame a dead lane) before the server cancels the runs. The server stops its workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 log = logging.getLogger("rnnlab")
 
 
@@ -103,6 +111,7 @@ def serve(conn: Connection, lane: dict, record_every: int, blas_threads: int, ni
     from app.runs import arrays_to_json, step_to_json
     from rnncore import Config, train
 
+    _ignore_interrupts()
     if nice:
         try:
             os.nice(nice)  # lower priority than the server process, which answers requests
@@ -207,6 +216,7 @@ def close_all(workers: list[LaneWorker], timeout: float = 2.0) -> None:
 def _init_pool_process(blas_threads: int, nice: int) -> None:
     from app.blas import limit_blas_threads
 
+    _ignore_interrupts()
     if nice:
         try:
             os.nice(nice)

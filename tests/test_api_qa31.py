@@ -63,7 +63,10 @@ def test_loss_surfaces_wait_for_the_engine_while_the_server_answers():
     engine = live.app.state.runs.engine
     real_call = engine.call
 
+    computed_by_engine: list[str] = []
+
     async def held_call(fn, *args, request=None):
+        computed_by_engine.append(fn.__name__)  # the route hands the work to the engine pool
         while not release.is_set():
             await asyncio.sleep(0.01)
         return await real_call(fn, *args, request=request)
@@ -82,7 +85,7 @@ def test_loss_surfaces_wait_for_the_engine_while_the_server_answers():
         release.set()
         for thread in threads:
             thread.join(30)
-        assert [a.status_code for a in answers] == [200] * cap
+        assert [a.status_code for a in answers] == [200] * cap and computed_by_engine == ["surface_json"] * cap
         body = answers[0].json()
         assert len(body["log10_loss"]) == 20 and body["params"]["steps"] == 5
         assert live.app.state.loss_surfaces_pending == 0
@@ -268,3 +271,19 @@ def test_an_unknown_path_is_still_a_plain_404(client):
     response = client.get("/api/nothing/")
     assert response.status_code == 404 and response.json()["code"] == "not_found"
 
+
+
+def test_csv_export_parses_a_step_whose_arrays_are_not_of_the_shape_it_slices():
+    # the export takes a step's arrays as text where the worker wrote numbers and arrays only; a string or a nested
+    # object there (a future field) would misalign the columns: such a step is parsed whole instead
+    from app.routers.runs import _array_tokens, _split_step
+
+    plain = b'{"step":3,"loss":1.5,"arrays":{"log10_grad_norm_per_step":[1.0,null,-2.5],"dtype_underflow_steps":0},' \
+            b'"nonfinite":[]}'
+    data, text = _split_step(plain)
+    assert data == {"step": 3, "loss": 1.5, "nonfinite": []} and _array_tokens(text, "log10_grad_norm_per_step") == [
+        b"1.0", b"", b"-2.5"]
+    for odd in (b'{"step":3,"arrays":{"log10_grad_norm_per_step":[1.0],"note":"a]b},c"},"nonfinite":[]}',
+                b'{"step":3,"arrays":{"gates":{"f":[0.5]},"log10_grad_norm_per_step":[1.0]},"nonfinite":[]}'):
+        data, text = _split_step(odd)
+        assert text is None and data["arrays"]["log10_grad_norm_per_step"] == [1.0], odd

@@ -176,7 +176,8 @@ def test_the_answer_names_each_default_so_a_link_can_leave_them_out(client):
 
 
 def test_sgd_points_are_bit_for_bit_the_vectorised_loss_and_gradient():
-    # sgd runs on Python floats (10x faster: NumPy's per-call cost on 0-d arrays); the same numbers as the grid's
+    # sgd runs on Python floats (10x faster: NumPy's per-call cost on 0-d arrays); the same numbers as loss_and_grad
+    # at one point (the grid's energies may differ in the last bit: an array's **2 is np.square, a scalar's C pow)
     rng = np.random.default_rng(0)
     ws = np.concatenate([rng.uniform(-20, 20, 300), rng.uniform(4.2, 8.5, 300)])
     bs = np.concatenate([rng.uniform(-20, 20, 300), cliff.wall_b(ws[300:]) + rng.normal(0, 1e-3, 300)])  # the wall

@@ -286,13 +286,17 @@ def _split_step(payload: bytes) -> tuple[dict, bytes | None]:
     """A step event's data without its arrays (parsed: the scalars), and the text of its ``arrays`` object
     (None where it is null). Parsing the ~16k numbers of a T = 2000 step took half of the export's time, and
     their text is what the CSV writes (:func:`_array_tokens`). The worker wrote the payload with json.dumps
-    (app.runs.step_to_json): "arrays" follows the scalars, and its object holds arrays and numbers, no object."""
+    (app.runs.step_to_json): "arrays" follows the scalars, and its object holds arrays and numbers, no object.
+    A payload not of that shape (a nested object or a string in ``arrays``) is parsed whole instead: its arrays
+    are then in the dict, and the text None."""
     start = payload.find(ARRAYS_KEY)
     if start < 0 or payload.startswith(b"null", start + len(ARRAYS_KEY)):
         return json.loads(payload), None
-    end = payload.index(b"}", start) + 1
-    data = json.loads(payload[:start] + payload[end:])
-    return data, payload[start + len(ARRAYS_KEY):end]
+    end = payload.find(b"}", start) + 1
+    arrays = payload[start + len(ARRAYS_KEY):end]
+    if not end or payload[end:end + 1] not in (b",", b"}") or b"{" in arrays[1:] or b':"' in arrays:
+        return json.loads(payload), None  # not the shape it was written in (a nested object, a string): parsed
+    return json.loads(payload[:start] + payload[end:]), arrays
 
 
 def _array_tokens(arrays: bytes, name: str) -> list[bytes]:
@@ -335,11 +339,13 @@ def _csv_rows(run: Run, history: list[list[bytes]], lane_done: list[dict | None]
                 underflow = UNDERFLOW.search(arrays)
                 underflow = underflow[1].decode() if underflow else ""
                 source = "step"
-            elif last is not None and last["step"] == data["step"]:  # parsed: it went through pydantic
-                parsed = last["arrays"]
+            elif data.get("arrays") is not None or (last is not None and last["step"] == data["step"]):
+                # parsed: a step's arrays _split_step could not take as text, or a diverged lane's last_arrays
+                parsed, source = (data["arrays"], "step") if data.get("arrays") is not None else (last["arrays"],
+                                                                                                  "last_arrays")
                 columns = [[b"" if v is None else repr(v).encode() for v in parsed.get(name) or []]
                            for name in CSV_ARRAYS]
-                underflow, source = _csv_cell(parsed.get("dtype_underflow_steps")), "last_arrays"
+                underflow = _csv_cell(parsed.get("dtype_underflow_steps"))
             else:
                 yield _csv_line([*head, "", *scalars, "", *[""] * len(CSV_ARRAYS), "", *ending])
                 continue
