@@ -201,11 +201,6 @@ function binnedColumns(rows, T, span) {
 // phone. Legends and titles stay within the plotting area's width, so that corner is the modebar's alone.
 const MODEBAR_REMOVE = ["lasso2d", "select2d", "autoScale2d", "zoom2d", "pan2d", "zoomIn2d", "zoomOut2d"];
 const MODEBAR_PX = 30; // right margin for it: the vertical modebar is 24 px wide, 2 px from the edge
-// Chart 7's names of the lines gamma * sigma_max = 1, in the right margin: "γσmax = 1" over "γ = 0.25" at
-// 10 px is ~50 px wide and ~27 px tall; 6 px from the plot, clear of the last point's marker.
-const GAMMA_LABEL_PX = 54;
-const GAMMA_LABEL_H = 28;
-const GAMMA_LABEL_GAP = 6;
 // A legend entry's line sample and gaps beside its text (Plotly: 42.5 px), so entry = text + this at most.
 const LEGEND_ITEM_PX = 46;
 // The charts whose legend above the plot makes them taller rather than their plot shorter (Charts.fitLegend).
@@ -262,10 +257,53 @@ const KEY_COLOR = "#6b7280";
 const KEY_GROUP = "line style"; // each entry a group of its own: a horizontal legend stacks a group's entries
 function styleKey(entries) {
   if (entries.length < 2) return [];
-  return entries.map(({ name, dash = "solid" }, k) => ({
+  return entries.map(({ name, dash = "solid", width = 1.6, opacity = 1 }, k) => ({
     type: "scatter", mode: "lines", x: [null], y: [null], name, legendgroup: `${KEY_GROUP} ${k + 1}`, legendrank: 2000 + k,
-    line: { color: KEY_COLOR, width: 1.6, dash }, hoverinfo: "skip", meta: { styleKey: true },
+    line: { color: KEY_COLOR, width, dash }, opacity, hoverinfo: "skip", meta: { styleKey: true },
   }));
+}
+
+// Chart 4's smoothed curves: at each step the mean of the last MEAN_STEPS steps' values (of all steps so far
+// before that), as the presets quote losses and accuracies ("0.154 against 0.173, mean of the last 50 steps");
+// null where the step's own value is not finite (a diverged step). Appended one step at a time (addStep): a
+// sum over the window, not a running sum, which a huge value passing through (an exploding step) would spoil.
+const MEAN_STEPS = 50;
+function pushWindowMean(values, means) {
+  const n = values.length;
+  if (!Number.isFinite(values[n - 1])) {
+    means.push(null);
+    return;
+  }
+  let sum = 0;
+  let count = 0;
+  for (let i = Math.max(0, n - MEAN_STEPS); i < n; i++) {
+    const v = values[i];
+    if (v !== null && Number.isFinite(v)) { sum += v; count += 1; }
+  }
+  means.push(sum / count);
+}
+const RAW_OPACITY = 0.3; // chart 4's per-batch curves, faint behind their means
+
+// A chance line's hover: what chance means, and why a target at every step moves it (QA: recall's 26.5% / 1.36 with
+// target every beside 25% / 1.39 with target last, unexplained). `lanes`: the lanes on the line (one task, one
+// target mode: lanes that differ in either have lines of their own), `what` the quantity's words, `value` as labelled.
+function chanceHover(lanes, what, value) {
+  const names = lanes.map((lane) => lane.name).join(", ");
+  const info = lanes[0]?.taskInfo;
+  let why = "";
+  if (info?.target_mode === "every" && info.name === "recall") {
+    const T = lanes[0].config.seq_len;
+    const K = lanes[0].config.num_classes;
+    why = `<br>a target at every step: at t = 0 the input is the token itself, so that step is free;<br>`
+      + `chance is averaged over the T = ${T} steps: accuracy (1 + (T−1)/K)/T, loss ln K·(T−1)/T (K = ${K})`;
+  } else if (info?.target_mode === "every" && info.name === "adding") {
+    why = "<br>a target at every step: the best guess of the running sum that ignores the inputs is its mean at each t;<br>"
+      + "chance is that guess's MSE averaged over the timesteps";
+  } else if (info?.name === "copy") {
+    why = "<br>copy: the blank steps are free (loss 0), the 10 recall steps guess among 8 symbols";
+  }
+  return `chance ${what} ${value} (lane${lanes.length > 1 ? "s" : ""} ${names}):<br>`
+    + `what the best predictor that ignores the distant input scores${why}`;
 }
 
 // [lowest, highest] of the positive finite values ([Infinity, -Infinity] if none).
@@ -356,14 +394,14 @@ function focusedLogRange(traces, lanes, extra = []) {
   const [lo, hi] = [Math.log10(low), Math.log10(high)];
   const pad = Math.max(0.05 * (hi - lo), 0.1);
   const range = [lo - pad, hi + pad];
-  const offTop = [];
+  const highest = new Map(); // per diverged lane, its highest point over its traces (chart 4: raw and mean)
   for (const t of traces) {
     if (!diverged.has(t.legendgroup)) continue;
-    let top = -Infinity;
-    let step = null;
-    t.y.forEach((v, i) => { if (Number.isFinite(v) && v > top) { top = v; step = t.x[i]; } });
-    if (top > 0 && Math.log10(top) > range[1]) offTop.push({ name: t.legendgroup, step, value: top });
+    const best = highest.get(t.legendgroup) || { name: t.legendgroup, step: null, value: -Infinity };
+    t.y.forEach((v, i) => { if (Number.isFinite(v) && v > best.value) Object.assign(best, { value: v, step: t.x[i] }); });
+    highest.set(t.legendgroup, best);
   }
+  const offTop = [...highest.values()].filter(({ value }) => value > 0 && Math.log10(value) > range[1]);
   return { range, values: [low, high], offTop };
 }
 
@@ -394,6 +432,7 @@ const DIVERGED_COLOR = "#dc2626";
 // color, yref, y: in the axis' units (log10 on a log axis), px: estimated px from the plot's top}], `plotHeight`
 // the plot's px.
 const LINE_LABEL_SIZE = 10;
+const ACTIVATION_NAMES = { sigmoid: "sigmoid", tanh: "tanh", relu: "ReLU", linear: "linear" }; // chart 7's line names
 const LINE_LABEL_GAP = 4;
 // The names' room: one line up to 80 px ("threshold τ = 1", "chance 0.167") where the chart is wide, 50 px on a
 // phone ("chance" over "0.167"); wider names are wrapped. It depends on the chart's width alone, not on the names:
@@ -515,21 +554,32 @@ function divergenceMarks(lanes, range, shapes, annotations, { labels = false } =
   });
 }
 
-// log10 of the smallest normal float32 / float64 (IEEE 754): below it a plain backward pass in that
-// dtype loses the gradient to zero; the engine's log scale (rnncore.logscale) does not.
+// log10 of the smallest normal float32 / float64 (IEEE 754): below it a plain backward pass in that dtype works
+// on subnormal numbers, which lose precision, and below the smallest subnormal (LOG10_SUBNORMAL) it reads 0; the
+// engine's log scale (rnncore.logscale) does neither. (QA: the note said a float32 pass "reads 0" below 10^-37.9.)
 const LOG10_TINY = { float32: Math.log10(1.1754943508222875e-38), float64: Math.log10(2.2250738585072014e-308) };
+const LOG10_SUBNORMAL = { float32: Math.log10(1.401298464324817e-45), float64: Math.log10(5e-324) };
+
+// "10<sup>−37.9</sup>"
+function powerOfTen(log10) {
+  return `10<sup>${log10.toFixed(1).replace("-", "−")}</sup>`;
+}
 
 // A dotted line at a dtype's smallest normal number, for each dtype whose lanes' curves go below it. Its
 // label is wrapped to the plotting area's width `plotPx` (at most UNDERFLOW_LABEL_PX a line): drawn as two fixed
-// lines (~270 px) it ran left past a 240 px phone plot, onto the y axis' tick labels ("−40").
+// lines (~270 px) it ran left past a 240 px phone plot, onto the y axis' tick labels ("−40"). Its counts: per lane,
+// the timesteps below the line (the API's dtype_underflow_steps) and, of those, the ones below the smallest subnormal.
 const UNDERFLOW_LABEL_PX = 280;
 function underflowLines(sources, layout, plotPx, panels) {
   const below = new Map();
   for (const { lane, arrays } of sources) {
     const floor = LOG10_TINY[lane.config.dtype];
     if (!arrays || floor === undefined || !(arrays.dtype_underflow_steps > 0)) continue;
-    // "A: 942 of 1000 timesteps", its number words kept together
-    const count = `${lane.name}:\u00a0${arrays.dtype_underflow_steps}\u00a0of\u00a0${arrays.log10_grad_norm_per_step.length} timesteps`;
+    const zero = LOG10_SUBNORMAL[lane.config.dtype];
+    const zeros = arrays.log10_grad_norm_per_step.filter((v) => v !== null && v < zero).length;
+    // "A: 40 of 100 timesteps below it, 12 below 10^-44.9", its number words kept together
+    const count = `${lane.name}:\u00a0${arrays.dtype_underflow_steps}\u00a0of\u00a0${arrays.log10_grad_norm_per_step.length} timesteps`
+      + ` below\u00a0it${zeros ? `, ${zeros}\u00a0below\u00a0${powerOfTen(zero)}` : ""}`;
     below.set(lane.config.dtype, [...(below.get(lane.config.dtype) || []), count]);
   }
   for (const [dtype, counts] of below) {
@@ -538,11 +588,14 @@ function underflowLines(sources, layout, plotPx, panels) {
       layout.shapes.push({ type: "line", xref: `${panel.id} domain`, x0: 0, x1: 1, yref: "y", y0: y, y1: y,
         line: { color: "#6b7280", width: 1, dash: "dot" } });
     }
-    // two short lines at the right, under the line (curves end near 0 at t = T-1, those below it lie on the
+    // short lines at the right, under the line (curves end near 0 at t = T-1, those below it lie on the
     // left), on a half-transparent background: a curve passing under it stays visible
-    const text = `smallest ${dtype}, 10<sup>${y.toFixed(1)}</sup>: below it a plain ${dtype} backward pass `
-      + `reads 0 (${counts.join(", ")})`;
+    const text = `smallest ${dtype} normal number, ${powerOfTen(y)}: below it a plain ${dtype} backward pass loses precision `
+      + `(subnormal numbers), below\u00a0${powerOfTen(LOG10_SUBNORMAL[dtype])} it reads 0 (${counts.join("; ")})`;
     layout.annotations.push({ text: wrapText(text, Math.min(UNDERFLOW_LABEL_PX, plotPx - 8), 10),
+      hovertext: `${dtype}: normal numbers reach down to ${powerOfTen(y)}; below that, subnormal numbers keep fewer and `
+        + `fewer significant digits,<br>down to ${powerOfTen(LOG10_SUBNORMAL[dtype])}; a gradient below that reads 0 in a `
+        + "plain backward pass. This chart's curves are exact (computed on a log scale).",
       xref: "paper", x: 1, xanchor: "right", align: "right", yref: "y", y, yanchor: "top", showarrow: false,
       font: { size: 10, color: "#6b7280" }, bgcolor: "rgba(255,255,255,0.5)" });
   }
@@ -634,10 +687,24 @@ function panelAxes(layout, { panels, split }, title = {}) {
   }
 }
 
-// The step axis spans the whole run from the start, so curves grow left to right as training goes.
+// The step axis spans the whole run from the start, so curves grow left to right as training goes; once every lane
+// has ended, the steps trained (QA: a lane that diverged at step 2 was a hairline on a 0-499 axis).
 function stepRange(lanes) {
-  const steps = Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
+  const ended = lanes.length > 0 && lanes.every((lane) => lane.status !== "waiting" && lane.status !== "running");
+  const steps = ended ? Math.max(1, ...lanes.map((lane) => Math.max(lane.lastStep, lane.divergedAt ?? -1) + 1))
+    : Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
   return [0, Math.max(steps - 1, 1)];
+}
+
+// Ticks in whole steps on a step axis over `range` (`axisPx` long): Plotly's own ticks on a short range fall on
+// half steps (-0.5, 0.5, 1.5 on chart 1's axis of 3 rows). 1, 2, 5, 10 ... steps apart, at least 40 px; a long
+// range keeps Plotly's ticks (whole numbers there).
+function wholeStepTicks(range, axisPx) {
+  const span = range[1] - range[0];
+  const most = Math.max(1, Math.floor(axisPx / 40));
+  if (span > 10 * most) return {};
+  const dtick = [1, 2, 5, 10, 20, 50, 100, 200, 500].find((d) => span / d <= most) || 1000;
+  return { tickmode: "linear", tick0: 0, dtick };
 }
 
 // L, the number of timesteps of a lane's sequences (its arrays' length): seq_len T for every task but
@@ -657,6 +724,7 @@ export function newLane(index, config, label) {
     recordEvery: 1,
     totalSteps: config.steps,
     steps: [], loss: [], metric: [], gradNorm: [], gradNormClipped: [],
+    lossMean: [], metricMean: [], // the mean of the last MEAN_STEPS steps' loss and metric, at every step
     clippedSteps: [], // steps where clipping fired (the norm chart's strip)
     sigmaMax: [], rhoSteps: [], rho: [], gamma: null, // W_h's sigma_max every step, its spectral radius when measured
     initial: null, // {sigmaMax, rho, gamma} of the instant preview, shown before a run
@@ -728,7 +796,8 @@ export class Charts {
   }
 
   // Chart 1's colours: "absolute" log10 ||dL/dh_t||, or "relative" to the row's last timestep (orders of
-  // magnitude lost going back from t = T-1), which compares lanes whose gradients differ in scale.
+  // magnitude lost, or for an exploding lane gained, going back from t = T-1), which compares lanes whose
+  // gradients differ in scale.
   setFlowScale(scale) {
     this.flowScale = scale === "relative" ? "relative" : "absolute";
     this.markDirty("flow");
@@ -748,6 +817,8 @@ export class Charts {
     lane.steps.push(data.step);
     lane.loss.push(data.loss);
     lane.metric.push(data.metric);
+    pushWindowMean(lane.loss, lane.lossMean);
+    pushWindowMean(lane.metric, lane.metricMean);
     lane.gradNorm.push(data.grad_norm);
     lane.gradNormClipped.push(data.grad_norm_clipped);
     lane.sigmaMax.push(data.sigma_max);
@@ -1064,6 +1135,8 @@ export class Charts {
         title: { text: labelled[r] ? "training step" : "", standoff: 6 }, showticklabels: labelled[r],
         range: [-0.5, Math.max(1, ...lanes.filter((_, i) => !ownAxis[i]).map(extent)) - 0.5],
       };
+      const axis = layout[sharedAxis(r).replace("y", "yaxis")];
+      Object.assign(axis, wholeStepTicks(axis.range, plotHeight * (domain[1] - domain[0])));
     });
     lanes.forEach((lane, i) => {
       const x0 = panelX[i];
@@ -1073,7 +1146,8 @@ export class Charts {
       if (ownAxis[i]) { // its rows fill the panel: one row is a cell of height 1, more are the grid's spacing apart
         layout[`yaxis${i + 2}`] = {
           ...AXIS, domain: yDomain[row[i]], anchor: heatX, range: [rowsAt.bottom, rowsAt.top],
-          tickmode: rowsAt.steps.length <= 4 ? "array" : "auto", tickvals: rowsAt.steps.slice(0, 4), nticks: 4,
+          ...(rowsAt.steps.length <= 4 ? { tickmode: "array", tickvals: rowsAt.steps.slice() }
+            : { nticks: 4, ...wholeStepTicks([rowsAt.bottom, rowsAt.top], 160) }), // at most 4 labels
           ...(i === firstShared[row[i]] ? { title: { text: "training step", standoff: 6 } } : {}),
         };
       }
@@ -1151,7 +1225,7 @@ export class Charts {
     // the heatmaps' lanes (before a run's first arrays, the preview's sources may be other settings)
     const lanes = this.shown.length === sources.length ? this.shown
       : sources.map(({ lane }, i) => Object.assign(newLane(i, lane.config, lane.label), { taskInfo: lane.taskInfo }));
-    const { plotWidth, width, x0, rows, row } = this.flowGeometry(lanes);
+    const { plotWidth, width, x0, rows, row, firstShared, labelled } = this.flowGeometry(lanes);
     // in two rows as chart 1's panels (rowPx each, STRIP_ROW_GAP_PX between them), the lower on y2, which matches y
     const stripBase = Math.max(40, baseHeight(this.divs.saliency, 170) - 10 - 40);
     const grid = rows > 1 ? rows * stripBase + (rows - 1) * STRIP_ROW_GAP_PX + 10 + 40 : null;
@@ -1168,10 +1242,21 @@ export class Charts {
     if (rows > 1) {
       layout.yaxis2 = { ...layout.yaxis, anchor: `x${row.indexOf(1) + 1}`, domain: yDomain[1], matches: "y" };
     }
+    // Where chart 1 labels a row's shared step axis left of a later panel (a lane before it on a step axis of its
+    // own: the exploding preset's A), that panel's strip repeats the saliency axis' numbers on its left too: read
+    // against lane A's axis, far off, B's curve had no numbers (QA). Same scale (matches), axes y3 ... y6.
+    const ownNumbers = new Map();
+    firstShared.forEach((i, r) => {
+      if (!labelled[r] || (i % Math.ceil(lanes.length / rows)) === 0 || i >= sources.length) return;
+      const id = `y${3 + ownNumbers.size}`;
+      ownNumbers.set(i, id);
+      layout[id.replace("y", "yaxis")] = { ...layout.yaxis, anchor: `x${i + 1}`, domain: yDomain[r], matches: "y",
+        title: { text: "" } };
+    });
     sources.forEach(({ lane, arrays, step }, i) => {
       const saliency = arrays && (arrays.input_saliency || arrays.log10_input_grad_per_step);
       const xaxis = `x${i + 1}`;
-      const yaxis = row[i] ? "y2" : "y";
+      const yaxis = ownNumbers.get(i) || (row[i] ? "y2" : "y");
       layout[axisKey(xaxis)] = timestepAxis(sequenceLength(lanes[i]), plotWidth * width, [x0[i], x0[i] + width], yaxis);
       if (!saliency) return;
       if (saliency.every((v) => v === null) && arrays.log10_grad_norm_per_step?.some((v) => v !== null)) {
@@ -1337,27 +1422,53 @@ export class Charts {
       }
     }
     const chanceLabels = Object.entries(baselines).flatMap(([axis, values]) => [...values].map(([value, names]) => ({
-      axis, value, text: `chance ${chanceText(value, axis)}${values.size > 1 ? ` (${names.join(", ")})` : ""}` })));
+      axis, value, text: `chance ${chanceText(value, axis)}${values.size > 1 ? ` (${names.join(", ")})` : ""}`,
+      hovertext: chanceHover(this.shown.filter((lane) => names.includes(lane.name)), axis === "y" ? lossText : metricText,
+        chanceText(value, axis)) })));
     const room = lineLabelRoom(this.divs.loss?.clientWidth || 1200);
     const marginR = room.margin; // also before the task info is there (see lineLabelRoom)
     for (const label of chanceLabels) label.text = wrapText(label.text, room.px, LINE_LABEL_SIZE);
     const buckets = this.lineBuckets("loss");
+    // Per lane and subplot: the raw per-batch curve, faint, and over it the mean of the last MEAN_STEPS steps (QA: the
+    // raw loss is too noisy to see the presets' "ReLU 0.154 vs tanh 0.173"); the lane's legend entry is its mean's.
+    // Each mean comes before its raw curve in the data (a lane's last loss trace is its raw loss, and its last trace
+    // the raw metric, as before the means) and is drawn over it by zorder.
+    const meanWords = `mean of the last ${MEAN_STEPS} steps`;
+    // a mean moves little from step to step: half the buckets (one per ~4 px of width, not ~2) keep it as drawn and
+    // the redraw's extra cost down
+    const meanBuckets = Math.max(50, Math.round(buckets / 2));
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const [lossX, lossY] = envelope(lane.steps, lane.loss, buckets);
+      const [lossMeanX, lossMeanY] = envelope(lane.steps, lane.lossMean, meanBuckets);
       data.push({
         type: "scatter", ...lineMode(lane.steps.length, lane.color), name: this.legendName("loss", lane, "", marginR),
-        legendgroup: lane.name, x: lossX, y: lossY,
-        line: { color: lane.color, width: 1.6 }, xaxis: "x", yaxis: "y",
-        hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra></extra>`,
+        legendgroup: lane.name, x: lossMeanX, y: lossMeanY, zorder: 1,
+        line: { color: lane.color, width: 2 }, xaxis: "x", yaxis: "y",
+        hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra>${meanWords}</extra>`,
+      }, {
+        type: "scatter", ...lineMode(lane.steps.length, lane.color, 4), name: `${lane.name} ${lossText} per batch`,
+        legendgroup: lane.name, showlegend: false, x: lossX, y: lossY, opacity: RAW_OPACITY,
+        line: { color: lane.color, width: 1 }, xaxis: "x", yaxis: "y",
+        hovertemplate: `${name}<br>step %{x}<br>${lossText} = %{y:.4g}<extra>this batch</extra>`,
       });
       if (metricIsLoss) continue;
       const [metricX, metricY] = envelope(lane.steps, lane.metric, buckets);
+      const [metricMeanX, metricMeanY] = envelope(lane.steps, lane.metricMean, meanBuckets);
       data.push({
-        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name} ${metricName}`, legendgroup: lane.name, showlegend: false,
-        x: metricX, y: metricY, line: { color: lane.color, width: 1.4 }, xaxis: "x", yaxis: "y2",
-        hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra></extra>`,
+        type: "scatter", ...lineMode(lane.steps.length, lane.color), name: `${lane.name} ${metricName}, ${meanWords}`,
+        legendgroup: lane.name, showlegend: false, x: metricMeanX, y: metricMeanY, zorder: 1,
+        line: { color: lane.color, width: 1.8 }, xaxis: "x", yaxis: "y2",
+        hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra>${meanWords}</extra>`,
+      }, {
+        type: "scatter", ...lineMode(lane.steps.length, lane.color, 4), name: `${lane.name} ${metricName}`,
+        legendgroup: lane.name, showlegend: false, x: metricX, y: metricY, opacity: RAW_OPACITY,
+        line: { color: lane.color, width: 1 }, xaxis: "x", yaxis: "y2",
+        hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra>this batch</extra>`,
       });
+    }
+    if (this.lanes.some((lane) => lane.steps.length)) {
+      data.push(...styleKey([{ name: meanWords, width: 2 }, { name: "per batch", width: 1, opacity: RAW_OPACITY + 0.2 }]));
     }
     for (const { axis, value } of chanceLabels) {
       shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
@@ -1379,7 +1490,8 @@ export class Charts {
         bgcolor: "rgba(255,255,255,0.85)" });
     });
     const layout = baseLayout({
-      xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range },
+      xaxis: { ...AXIS, anchor: metricIsLoss ? "y" : "y2", title: { text: "training step" }, range,
+        ...wholeStepTicks(range, this.plotWidth("loss", marginR)) },
       yaxis: { ...AXIS, domain: lossDomain, type: "log",
         title: { text: metricIsLoss ? lossText.replace("loss", "loss = metric") : lossText },
         // the chance lines are part of the range drawn (Plotly's, or the focused one)
@@ -1405,10 +1517,10 @@ export class Charts {
       y2: layout.yaxis2 && (layout.yaxis2.range || (layout.yaxis2.type === "log"
         ? logAutorange([...data.filter((t) => t.yaxis === "y2").flatMap((t) => t.y), ...baselines.y2.keys()]) : null)),
     };
-    placeLineLabels(chanceLabels.map(({ axis, value, text }) => {
+    placeLineLabels(chanceLabels.map(({ axis, value, text, hovertext }) => {
       const log = (axis === "y" ? layout.yaxis : layout.yaxis2).type === "log"; // log axes take log10 positions
       const y = log ? Math.log10(value) : value;
-      return { text, color: "#6b7280", yref: axis, y,
+      return { text, hovertext, color: "#6b7280", yref: axis, y,
         px: axisPx(y, ranges[axis], axis === "y" ? lossDomain : layout.yaxis2.domain, plotHeight) };
     }), layout.annotations, plotHeight);
     if (!this.lanes.length) {
@@ -1474,7 +1586,7 @@ export class Charts {
           axisPixels(this.divs.norm, [0.2, 1])) },
       shapes, annotations,
     });
-    layout.xaxis.range = range;
+    Object.assign(layout.xaxis, { range }, wholeStepTicks(range, this.plotWidth("norm", marginR)));
     layout.margin.r = marginR;
     const clipping = this.lanes.filter((lane) => lane.config.clip !== "none");
     const rates = clipping.length ? clipRates(clipping, layout.xaxis.range[1] + 1) : null;
@@ -1559,12 +1671,12 @@ export class Charts {
     const buckets = this.lineBuckets("spectral");
     const gammas = new Map();
     // the right margin the lines' names take (below), which the legend's entries then do not span
-    const marginR = this.shown.some((lane) => lane.gamma ?? lane.initial?.gamma)
-      ? MODEBAR_PX + GAMMA_LABEL_GAP + GAMMA_LABEL_PX : MODEBAR_PX;
+    const room = lineLabelRoom(this.divs.spectral?.clientWidth || 1200);
+    const marginR = this.shown.some((lane) => lane.gamma ?? lane.initial?.gamma) ? room.margin : MODEBAR_PX;
     for (const lane of this.shown) {
       const name = `${lane.name} · ${lane.label}`;
       const gamma = lane.gamma ?? lane.initial?.gamma;
-      if (gamma) gammas.set(gamma, [...(gammas.get(gamma) || []), lane.name]);
+      if (gamma) gammas.set(gamma, [...(gammas.get(gamma) || []), lane]);
       let sigma = envelope(lane.steps, lane.sigmaMax, buckets);
       let rho = [lane.rhoSteps, lane.rho];
       if (!lane.steps.length && lane.initial) { // before a run: the initial weights, at step 0
@@ -1585,26 +1697,30 @@ export class Charts {
     if (data.some((t) => t.line.dash === "dot" && t.x.length)) {
       data.push(...styleKey([{ name: "σ<sub>max</sub>(W<sub>h</sub>)" }, { name: "spectral radius ρ(W<sub>h</sub>)", dash: "dot" }]));
     }
-    const lines = [...gammas].map(([gamma, names]) => ({ gamma, names, y: 1 / gamma })).sort((a, b) => b.y - a.y);
+    const lines = [...gammas].map(([gamma, lanes]) => ({ gamma, lanes, y: 1 / gamma })).sort((a, b) => b.y - a.y);
     let top = Math.max(0, ...lines.map((line) => line.y)); // the y axis: from 0 to the highest value, + ~5%
     for (const trace of data) for (const v of trace.y) if (Number.isFinite(v) && v > top) top = v;
     const margin = { t: 40, b: 52 };
     const plotPx = Math.max(60, baseHeight(this.divs.spectral, 340) - margin.t - margin.b);
-    const want = lines.map((line) => plotPx * (1 - line.y / (1.05 * top || 1)) - GAMMA_LABEL_H / 2); // px from the top
-    const at = spreadApart(want, lines.map(() => GAMMA_LABEL_H), -8, plotPx + 8, 2) || want;
-    lines.forEach(({ gamma, names, y }, k) => {
-      const g = gamma === 1 ? "1" : gamma.toPrecision(2);
+    // each line named in words, with the activations it is for (QA: "γσmax = 1" over "γ = 1" read as two cryptic
+    // names), wrapped to the right margin's room and moved apart where two would overlap (sigmoid's at 4, tanh's at 1)
+    placeLineLabels(lines.map(({ gamma, lanes, y }) => {
+      const g = gamma === 1 ? "1" : gamma === 0.25 ? "¼" : gamma.toPrecision(2);
+      const acts = [...new Set(lanes.map((lane) => ACTIVATION_NAMES[lane.config.activation] || lane.config.activation))];
+      const names = lanes.map((lane) => lane.name);
       shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, yref: "y", y0: y, y1: y, line: { color: "#111827", width: 1.2, dash: "dash" } });
-      annotations.push({ text: `γσ<sub>max</sub> = 1<br>γ = ${g}`,
-        hovertext: `dashed: γ·σ_max(W_h) = 1 with γ = max|f'| = ${g} (lane${names.length > 1 ? "s" : ""} ${names.join(", ")}):`
-          + "<br>above it the bound lets the gradient grow",
-        xref: "paper", x: 1, xanchor: "left", xshift: GAMMA_LABEL_GAP, align: "left", yref: "y", y, yanchor: "middle",
-        yshift: want[k] - at[k], showarrow: false, font: { size: 10, color: "#111827" } });
-    });
+      return {
+        text: wrapText(`edge of stability γσ<sub>max</sub>\u00a0=\u00a01 (${acts.join(", ")}: γ\u00a0=\u00a0${g})`, room.px, LINE_LABEL_SIZE),
+        hovertext: `dashed: γ·σ_max(W_h) = 1 with γ = max|f'| = ${g} (lane${names.length > 1 ? "s" : ""} ${names.join(", ")}),`
+          + `<br>σ_max = ${Number((1 / gamma).toPrecision(3))}: above it the bound lets the gradient grow going back,`
+          + "<br>below it the gradient must vanish",
+        color: "#111827", yref: "y", y, px: plotPx * (1 - y / (1.05 * top || 1)),
+      };
+    }), annotations, plotPx);
     const range = stepRange(this.shown);
     divergenceMarks(this.shown, range, shapes, annotations);
     const layout = baseLayout({
-      xaxis: { ...AXIS, title: { text: "training step" }, range },
+      xaxis: { ...AXIS, title: { text: "training step" }, range, ...wholeStepTicks(range, this.plotWidth("spectral", marginR)) },
       yaxis: { ...AXIS, title: { text: "σ<sub>max</sub>(W<sub>h</sub>), ρ(W<sub>h</sub>)" }, rangemode: "tozero" },
       shapes, annotations,
     });
@@ -1613,7 +1729,7 @@ export class Charts {
       hideAxes(layout);
     }
     layout.margin = { ...layout.margin, ...margin };
-    if (lines.length) layout.margin.r = MODEBAR_PX + GAMMA_LABEL_GAP + GAMMA_LABEL_PX; // the lines' names, then the modebar
+    if (lines.length) layout.margin.r = room.margin; // the lines' names, then the modebar
     return { data, layout };
   }
 

@@ -98,17 +98,26 @@ function finite(v) {
 }
 
 // What a lane's band draws: its informative spans, the loss terms that score its answer where only some
-// do (copy's recall steps), truncation cuts and the timesteps drawn (the spans' ends and both sides of up
-// to 6 cuts among them).
-function lanePlan({ lane, arrays }, maxNodes) {
+// do (copy's recall steps), truncation cuts, and the timesteps it needs drawn exactly (`forced`: the spans' ends
+// and both sides of up to 6 cuts among them).
+function lanePlan({ lane, arrays }) {
   const L = arrays.log10_grad_norm_per_step.length;
   const spans = lane.taskInfo?.extra?.informative || [];
   const answer = lane.taskInfo?.extra?.answer || null;
   const cuts = truncationCuts(L, lane.config.truncate);
   const exactCuts = cuts.length <= 6 ? cuts.flatMap((t) => [t - 1, t]) : [];
   const ends = [...spans, ...(answer ? [answer] : [])].flatMap((s) => [s.start, s.stop - 1]);
-  const ts = sampledTimesteps(L, maxNodes, [...ends, ...exactCuts]);
-  return { spans, answer, cuts, ts };
+  return { L, spans, answer, cuts, forced: [...ends, ...exactCuts] };
+}
+
+// The timesteps drawn (`ts`) of each plan: one set for all lanes of one length, sampled around the union of what
+// each of them needs exactly, so that lanes stacked one above the other put a timestep at one x (QA: full vs
+// truncated BPTT, T = 60: the truncated lane's nodes on both sides of its cuts moved t = 30 by 26 px).
+function shareTimesteps(plans, maxNodes) {
+  const byLength = new Map();
+  for (const plan of plans) byLength.set(plan.L, [...(byLength.get(plan.L) || []), ...plan.forced]);
+  const drawn = new Map([...byLength].map(([L, forced]) => [L, sampledTimesteps(L, maxNodes, forced)]));
+  for (const plan of plans) plan.ts = drawn.get(plan.L);
 }
 
 // The chart's marks, one trace per kind shared by all lanes, each styled as a whole: Plotly's redraw
@@ -423,7 +432,8 @@ export function unrolledFigure(sources, widthPx, baseLayout, emptyText) {
   const plotPx = Math.max(120, widthPx - MARGIN.l - MARGIN.r);
   const maxNodes = Math.max(8, Math.min(MAX_NODES, Math.floor(plotPx / NODE_PX)));
   const drawn = sources.filter((s) => s.arrays && s.arrays.log10_grad_norm_per_step);
-  const plans = drawn.map((source) => lanePlan(source, maxNodes));
+  const plans = drawn.map((source) => lanePlan(source));
+  shareTimesteps(plans, maxNodes);
   const widest = Math.max(2, ...plans.map((plan) => plan.ts.length));
   const unitPx = plotPx / widest;
   // lanes of one length get one label spacing: the widest any of them needs

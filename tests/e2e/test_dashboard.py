@@ -162,7 +162,8 @@ def test_sigmoid_vs_relu_heatmaps_fill_and_sigmoid_vanishes(dashboard, page_log)
     assert page.locator("#chart-profile").get_by_text(re.compile(r"smallest float32")).count() == 1
     # chart 3: adding's metric is its loss (MSE), drawn once, on one axis
     loss_traces = traces(page, "loss")
-    assert len(loss_traces) == 3 and not any(t["name"].endswith(" mse") for t in loss_traces)
+    per_batch = [t for t in loss_traces if t["name"].endswith(" per batch")]  # each with its mean of 50 over it
+    assert len(per_batch) == 3 and not any(" mse" in t["name"] for t in loss_traces)
     assert page.evaluate("() => document.getElementById('chart-loss').layout.yaxis2") is None
     # chart 6: each lane's sigma_max every step and spectral radius where measured, as the API sent them,
     # with the line gamma * sigma_max = 1 at 4 for the sigmoid and at 1 for the others
