@@ -690,10 +690,14 @@ function panelAxes(layout, { panels, split }, title = {}) {
 // The step axis spans the whole run from the start, so curves grow left to right as training goes; once every lane
 // has ended, the steps trained (QA: a lane that diverged at step 2 was a hairline on a 0-499 axis).
 function stepRange(lanes) {
-  const ended = lanes.length > 0 && lanes.every((lane) => lane.status !== "waiting" && lane.status !== "running");
-  const steps = ended ? Math.max(1, ...lanes.map((lane) => Math.max(lane.lastStep, lane.divergedAt ?? -1) + 1))
+  const steps = allEnded(lanes) ? Math.max(1, ...lanes.map((lane) => Math.max(lane.lastStep, lane.divergedAt ?? -1) + 1))
     : Math.max(1, ...lanes.map((lane) => lane.totalSteps || 1));
   return [0, Math.max(steps - 1, 1)];
+}
+
+// Whether every lane has ended (done, diverged or cancelled): the step axes then span the steps trained.
+function allEnded(lanes) {
+  return lanes.length > 0 && lanes.every((lane) => lane.status !== "waiting" && lane.status !== "running");
 }
 
 // Ticks in whole steps on a step axis over `range` (`axisPx` long): Plotly's own ticks on a short range fall on
@@ -1042,7 +1046,11 @@ export class Charts {
     const reserve = Math.min(0.4, COLORBAR_PX / plotWidth); // the full 78 px down to a 195 px plot (1024 px windows: 245)
     const rowsEnd = (lane) => Math.max(lane.heatY.length ? lane.heatY[lane.heatY.length - 1] + heatSpacing(lane) : 0,
       lane.heatTail ? lane.heatTail.step + 1 : 0);
-    const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane) : lane.totalSteps || 1);
+    // a lane's rows span its planned steps while it trains; once every lane has ended, the steps trained (Stop at
+    // step 100 of 500 left the rows in the bottom fifth), as the step axes of charts 4, 5 and 7
+    const ended = allEnded(lanes);
+    const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane)
+      : ended ? Math.max(rowsEnd(lane), lane.lastStep + 1) : lane.totalSteps || 1);
     const longest = Math.max(...lanes.map(extent), 1);
     const oneRow = ((1 - reserve - gap * (n - 1)) / n) * plotWidth;
     const rows = n >= 3 && oneRow < GRID_PANEL_PX ? 2 : 1;
@@ -1467,9 +1475,9 @@ export class Charts {
         hovertemplate: `${name}<br>step %{x}<br>${metricText} = %{y:${metricFormat}}<extra>this batch</extra>`,
       });
     }
-    if (this.lanes.some((lane) => lane.steps.length)) {
-      data.push(...styleKey([{ name: meanWords, width: 2 }, { name: "per batch", width: 1, opacity: RAW_OPACITY + 0.2 }]));
-    }
+    // always there: when a run's lanes were reset to none with steps, the key's two traces going away made Plotly
+    // draw this chart's axis lines at NaN for a moment ("<path> attribute d: Expected number, M63,NaNH622")
+    data.push(...styleKey([{ name: meanWords, width: 2 }, { name: "per batch", width: 1, opacity: RAW_OPACITY + 0.2 }]));
     for (const { axis, value } of chanceLabels) {
       shapes.push({ type: "line", xref: "x domain", x0: 0, x1: 1, yref: axis, y0: value, y1: value,
         line: { color: "#6b7280", width: 1.2, dash: "dash" } });

@@ -113,11 +113,17 @@ function lanePlan({ lane, arrays }) {
 // The timesteps drawn (`ts`) of each plan: one set for all lanes of one length, sampled around the union of what
 // each of them needs exactly, so that lanes stacked one above the other put a timestep at one x (QA: full vs
 // truncated BPTT, T = 60: the truncated lane's nodes on both sides of its cuts moved t = 30 by 26 px).
+// Unless the union crowds the row past what each lane would draw alone (truncations of different k: 35 nodes for
+// k = 9-12 at T = 60, ~8 px apart on a phone): then each lane keeps its own.
 function shareTimesteps(plans, maxNodes) {
   const byLength = new Map();
-  for (const plan of plans) byLength.set(plan.L, [...(byLength.get(plan.L) || []), ...plan.forced]);
-  const drawn = new Map([...byLength].map(([L, forced]) => [L, sampledTimesteps(L, maxNodes, forced)]));
-  for (const plan of plans) plan.ts = drawn.get(plan.L);
+  for (const plan of plans) byLength.set(plan.L, [...(byLength.get(plan.L) || []), plan]);
+  for (const [L, lanes] of byLength) {
+    const shared = sampledTimesteps(L, maxNodes, lanes.flatMap((plan) => plan.forced));
+    const own = lanes.map((plan) => sampledTimesteps(L, maxNodes, plan.forced));
+    const fits = shared.length <= Math.max(maxNodes, ...own.map((ts) => ts.length));
+    lanes.forEach((plan, i) => { plan.ts = fits ? shared : own[i]; });
+  }
 }
 
 // The chart's marks, one trace per kind shared by all lanes, each styled as a whole: Plotly's redraw

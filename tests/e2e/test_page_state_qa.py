@@ -163,10 +163,10 @@ def test_run_and_stop_from_the_keyboard_keep_the_focus_on_a_button(dashboard, pa
     assert page_log.problems() == []
 
 
-def test_entries_without_a_run_stay_so_and_a_late_run_is_not_drawn_over_a_new_preset(dashboard, page_log):
+def test_entries_without_a_run_stay_so_a_late_run_is_not_drawn_and_a_stopped_runs_rows_fit(dashboard, page_log):
     """Review of the fixes above: (a) the entry a page loads into had no state, which Back read as "no run" and a
     reload as "unknown" (the tab's last run came back); (b) a preset picked while Back/Forward was still fetching an
-    entry's run got that run drawn over it."""
+    entry's run got that run drawn over it; (c) chart 1's rows kept a 0-499 axis after Stop at step ~30."""
     page = dashboard(SMALL)  # entry 0
     choose_preset(page, "activations")  # entry 1
     page.click("#run")
@@ -175,6 +175,9 @@ def test_entries_without_a_run_stay_so_and_a_late_run_is_not_drawn_over_a_new_pr
     page.click("#stop")
     wait_for_status(page, "cancelled")
     rid = run_id(page)
+    trained = int(page.locator("#progress-steps").text_content().split()[0])
+    flow_top = page.evaluate("() => document.getElementById('chart-flow').layout.yaxis.range[1]")
+    assert trained < 200 and flow_top <= trained + 1, (trained, flow_top)  # (c): not the planned 499.5
 
     held = []
     page.route("**/api/runs/*?history=false", lambda route: held.append(route))
