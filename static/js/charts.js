@@ -1050,7 +1050,7 @@ export class Charts {
     // step 100 of 500 left the rows in the bottom fifth), as the step axes of charts 4, 5 and 7
     const ended = allEnded(lanes);
     const extent = (lane) => Math.max(1, lane.divergedAt !== null ? rowsEnd(lane)
-      : ended ? Math.max(rowsEnd(lane), lane.lastStep + 1) : lane.totalSteps || 1);
+      : ended ? lane.lastStep + 1 : lane.totalSteps || 1);
     const longest = Math.max(...lanes.map(extent), 1);
     const oneRow = ((1 - reserve - gap * (n - 1)) / n) * plotWidth;
     const rows = n >= 3 && oneRow < GRID_PANEL_PX ? 2 : 1;
